@@ -1,0 +1,43 @@
+# Everything a fresh machine needs: `make test` and `make preview` set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  ?= dev
+UV     := $(shell command -v uv 2>/dev/null)
+
+.PHONY: help venv lock lint typecheck unit test preview clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: requirements.lock
+	@if [ -z "$(UV)" ]; then $(PYTHON) -m pip install --quiet "uv==0.13.8"; fi
+	@uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	uv pip sync --quiet --python $(PY) requirements.lock
+	@touch $@
+
+venv: $(VENV)/.synced ## create .venv with exactly the pinned lock
+
+lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv ## mypy
+	$(VENV)/bin/mypy
+
+unit: venv ## pytest
+	$(PY) -m pytest
+
+test: lint typecheck unit ## everything CI runs
+
+preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
+	$(PY) -m offline.preview --stack $(STACK)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
