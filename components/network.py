@@ -1,0 +1,127 @@
+"""Network component: VPC, node subnet with pod/service ranges, Cloud Router and Cloud NAT.
+
+Private nodes have no external IP, so Cloud NAT is what lets them pull public images; Private
+Google Access lets them reach Google APIs (Artifact Registry, logging) without NAT.
+When the config names an existing network, no component is created: :func:`existing` returns the
+same :class:`NetworkRef` from config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config import CreateNetworkConfig, ExistingNetworkConfig
+
+PODS_RANGE = "pods"
+SERVICES_RANGE = "services"
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """What the cluster needs to know about its network."""
+
+    network: pulumi.Input[str]
+    subnetwork: pulumi.Input[str]
+    pods_range_name: str
+    services_range_name: str
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    project_id: str
+    region: str
+    config: CreateNetworkConfig
+
+
+class Network(pulumi.ComponentResource):
+    ref: NetworkRef
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("astro-gke-gpu:network:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg = args.config
+
+        self.vpc = gcp.compute.Network(
+            f"{name}-vpc",
+            name=name,
+            project=args.project_id,
+            auto_create_subnetworks=False,
+            routing_mode="REGIONAL",
+            description="GKE GPU cluster network (managed by Pulumi)",
+            opts=child,
+        )
+        self.subnet = gcp.compute.Subnetwork(
+            f"{name}-nodes",
+            name=f"{name}-nodes",
+            project=args.project_id,
+            region=args.region,
+            network=self.vpc.id,
+            ip_cidr_range=str(cfg.subnet_cidr),
+            private_ip_google_access=True,
+            secondary_ip_ranges=[
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(
+                    range_name=PODS_RANGE, ip_cidr_range=str(cfg.pods_cidr)
+                ),
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(
+                    range_name=SERVICES_RANGE, ip_cidr_range=str(cfg.services_cidr)
+                ),
+            ],
+            log_config=gcp.compute.SubnetworkLogConfigArgs(
+                aggregation_interval="INTERVAL_10_MIN",
+                flow_sampling=0.5,
+                metadata="INCLUDE_ALL_METADATA",
+            )
+            if cfg.flow_logs
+            else None,
+            opts=child,
+        )
+        self.router = gcp.compute.Router(
+            f"{name}-router",
+            name=f"{name}-router",
+            project=args.project_id,
+            region=args.region,
+            network=self.vpc.id,
+            opts=child,
+        )
+        self.nat = gcp.compute.RouterNat(
+            f"{name}-nat",
+            name=f"{name}-nat",
+            project=args.project_id,
+            region=args.region,
+            router=self.router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetworks=[
+                gcp.compute.RouterNatSubnetworkArgs(
+                    name=self.subnet.id, source_ip_ranges_to_nats=["ALL_IP_RANGES"]
+                )
+            ],
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=child,
+        )
+
+        self.ref = NetworkRef(
+            network=self.vpc.self_link,
+            subnetwork=self.subnet.self_link,
+            pods_range_name=PODS_RANGE,
+            services_range_name=SERVICES_RANGE,
+        )
+        self.register_outputs(
+            {
+                "network": self.vpc.self_link,
+                "subnetwork": self.subnet.self_link,
+                "nat": self.nat.name,
+            }
+        )
+
+
+def existing(cfg: ExistingNetworkConfig) -> NetworkRef:
+    return NetworkRef(
+        network=cfg.network,
+        subnetwork=cfg.subnetwork,
+        pods_range_name=cfg.pods_range_name,
+        services_range_name=cfg.services_range_name,
+    )

@@ -1,0 +1,84 @@
+"""The node service account: dedicated, no keys, exactly the roles GKE nodes need.
+
+Roles follow Google's current guidance ("Use least privilege Google service accounts", and
+terraform-google-kubernetes-engine's sa.tf): the node agent role plus metric writing and resource
+metadata. Image pulls from private Artifact Registry repositories are granted per repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config import NodeServiceAccountConfig
+
+# Project-level: these permissions have no narrower resource to bind on.
+NODE_PROJECT_ROLES: tuple[str, ...] = (
+    "roles/container.defaultNodeServiceAccount",
+    "roles/monitoring.metricWriter",
+    "roles/stackdriver.resourceMetadata.writer",
+)
+REPOSITORY_ROLE = "roles/artifactregistry.reader"
+
+
+@dataclass(frozen=True)
+class NodeServiceAccountArgs:
+    project_id: str
+    config: NodeServiceAccountConfig
+    cluster_name: str
+
+
+def _repo_parts(repo: str) -> tuple[str, str, str]:
+    # projects/<p>/locations/<l>/repositories/<r>
+    parts = repo.split("/")
+    return parts[1], parts[3], parts[5]
+
+
+class NodeServiceAccount(pulumi.ComponentResource):
+    email: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NodeServiceAccountArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("astro-gke-gpu:iam:NodeServiceAccount", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            project=args.project_id,
+            account_id=args.config.account_id,
+            display_name=f"GKE nodes of {args.cluster_name}",
+            description="Node service account for the Astro GPU cluster (managed by Pulumi, no keys).",
+            opts=child,
+        )
+        self.email = self.account.email
+        member = self.account.email.apply(lambda e: f"serviceAccount:{e}")
+
+        self.project_bindings = [
+            gcp.projects.IAMMember(
+                f"{name}-{role.split('/')[1].replace('.', '-')}",
+                project=args.project_id,
+                role=role,
+                member=member,
+                opts=child,
+            )
+            for role in NODE_PROJECT_ROLES
+        ]
+        self.repository_bindings = []
+        for repo in args.config.artifact_registry_repositories:
+            project, location, repository = _repo_parts(repo)
+            self.repository_bindings.append(
+                gcp.artifactregistry.RepositoryIamMember(
+                    f"{name}-ar-{project}-{location}-{repository}",
+                    project=project,
+                    location=location,
+                    repository=repository,
+                    role=REPOSITORY_ROLE,
+                    member=member,
+                    opts=child,
+                )
+            )
+
+        self.register_outputs({"email": self.email})

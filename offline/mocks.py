@@ -1,0 +1,173 @@
+"""Pulumi mocks for running the real program offline, and a monitor that records every registration.
+
+Values the cloud would compute (emails, endpoints, the cluster CA) are invented here and are
+recognisable as placeholders: see :data:`PLACEHOLDERS`. Output names are camelCase, as the
+provider schema spells them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+PROJECT_NUMBER = "123456789012"
+PLACEHOLDER_CA_PEM = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "UExBQ0VIT0xERVItQ0EtaW52ZW50ZWQtYnktdGhlLW9mZmxpbmUtbW9ja3M=\n"
+    "-----END CERTIFICATE-----\n"
+)
+SECRET_SIG = rpc._special_secret_sig  # the wire marker of a secret value
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Registration:
+    """One RegisterResource call, as the engine would have received it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    ignore_changes: list[str]
+    provider: str
+    secret_inputs: set[str] = field(default_factory=set)
+
+
+class PlaceholderMocks(pulumi.runtime.Mocks):
+    """Invents the outputs a real provider would return, deterministically.
+
+    ``ca_pem`` and ``endpoint_host`` let a test substitute a CA it controls (e.g. trustme's) and a
+    local server address.
+    """
+
+    def __init__(self, ca_pem: str = PLACEHOLDER_CA_PEM, endpoint_host: str | None = None):
+        self.ca_pem = ca_pem
+        self.endpoint_host = endpoint_host
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        if args.token == "gcp:organizations/getProject:getProject":
+            pid = args.args.get("projectId", "placeholder-project")
+            return {"projectId": pid, "number": PROJECT_NUMBER, "name": pid, "id": f"projects/{pid}"}
+        raise NotImplementedError(f"offline mocks do not answer {args.token}")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if not args.custom:
+            return "", {}
+        handler = _OUTPUTS.get(args.typ)
+        rid, extra = handler(self, args.name, inputs) if handler else (f"{args.name}-id", {})
+        return rid, {**inputs, **extra}
+
+
+def _account(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    email = f"{i['accountId']}@{i['project']}.iam.gserviceaccount.com"
+    return f"projects/{i['project']}/serviceAccounts/{email}", {
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "uniqueId": str(int(_short_hash(email), 16))[:21],
+        "name": f"projects/{i['project']}/serviceAccounts/{email}",
+    }
+
+
+def _cluster(m: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    region = i["location"] if i["location"].count("-") == 1 else i["location"].rsplit("-", 1)[0]
+    dns = m.endpoint_host or f"gke-{_short_hash(i['project'], i['name'])}.{region}.gke.goog"
+    cpe = dict(i.get("controlPlaneEndpointsConfig") or {})
+    cpe["dnsEndpointConfig"] = {**(cpe.get("dnsEndpointConfig") or {}), "endpoint": dns}
+    master_auth = {**(i.get("masterAuth") or {}), "clusterCaCertificate": _b64(m.ca_pem)}
+    return f"projects/{i['project']}/locations/{i['location']}/clusters/{i['name']}", {
+        "endpoint": m.endpoint_host or "203.0.113.10",
+        "masterAuth": master_auth,
+        "controlPlaneEndpointsConfig": cpe,
+        "selfLink": f"https://container.googleapis.com/v1/projects/{i['project']}/locations/{i['location']}/clusters/{i['name']}",
+    }
+
+
+def _network(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = f"projects/{i['project']}/global/networks/{i['name']}"
+    return rid, {"selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
+
+
+def _subnetwork(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = f"projects/{i['project']}/regions/{i['region']}/subnetworks/{i['name']}"
+    return rid, {"selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
+
+
+_OUTPUTS = {
+    "gcp:serviceaccount/account:Account": _account,
+    "gcp:container/cluster:Cluster": _cluster,
+    "gcp:compute/network:Network": _network,
+    "gcp:compute/subnetwork:Subnetwork": _subnetwork,
+}
+
+# Values that only the mocks produce; the preview marks them.
+PLACEHOLDERS = ("gke.goog", "203.0.113.", PROJECT_NUMBER, _b64(PLACEHOLDER_CA_PEM))
+
+
+def _secret_paths(value: Any, path: str = "") -> set[str]:
+    """Top-level input names whose wire value is (or contains) a secret."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return {path}
+        for k, v in value.items():
+            found |= _secret_paths(v, path or k)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _secret_paths(v, path)
+    return found
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of each request's options and dependency edges."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        urn = response.urn
+        wire = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=rpc.deserialize_properties(request.object),
+                outputs=self.resources[urn].state,
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    k: list(v.urns) for k, v in request.propertyDependencies.items()
+                },
+                protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges),
+                provider=request.provider,
+                secret_inputs=_secret_paths(wire),
+            )
+        )
+        return response

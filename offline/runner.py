@@ -1,0 +1,108 @@
+"""Run the real stack program (`__main__.py`) offline under Pulumi mocks, with a stack's real
+config file, and return what it registered and exported."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import PlaceholderMocks, RecordingMonitor, Registration
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml, keys fully qualified as the CLI passes them."""
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} (stacks: {', '.join(stacks())})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    out: dict[str, Any] = {}
+    for key, value in (raw.get("config") or {}).items():
+        out[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return out
+
+
+def stacks() -> list[str]:
+    return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def _wire(value: Any) -> str:
+    # The CLI hands the program every value as a string; objects as JSON.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@dataclass
+class Run:
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def run(
+    stack: str = "dev",
+    config: dict[str, Any] | None = None,
+    mocks: PlaceholderMocks | None = None,
+) -> Run:
+    """Run __main__.py for `stack`. `config` replaces the stack file's config map when given."""
+    cfg = stack_config(stack) if config is None else config
+    mocks = mocks or PlaceholderMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)  # a fresh Stack resource per run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: _wire(v) for k, v in cfg.items()}, [])
+    root = pulumi_settings.get_root_resource()
+    assert root is not None
+
+    def program() -> None:
+        with _cwd(ROOT):
+            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    _sync_await(run_pulumi_func(program))
+
+    exported: dict[str, pulumi.Output[Any]] = dict(getattr(root, "outputs", {}))
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, out in exported.items():
+        out = pulumi.Output.from_input(out)
+        values[key] = _sync_await(out.future())
+        if _sync_await(out.is_secret()):
+            secrets.add(key)
+    return Run(stack, monitor.registrations, values, secrets)
