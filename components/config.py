@@ -76,7 +76,8 @@ class ConfigError(pulumi.RunError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # validate_default: cross-field rules must also hold when one side is left at its default.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def _ctx(info: ValidationInfo, key: str) -> Any:

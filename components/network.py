@@ -54,7 +54,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.subnet = gcp.compute.Subnetwork(
-            f"{name}-nodes",
+            f"{name}-subnet",
             name=f"{name}-nodes",
             project=args.project_id,
             region=args.region,

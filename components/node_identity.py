@@ -53,7 +53,6 @@ class NodeServiceAccount(pulumi.ComponentResource):
             description="Node service account for the Astro GPU cluster (managed by Pulumi, no keys).",
             opts=child,
         )
-        self.email = self.account.email
         member = self.account.email.apply(lambda e: f"serviceAccount:{e}")
 
         self.project_bindings = [
@@ -81,4 +80,10 @@ class NodeServiceAccount(pulumi.ComponentResource):
                 )
             )
 
+        # Consumers (cluster, pools) get the email only once every binding exists: nodes boot
+        # as this account, so its roles must be in place, not only the account.
+        bindings = [*self.project_bindings, *self.repository_bindings]
+        self.email = pulumi.Output.all(self.account.email, *[b.id for b in bindings]).apply(
+            lambda values: values[0]
+        )
         self.register_outputs({"email": self.email})

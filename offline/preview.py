@@ -1,0 +1,57 @@
+"""`make preview`: run a stack offline under Pulumi mocks and print what it registers.
+
+Exit status: 0 clean, 2 invalid config (errors printed, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from components.config import ConfigError
+from offline import runner
+from offline.mocks import PLACEHOLDERS
+
+def render(run: runner.Run) -> str:
+    by_urn = {r.urn: r for r in run.registrations}
+    children: dict[str, list[runner.Registration]] = {}
+    for r in run.registrations:
+        parent = r.parent if r.parent in by_urn else ""
+        children.setdefault(parent, []).append(r)
+    for kids in children.values():
+        kids.sort(key=lambda r: (r.type, r.name))
+
+    lines = [f"Stack {runner.PROJECT}/{run.stack} (offline, Pulumi mocks: nothing was deployed)", ""]
+
+    def walk(urn: str, depth: int) -> None:
+        for r in children.get(urn, []):
+            flags = " [protect]" if r.protect else ""
+            lines.append(f"{'    ' * depth}+ {r.type}  {r.name}{flags}")
+            walk(r.urn, depth + 1)
+
+    walk("", 1)
+    counts = Counter(r.type for r in run.registrations if r.custom)
+    lines += ["", f"Resources: {sum(counts.values())} to create"]
+    lines += [f"    {n:3d} {t}" for t, n in sorted(counts.items())]
+    lines += ["", "Outputs:"]
+    for key in sorted(run.outputs):
+        value = "[secret]" if key in run.secret_outputs else run.outputs[key]
+        mark = "  (placeholder: invented by the mocks)" if any(p in str(value) for p in PLACEHOLDERS) else ""
+        lines.append(f"    {key}: {value}{mark}")
+    return "\n".join(lines)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
+    parser.add_argument("--stack", default="dev", choices=runner.stacks())
+    args = parser.parse_args(argv)
+    try:
+        run = runner.run(args.stack)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render(run))
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())

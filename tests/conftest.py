@@ -1,0 +1,46 @@
+"""Shared fixtures: the real program run offline under Pulumi mocks (offline/runner.py)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from offline import runner
+
+CONFIG_KEY = "astro-gke-gpu:platform"
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+
+
+@pytest.fixture(scope="session")
+def dev() -> runner.Run:
+    return runner.run("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> runner.Run:
+    return runner.run("prod")
+
+
+def raw_platform(stack: str = "dev") -> dict[str, Any]:
+    """A deep copy of a committed stack's platform config, for tests to mutate."""
+    return copy.deepcopy(runner.stack_config(stack)[CONFIG_KEY])
+
+
+@pytest.fixture
+def run_with() -> Callable[..., runner.Run]:
+    """Run the program with a modified copy of a stack's platform config."""
+
+    def _run(mutate: Callable[[dict[str, Any]], None], stack: str = "dev") -> runner.Run:
+        cfg = runner.stack_config(stack)
+        platform = copy.deepcopy(cfg[CONFIG_KEY])
+        mutate(platform)
+        return runner.run(stack, config={**cfg, CONFIG_KEY: platform})
+
+    return _run
