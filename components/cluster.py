@@ -30,36 +30,34 @@ class GkeClusterArgs:
     labels: dict[str, str]
 
 
-def _control_plane(cfg: ClusterConfig) -> dict[str, object]:
-    """The endpoint settings for the chosen access mode."""
+def _endpoints(cfg: ClusterConfig) -> gcp.container.ClusterControlPlaneEndpointsConfigArgs:
+    """DNS mode: external traffic over the IAM-gated DNS endpoint, every IP endpoint off.
+    Authorized-networks mode: the IP endpoint on (restricted below), DNS endpoint internal only."""
     dns = cfg.control_plane.access == "dns"
-    settings: dict[str, object] = {
-        "control_plane_endpoints_config": gcp.container.ClusterControlPlaneEndpointsConfigArgs(
-            dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
-                allow_external_traffic=dns
-            ),
-            ip_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigIpEndpointsConfigArgs(
-                enabled=not dns
-            ),
+    return gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+        dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+            allow_external_traffic=dns
         ),
-        # Private nodes always; the private endpoint flag is left to ip_endpoints_config.
-        "private_cluster_config": gcp.container.ClusterPrivateClusterConfigArgs(
-            enable_private_nodes=True
+        ip_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigIpEndpointsConfigArgs(
+            enabled=not dns
         ),
-    }
-    if not dns:
-        settings["master_authorized_networks_config"] = (
-            gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
-                gcp_public_cidrs_access_enabled=False,
-                cidr_blocks=[
-                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-                        cidr_block=str(n.cidr_block), display_name=n.display_name
-                    )
-                    for n in cfg.control_plane.authorized_networks
-                ],
+    )
+
+
+def _authorized_networks(
+    cfg: ClusterConfig,
+) -> gcp.container.ClusterMasterAuthorizedNetworksConfigArgs | None:
+    if cfg.control_plane.access == "dns":
+        return None
+    return gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+        gcp_public_cidrs_access_enabled=False,
+        cidr_blocks=[
+            gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                cidr_block=str(n.cidr_block), display_name=n.display_name
             )
-        )
-    return settings
+            for n in cfg.control_plane.authorized_networks
+        ],
+    )
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -106,7 +104,12 @@ class GkeCluster(pulumi.ComponentResource):
                 cluster_secondary_range_name=args.network.pods_range_name,
                 services_secondary_range_name=args.network.services_range_name,
             ),
-            **_control_plane(cfg),  # type: ignore[arg-type]
+            control_plane_endpoints_config=_endpoints(cfg),
+            master_authorized_networks_config=_authorized_networks(cfg),
+            # Private nodes always; the endpoint itself is governed by ip_endpoints_config.
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True
+            ),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{args.project_id}.svc.id.goog"
             ),
@@ -168,7 +171,9 @@ class GkeCluster(pulumi.ComponentResource):
         )
         if cfg.control_plane.access == "dns":
             self.endpoint = self.cluster.control_plane_endpoints_config.apply(
-                lambda c: (c.dns_endpoint_config.endpoint or "") if c and c.dns_endpoint_config else ""
+                lambda c: (
+                    (c.dns_endpoint_config.endpoint or "") if c and c.dns_endpoint_config else ""
+                )
             )
         else:
             self.endpoint = self.cluster.endpoint

@@ -34,7 +34,10 @@ CONFIG_KEY = "platform"
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 PROJECT_ID_RULE = "6-30 characters: lowercase letters, digits, hyphens; starts with a letter"
 GKE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
-GKE_NAME_RULE = "1-40 characters: lowercase letters, digits, hyphens; starts with a letter, ends alphanumeric (GKE name and DNS-1123 label)"
+GKE_NAME_RULE = (
+    "1-40 characters: lowercase letters, digits, hyphens; starts with a letter, ends alphanumeric"
+    " (GKE name and DNS-1123 label)"
+)
 SA_ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 SA_ACCOUNT_ID_RULE = "6-30 characters: lowercase letters, digits, hyphens; starts with a letter"
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -55,14 +58,17 @@ AR_REPO = re.compile(
     r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/repositories/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 )
 AR_REPO_RULE = "projects/<project>/locations/<location>/repositories/<repository>"
-NETWORK_REF = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+NETWORK_REF = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+)
 SUBNET_REF = re.compile(
     r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/regions/(?P<region>[a-z0-9-]+)/subnetworks/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 )
 RANGE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
 PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+    ipaddress.IPv4Network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
 
 
@@ -108,9 +114,13 @@ class CreateNetworkConfig(_Model):
     subnet_cidr: ipaddress.IPv4Network = Field(
         description="Primary range of the node subnet (private, RFC 1918 / RFC 6598)."
     )
-    pods_cidr: ipaddress.IPv4Network = Field(description="Secondary range for pod IPs (VPC-native).")
+    pods_cidr: ipaddress.IPv4Network = Field(
+        description="Secondary range for pod IPs (VPC-native)."
+    )
     services_cidr: ipaddress.IPv4Network = Field(description="Secondary range for Service IPs.")
-    flow_logs: bool = Field(default=True, description="VPC flow logs on the subnet (CIS GKE 5.6.x).")
+    flow_logs: bool = Field(
+        default=True, description="VPC flow logs on the subnet (CIS GKE 5.6.x)."
+    )
 
     @field_validator("subnet_cidr", "pods_cidr", "services_cidr")
     @classmethod
@@ -118,7 +128,9 @@ class CreateNetworkConfig(_Model):
         cls, v: ipaddress.IPv4Network, info: ValidationInfo
     ) -> ipaddress.IPv4Network:
         if not _private(v):
-            raise ValueError(f"{v} must be a private range (10/8, 172.16/12, 192.168/16, 100.64/10)")
+            raise ValueError(
+                f"{v} must be a private range (10/8, 172.16/12, 192.168/16, 100.64/10)"
+            )
         for other in ("subnet_cidr", "pods_cidr"):
             prev = info.data.get(other)
             if other != info.field_name and prev is not None and v.overlaps(prev):
@@ -130,11 +142,15 @@ class ExistingNetworkConfig(_Model):
     """Use a network and subnet that already exist (e.g. a Shared VPC). The subnet must already
     have the two secondary ranges and a NAT for private nodes."""
 
-    mode: Literal["existing"] = Field(description="`existing`: the stack only references the network.")
+    mode: Literal["existing"] = Field(
+        description="`existing`: the stack only references the network."
+    )
     network: str = Field(description="Network self link: projects/<p>/global/networks/<name>.")
     subnetwork: str = Field(description="Subnet: projects/<p>/regions/<region>/subnetworks/<name>.")
     pods_range_name: str = Field(description="Name of the subnet's secondary range for pods.")
-    services_range_name: str = Field(description="Name of the subnet's secondary range for Services.")
+    services_range_name: str = Field(
+        description="Name of the subnet's secondary range for Services."
+    )
 
     @field_validator("network")
     @classmethod
@@ -151,7 +167,9 @@ class ExistingNetworkConfig(_Model):
             raise ValueError("must be projects/<project>/regions/<region>/subnetworks/<name>")
         region = _ctx(info, "region")
         if region and m.group("region") != region:
-            raise ValueError(f"subnet region {m.group('region')} differs from the cluster's region {region}")
+            raise ValueError(
+                f"subnet region {m.group('region')} differs from the cluster's region {region}"
+            )
         return v
 
     @field_validator("pods_range_name", "services_range_name")
@@ -171,14 +189,18 @@ NetworkConfig = Annotated[CreateNetworkConfig | ExistingNetworkConfig, Field(dis
 
 
 class AuthorizedNetwork(_Model):
-    cidr_block: ipaddress.IPv4Network = Field(description="Source range allowed to reach the IP endpoint.")
+    cidr_block: ipaddress.IPv4Network = Field(
+        description="Source range allowed to reach the IP endpoint."
+    )
     display_name: str = Field(min_length=1, max_length=100, description="Shown in the console.")
 
     @field_validator("cidr_block")
     @classmethod
     def _not_world(cls, v: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
         if v.prefixlen < 8:
-            raise ValueError(f"{v} is too broad: at most a /8; 0.0.0.0/0 (the internet) is never allowed")
+            raise ValueError(
+                f"{v} is too broad: at most a /8; 0.0.0.0/0 (the internet) is never allowed"
+            )
         return v
 
 
@@ -200,19 +222,25 @@ class ControlPlaneConfig(_Model):
 
     @field_validator("authorized_networks")
     @classmethod
-    def _networks_match_access(cls, v: list[AuthorizedNetwork], info: ValidationInfo) -> list[AuthorizedNetwork]:
+    def _networks_match_access(
+        cls, v: list[AuthorizedNetwork], info: ValidationInfo
+    ) -> list[AuthorizedNetwork]:
         access = info.data.get("access")
         if access == "authorized_networks" and not v:
             raise ValueError("required (at least one range) when access is 'authorized_networks'")
         if access == "dns" and v:
-            raise ValueError("only used with access 'authorized_networks'; the IP endpoint is off with 'dns'")
+            raise ValueError(
+                "only used with access 'authorized_networks'; the IP endpoint is off with 'dns'"
+            )
         return v
 
 
 class MaintenanceWindowConfig(_Model):
     """A recurring maintenance window (GKE needs 48h of availability in any 32 days)."""
 
-    start_time: datetime = Field(description="RFC 3339 start of the first window, e.g. 2025-01-04T03:00:00Z.")
+    start_time: datetime = Field(
+        description="RFC 3339 start of the first window, e.g. 2025-01-04T03:00:00Z."
+    )
     end_time: datetime = Field(description="RFC 3339 end of the first window.")
     recurrence: str = Field(
         default="FREQ=WEEKLY;BYDAY=SA,SU",
@@ -305,7 +333,9 @@ class ClusterConfig(_Model):
 
 
 class NodeServiceAccountConfig(_Model):
-    account_id: str = Field(description="Account id of the dedicated node service account (no keys).")
+    account_id: str = Field(
+        description="Account id of the dedicated node service account (no keys)."
+    )
     artifact_registry_repositories: list[str] = Field(
         default_factory=list,
         description=(
@@ -339,9 +369,16 @@ class _PoolCommon(_Model):
     disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard"] = Field(
         default="pd-balanced", description="Boot disk type."
     )
-    spot: bool = Field(default=False, description="Spot VMs (cheaper, preemptible). Autoscaler location policy ANY when true.")
-    max_surge: int = Field(default=1, ge=0, le=100, description="Surge upgrade: extra nodes during an upgrade.")
-    max_unavailable: int = Field(default=0, ge=0, le=100, description="Surge upgrade: nodes down at once.")
+    spot: bool = Field(
+        default=False,
+        description="Spot VMs (cheaper, preemptible). Autoscaler location policy ANY when true.",
+    )
+    max_surge: int = Field(
+        default=1, ge=0, le=100, description="Surge upgrade: extra nodes during an upgrade."
+    )
+    max_unavailable: int = Field(
+        default=0, ge=0, le=100, description="Surge upgrade: nodes down at once."
+    )
 
     @field_validator("max_nodes")
     @classmethod
@@ -364,7 +401,12 @@ class SystemPoolConfig(_PoolCommon):
 
     name: str = Field(default="system", description="Node pool name.")
     machine_type: str = Field(default="e2-standard-4", description="Machine type (no GPU).")
-    min_nodes: int = Field(default=1, ge=1, le=1000, description="Autoscaling minimum per zone (>= 1: system pods need a home).")
+    min_nodes: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Autoscaling minimum per zone (>= 1: system pods need a home).",
+    )
     max_nodes: int = Field(default=3, ge=1, le=1000, description="Autoscaling maximum per zone.")
     disk_size_gb: int = Field(default=50, ge=20, le=65536, description="Boot disk size.")
 
@@ -394,20 +436,34 @@ class GpuPoolConfig(_PoolCommon):
     """One GPU node pool. Tainted `nvidia.com/gpu=present:NoSchedule`; drivers installed by GKE."""
 
     name: str = Field(description="Node pool name (also the value of the `gpu-pool` node label).")
-    machine_type: str = Field(description="GPU machine type, e.g. g2-standard-8, n1-standard-8, a2-highgpu-1g.")
-    accelerator_type: str = Field(description="GPU type, e.g. nvidia-l4; must fit the machine series.")
-    accelerator_count: int = Field(ge=1, le=16, description="GPUs per node; fixed by the machine type on A/G series.")
+    machine_type: str = Field(
+        description="GPU machine type, e.g. g2-standard-8, n1-standard-8, a2-highgpu-1g."
+    )
+    accelerator_type: str = Field(
+        description="GPU type, e.g. nvidia-l4; must fit the machine series."
+    )
+    accelerator_count: int = Field(
+        ge=1, le=16, description="GPUs per node; fixed by the machine type on A/G series."
+    )
     driver_version: Literal["DEFAULT", "LATEST"] = Field(
         default="DEFAULT", description="GKE-managed NVIDIA driver version."
     )
-    sharing: GpuSharingConfig | None = Field(default=None, description="Optional time-sharing or MPS.")
-    partition_size: str | None = Field(default=None, description="Optional MIG partition, e.g. 1g.5gb (A100/H100).")
-    min_nodes: int = Field(default=0, ge=0, le=1000, description="Autoscaling minimum per zone; 0 scales to zero.")
+    sharing: GpuSharingConfig | None = Field(
+        default=None, description="Optional time-sharing or MPS."
+    )
+    partition_size: str | None = Field(
+        default=None, description="Optional MIG partition, e.g. 1g.5gb (A100/H100)."
+    )
+    min_nodes: int = Field(
+        default=0, ge=0, le=1000, description="Autoscaling minimum per zone; 0 scales to zero."
+    )
     zones: list[str] = Field(
         default_factory=list,
         description="Zones for this pool (where the GPU is offered); empty: the cluster's zones.",
     )
-    node_labels: dict[str, str] = Field(default_factory=dict, description="Extra Kubernetes node labels.")
+    node_labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra Kubernetes node labels."
+    )
 
     @field_validator("name")
     @classmethod
@@ -428,7 +484,9 @@ class GpuPoolConfig(_PoolCommon):
     @classmethod
     def _accelerator(cls, v: str, info: ValidationInfo) -> str:
         if v not in catalog.ACCELERATORS:
-            raise ValueError(f"unknown accelerator; known: {', '.join(sorted(catalog.ACCELERATORS))}")
+            raise ValueError(
+                f"unknown accelerator; known: {', '.join(sorted(catalog.ACCELERATORS))}"
+            )
         machine = info.data.get("machine_type")
         if machine is None:
             return v
@@ -497,10 +555,18 @@ class GpuPoolConfig(_PoolCommon):
     @field_validator("node_labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [k for k, val in v.items() if not K8S_LABEL_KEY.match(k) or not K8S_LABEL_VALUE.match(val)]
+        bad = [
+            k
+            for k, val in v.items()
+            if not K8S_LABEL_KEY.match(k) or not K8S_LABEL_VALUE.match(val)
+        ]
         if bad:
             raise ValueError(f"{', '.join(sorted(bad))}: {K8S_LABEL_RULE}")
-        reserved = [k for k in v if k.split("/")[0].endswith(("kubernetes.io", "k8s.io", "cloud.google.com"))]
+        reserved = [
+            k
+            for k in v
+            if k.split("/")[0].endswith(("kubernetes.io", "k8s.io", "cloud.google.com"))
+        ]
         if reserved:
             raise ValueError(f"{', '.join(sorted(reserved))}: reserved prefix, set by GKE")
         return v
@@ -529,7 +595,9 @@ class StackConfig(_Model):
     cluster: ClusterConfig
     node_service_account: NodeServiceAccountConfig
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
-    gpu_pools: list[GpuPoolConfig] = Field(min_length=1, description="GPU node pools; at least one.")
+    gpu_pools: list[GpuPoolConfig] = Field(
+        min_length=1, description="GPU node pools; at least one."
+    )
 
     @field_validator("project_id")
     @classmethod
@@ -560,7 +628,9 @@ class StackConfig(_Model):
             names.append(system.name)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"node pool names must be unique (incl. system_pool): {', '.join(dupes)}")
+            raise ValueError(
+                f"node pool names must be unique (incl. system_pool): {', '.join(dupes)}"
+            )
         return v
 
     # Derived facts -------------------------------------------------------------------------

@@ -56,7 +56,12 @@ def scheduling_hints(cfg: GpuPoolConfig) -> dict[str, object]:
     return {
         "node_selector": {ACCELERATOR_LABEL: cfg.accelerator_type, POOL_LABEL: cfg.name},
         "tolerations": [
-            {"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE, "effect": "NoSchedule"}
+            {
+                "key": GPU_TAINT_KEY,
+                "operator": "Equal",
+                "value": GPU_TAINT_VALUE,
+                "effect": "NoSchedule",
+            }
         ],
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": cfg.accelerator_count,
@@ -66,7 +71,9 @@ def scheduling_hints(cfg: GpuPoolConfig) -> dict[str, object]:
 class GpuNodePool(pulumi.ComponentResource):
     pool: gcp.container.NodePool
 
-    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("astro-gke-gpu:gke:GpuNodePool", name, None, opts)
         cfg = args.config
         self.pool = gcp.container.NodePool(

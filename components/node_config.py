@@ -31,7 +31,9 @@ def surge(max_surge: int, max_unavailable: int) -> gcp.container.NodePoolUpgrade
     )
 
 
-def autoscaling(min_nodes: int, max_nodes: int, spot: bool) -> gcp.container.NodePoolAutoscalingArgs:
+def autoscaling(
+    min_nodes: int, max_nodes: int, spot: bool
+) -> gcp.container.NodePoolAutoscalingArgs:
     # ANY lets the autoscaler take spot capacity wherever it exists; BALANCED spreads on-demand.
     return gcp.container.NodePoolAutoscalingArgs(
         min_node_count=min_nodes,

@@ -67,7 +67,12 @@ class PlaceholderMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "gcp:organizations/getProject:getProject":
             pid = args.args.get("projectId", "placeholder-project")
-            return {"projectId": pid, "number": PROJECT_NUMBER, "name": pid, "id": f"projects/{pid}"}
+            return {
+                "projectId": pid,
+                "number": PROJECT_NUMBER,
+                "name": pid,
+                "id": f"projects/{pid}",
+            }
         raise NotImplementedError(f"offline mocks do not answer {args.token}")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:

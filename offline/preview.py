@@ -13,6 +13,7 @@ from components.config import ConfigError
 from offline import runner
 from offline.mocks import PLACEHOLDERS
 
+
 def render(run: runner.Run) -> str:
     by_urn = {r.urn: r for r in run.registrations}
     children: dict[str, list[runner.Registration]] = {}
@@ -22,7 +23,10 @@ def render(run: runner.Run) -> str:
     for kids in children.values():
         kids.sort(key=lambda r: (r.type, r.name))
 
-    lines = [f"Stack {runner.PROJECT}/{run.stack} (offline, Pulumi mocks: nothing was deployed)", ""]
+    lines = [
+        f"Stack {runner.PROJECT}/{run.stack} (offline, Pulumi mocks: nothing was deployed)",
+        "",
+    ]
 
     def walk(urn: str, depth: int) -> None:
         for r in children.get(urn, []):
@@ -37,9 +41,14 @@ def render(run: runner.Run) -> str:
     lines += ["", "Outputs:"]
     for key in sorted(run.outputs):
         value = "[secret]" if key in run.secret_outputs else run.outputs[key]
-        mark = "  (placeholder: invented by the mocks)" if any(p in str(value) for p in PLACEHOLDERS) else ""
+        mark = (
+            "  (placeholder: invented by the mocks)"
+            if any(p in str(value) for p in PLACEHOLDERS)
+            else ""
+        )
         lines.append(f"    {key}: {value}{mark}")
     return "\n".join(lines)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
@@ -52,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(render(run))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

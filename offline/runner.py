@@ -58,7 +58,9 @@ class Run:
     def one(self, type_: str, name: str | None = None) -> Registration:
         found = [r for r in self.of_type(type_) if name is None or r.name == name]
         if len(found) != 1:
-            raise AssertionError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+            raise AssertionError(
+                f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+            )
         return found[0]
 
     def by_urn(self, urn: str) -> Registration:

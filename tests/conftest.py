@@ -6,9 +6,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime import settings as pulumi_settings
 
 from offline import runner
+from offline.mocks import PlaceholderMocks, RecordingMonitor
 
 CONFIG_KEY = "astro-gke-gpu:platform"
 
@@ -44,3 +47,15 @@ def run_with() -> Callable[..., runner.Run]:
         return runner.run(stack, config={**cfg, CONFIG_KEY: platform})
 
     return _run
+
+
+@pytest.fixture
+def unit_mocks() -> RecordingMonitor:
+    """Fresh mocks for a test that builds one component itself (`@pulumi.runtime.test`)."""
+    mocks = PlaceholderMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project=runner.PROJECT, stack="unit", preview=False, monitor=monitor
+    )
+    return monitor

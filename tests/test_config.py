@@ -54,12 +54,16 @@ def test_accelerator_must_fit_machine_series() -> None:
     def mutate(c: dict[str, Any]) -> None:
         c["gpu_pools"][0].update(machine_type="n1-standard-8", accelerator_type="nvidia-l4")
 
-    assert_problem(problems(mutate), "gpu_pools[0].accelerator_type", "not offered on n1-standard-8")
+    assert_problem(
+        problems(mutate), "gpu_pools[0].accelerator_type", "not offered on n1-standard-8"
+    )
 
 
 def test_accelerator_must_fit_machine_family_within_series() -> None:
     def mutate(c: dict[str, Any]) -> None:
-        c["gpu_pools"][0].update(machine_type="a2-ultragpu-1g", accelerator_type="nvidia-tesla-a100")
+        c["gpu_pools"][0].update(
+            machine_type="a2-ultragpu-1g", accelerator_type="nvidia-tesla-a100"
+        )
 
     assert_problem(
         problems(mutate), "gpu_pools[0].accelerator_type", "a2-ultragpu-1g carries nvidia-a100-80gb"
@@ -86,9 +90,13 @@ def test_unknown_gpu_machine_type() -> None:
         ("n1-standard-8", "nvidia-tesla-t4", 3, "nvidia-tesla-t4 attaches to N1 in counts 1, 2, 4"),
     ],
 )
-def test_gpu_count_matches_machine_type(machine: str, accel: str, count: int, expected: str) -> None:
+def test_gpu_count_matches_machine_type(
+    machine: str, accel: str, count: int, expected: str
+) -> None:
     def mutate(c: dict[str, Any]) -> None:
-        c["gpu_pools"][0].update(machine_type=machine, accelerator_type=accel, accelerator_count=count)
+        c["gpu_pools"][0].update(
+            machine_type=machine, accelerator_type=accel, accelerator_count=count
+        )
 
     assert_problem(problems(mutate), "gpu_pools[0].accelerator_count", expected)
 
@@ -105,28 +113,44 @@ def test_gpu_count_matches_machine_type(machine: str, accel: str, count: int, ex
 )
 def test_valid_gpu_shapes_pass(machine: str, accel: str, count: int) -> None:
     raw = raw_platform()
-    raw["gpu_pools"][0].update(machine_type=machine, accelerator_type=accel, accelerator_count=count)
+    raw["gpu_pools"][0].update(
+        machine_type=machine, accelerator_type=accel, accelerator_count=count
+    )
     pool = config.load(raw).gpu_pools[0]
-    assert (pool.machine_type, pool.accelerator_type, pool.accelerator_count) == (machine, accel, count)
+    assert (pool.machine_type, pool.accelerator_type, pool.accelerator_count) == (
+        machine,
+        accel,
+        count,
+    )
 
 
 def test_mig_partition_only_on_mig_gpus() -> None:
     found = problems(lambda c: c["gpu_pools"][0].update(partition_size="1g.5gb"))
-    assert_problem(found, "gpu_pools[0].partition_size", "nvidia-l4 does not support MIG partitions")
+    assert_problem(
+        found, "gpu_pools[0].partition_size", "nvidia-l4 does not support MIG partitions"
+    )
 
     def wrong_size(c: dict[str, Any]) -> None:
         c["gpu_pools"][0].update(
-            machine_type="a2-highgpu-1g", accelerator_type="nvidia-tesla-a100", partition_size="1g.10gb"
+            machine_type="a2-highgpu-1g",
+            accelerator_type="nvidia-tesla-a100",
+            partition_size="1g.10gb",
         )
 
-    assert_problem(problems(wrong_size), "gpu_pools[0].partition_size", "nvidia-tesla-a100 partitions are")
+    assert_problem(
+        problems(wrong_size), "gpu_pools[0].partition_size", "nvidia-tesla-a100 partitions are"
+    )
 
 
 def test_sharing_bounds() -> None:
     found = problems(
-        lambda c: c["gpu_pools"][0].update(sharing={"strategy": "MPS", "max_shared_clients_per_gpu": 1})
+        lambda c: c["gpu_pools"][0].update(
+            sharing={"strategy": "MPS", "max_shared_clients_per_gpu": 1}
+        )
     )
-    assert_problem(found, "gpu_pools[0].sharing.max_shared_clients_per_gpu", "greater than or equal to 2")
+    assert_problem(
+        found, "gpu_pools[0].sharing.max_shared_clients_per_gpu", "greater than or equal to 2"
+    )
 
 
 @pytest.mark.parametrize("pool", ["gpu_pools[0]", "system_pool"])
@@ -145,7 +169,9 @@ def test_min_above_default_max() -> None:
 
 def test_surge_upgrade_must_move() -> None:
     found = problems(lambda c: c["gpu_pools"][0].update(max_surge=0))
-    assert found == {"gpu_pools[0].max_unavailable": "max_surge and max_unavailable cannot both be 0"}
+    assert found == {
+        "gpu_pools[0].max_unavailable": "max_surge and max_unavailable cannot both be 0"
+    }
 
 
 def test_negative_min_nodes() -> None:
@@ -183,12 +209,16 @@ def test_existing_network_must_be_in_cluster_region() -> None:
             "services_range_name": "services",
         }
 
-    assert_problem(problems(mutate), "network.subnetwork", "differs from the cluster's region us-central1")
+    assert_problem(
+        problems(mutate), "network.subnetwork", "differs from the cluster's region us-central1"
+    )
 
 
 def test_network_mode_must_be_known() -> None:
     found = problems(lambda c: c["network"].update(mode="borrow"))
-    assert_problem(found, "network", "does not match any of the expected tags: 'create', 'existing'")
+    assert_problem(
+        found, "network", "does not match any of the expected tags: 'create', 'existing'"
+    )
 
 
 @pytest.mark.parametrize("cidr", ["0.0.0.0/0", "128.0.0.0/1", "10.0.0.0/7"])
@@ -201,13 +231,17 @@ def test_authorized_networks_never_the_world(cidr: str) -> None:
 
     found = problems(mutate)
     assert_problem(
-        found, "cluster.control_plane.authorized_networks[0].cidr_block", "0.0.0.0/0 (the internet) is never allowed"
+        found,
+        "cluster.control_plane.authorized_networks[0].cidr_block",
+        "0.0.0.0/0 (the internet) is never allowed",
     )
 
 
 def test_authorized_networks_required_for_that_mode_and_refused_for_dns() -> None:
     found = problems(lambda c: c["cluster"].update(control_plane={"access": "authorized_networks"}))
-    assert_problem(found, "cluster.control_plane.authorized_networks", "required (at least one range)")
+    assert_problem(
+        found, "cluster.control_plane.authorized_networks", "required (at least one range)"
+    )
 
     def dns_with_networks(c: dict[str, Any]) -> None:
         c["cluster"]["control_plane"] = {
@@ -215,7 +249,11 @@ def test_authorized_networks_required_for_that_mode_and_refused_for_dns() -> Non
             "authorized_networks": [{"cidr_block": "198.51.100.7/32", "display_name": "astro"}],
         }
 
-    assert_problem(problems(dns_with_networks), "cluster.control_plane.authorized_networks", "only used with access")
+    assert_problem(
+        problems(dns_with_networks),
+        "cluster.control_plane.authorized_networks",
+        "only used with access",
+    )
 
 
 @pytest.mark.parametrize(
@@ -223,7 +261,11 @@ def test_authorized_networks_required_for_that_mode_and_refused_for_dns() -> Non
     [
         ("cluster.name", lambda c: c["cluster"].update(name="Astro_GPU"), config.GKE_NAME_RULE),
         ("cluster.name", lambda c: c["cluster"].update(name="a" * 41), config.GKE_NAME_RULE),
-        ("gpu_pools[0].name", lambda c: c["gpu_pools"][0].update(name="L4.pool"), config.GKE_NAME_RULE),
+        (
+            "gpu_pools[0].name",
+            lambda c: c["gpu_pools"][0].update(name="L4.pool"),
+            config.GKE_NAME_RULE,
+        ),
         ("system_pool.name", lambda c: c["system_pool"].update(name="-sys"), config.GKE_NAME_RULE),
         (
             "node_service_account.account_id",
@@ -246,7 +288,9 @@ def test_gcp_labels() -> None:
 def test_node_labels_rules_and_reserved_prefixes() -> None:
     found = problems(lambda c: c["gpu_pools"][0].update(node_labels={"bad key!": "x"}))
     assert_problem(found, "gpu_pools[0].node_labels", "bad key!: Kubernetes label")
-    found = problems(lambda c: c["gpu_pools"][0].update(node_labels={"cloud.google.com/gke-spot": "true"}))
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(node_labels={"cloud.google.com/gke-spot": "true"})
+    )
     assert_problem(found, "gpu_pools[0].node_labels", "reserved prefix")
 
 
@@ -257,7 +301,9 @@ def test_pool_names_unique_including_system_pool() -> None:
 
 def test_gpu_pool_zones_inside_region_and_not_on_zonal_clusters() -> None:
     found = problems(lambda c: c["gpu_pools"][0].update(zones=["us-east1-b"]), stack="prod")
-    assert_problem(found, "gpu_pools[0].zones", "us-east1-b: not in the cluster's region us-central1")
+    assert_problem(
+        found, "gpu_pools[0].zones", "us-east1-b: not in the cluster's region us-central1"
+    )
     found = problems(lambda c: c["gpu_pools"][0].update(zones=["us-central1-b"]), stack="dev")
     assert_problem(found, "gpu_pools[0].zones", "a zonal cluster's pools run in its zone")
 
@@ -272,14 +318,18 @@ def test_kms_key_format_and_region() -> None:
     assert_problem(found, "cluster.secrets_encryption_key", config.KMS_KEY_RULE)
     key = "projects/acme-ml-prod/locations/europe-west4/keyRings/gke/cryptoKeys/etcd"
     found = problems(lambda c: c["cluster"].update(secrets_encryption_key=key), stack="prod")
-    assert_problem(found, "cluster.secrets_encryption_key", "must be the cluster's region us-central1")
+    assert_problem(
+        found, "cluster.secrets_encryption_key", "must be the cluster's region us-central1"
+    )
 
 
 def test_artifact_registry_repositories_format() -> None:
     found = problems(
         lambda c: c["node_service_account"].update(artifact_registry_repositories=["ml-images"])
     )
-    assert_problem(found, "node_service_account.artifact_registry_repositories", config.AR_REPO_RULE)
+    assert_problem(
+        found, "node_service_account.artifact_registry_repositories", config.AR_REPO_RULE
+    )
 
 
 def test_maintenance_window_rules() -> None:
@@ -312,7 +362,12 @@ def test_every_problem_reported_in_one_error() -> None:
         config.load(raw, "astro-gke-gpu:platform")
     message = str(exc.value)
     assert message.startswith("invalid stack config 'astro-gke-gpu:platform' (4 problem(s)):")
-    for path in ("project_id", "cluster.name", "network.pods_cidr", "gpu_pools[0].accelerator_count"):
+    for path in (
+        "project_id",
+        "cluster.name",
+        "network.pods_cidr",
+        "gpu_pools[0].accelerator_count",
+    ):
         assert f"  - {path}: " in message
 
 

@@ -1,0 +1,193 @@
+"""System and GPU node pools: every flag, exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from offline import runner
+from tests.conftest import NODE_POOL
+
+LABELS_DEV = {
+    "team": "data-platform",
+    "cost-center": "ml-dev",
+    "environment": "dev",
+    "managed-by": "pulumi",
+}
+NODE_SA_DEV = "astro-gpu-dev-nodes@acme-ml-dev.iam.gserviceaccount.com"
+
+
+def hardened(
+    machine: str,
+    disk: float,
+    spot: bool,
+    sa: str,
+    labels: dict[str, str],
+    res_labels: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "machineType": machine,
+        "diskSizeGb": disk,
+        "diskType": "pd-balanced",
+        "imageType": "COS_CONTAINERD",
+        "spot": spot,
+        "serviceAccount": sa,
+        "oauthScopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "shieldedInstanceConfig": {"enableSecureBoot": True, "enableIntegrityMonitoring": True},
+        "workloadMetadataConfig": {"mode": "GKE_METADATA"},
+        "metadata": {"disable-legacy-endpoints": "true"},
+        "gvnic": {"enabled": True},
+        "gcfsConfig": {"enabled": True},
+        "labels": labels,
+        "resourceLabels": res_labels,
+    }
+
+
+def test_dev_gpu_pool_exact(dev: runner.Run) -> None:
+    pool = dev.one(NODE_POOL, "astro-gpu-dev-l4-spot-pool")
+    node_config = hardened(
+        "g2-standard-8", 100.0, True, NODE_SA_DEV, {"gpu-pool": "l4-spot"}, LABELS_DEV
+    )
+    node_config["taints"] = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    node_config["guestAccelerators"] = [
+        {
+            "type": "nvidia-l4",
+            "count": 1.0,
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"},
+        }
+    ]
+    assert pool.inputs == {
+        "name": "l4-spot",
+        "project": "acme-ml-dev",
+        "location": "us-central1-a",
+        "cluster": "projects/acme-ml-dev/locations/us-central1-a/clusters/astro-gpu-dev",
+        "initialNodeCount": 0.0,
+        "autoscaling": {"minNodeCount": 0.0, "maxNodeCount": 2.0, "locationPolicy": "ANY"},
+        "management": {"autoRepair": True, "autoUpgrade": True},
+        "upgradeSettings": {"strategy": "SURGE", "maxSurge": 1.0, "maxUnavailable": 0.0},
+        "nodeConfig": node_config,
+    }
+
+
+def test_dev_system_pool_exact(dev: runner.Run) -> None:
+    pool = dev.one(NODE_POOL, "astro-gpu-dev-system-pool")
+    assert pool.inputs == {
+        "name": "system",
+        "project": "acme-ml-dev",
+        "location": "us-central1-a",
+        "cluster": "projects/acme-ml-dev/locations/us-central1-a/clusters/astro-gpu-dev",
+        "initialNodeCount": 1.0,
+        "autoscaling": {"minNodeCount": 1.0, "maxNodeCount": 2.0, "locationPolicy": "ANY"},
+        "management": {"autoRepair": True, "autoUpgrade": True},
+        "upgradeSettings": {"strategy": "SURGE", "maxSurge": 1.0, "maxUnavailable": 0.0},
+        "nodeConfig": hardened(
+            "e2-standard-2", 50.0, True, NODE_SA_DEV, {"workload-class": "system"}, LABELS_DEV
+        ),
+    }
+
+
+def test_prod_pools_on_demand_balanced_zoned(prod: runner.Run) -> None:
+    l4 = prod.one(NODE_POOL, "astro-gpu-prod-l4-pool").inputs
+    a100 = prod.one(NODE_POOL, "astro-gpu-prod-a100-pool").inputs
+    system = prod.one(NODE_POOL, "astro-gpu-prod-system-pool").inputs
+    for pool in (l4, a100, system):
+        assert pool["nodeConfig"]["spot"] is False
+        assert pool["autoscaling"]["locationPolicy"] == "BALANCED"
+        assert pool["location"] == "us-central1"
+        assert (
+            pool["nodeConfig"]["serviceAccount"]
+            == "astro-gpu-prod-nodes@acme-ml-prod.iam.gserviceaccount.com"
+        )
+    assert l4["nodeLocations"] == ["us-central1-a", "us-central1-b"]
+    assert l4["nodeConfig"]["guestAccelerators"] == [
+        {
+            "type": "nvidia-l4",
+            "count": 2.0,
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"},
+        }
+    ]
+    assert a100["nodeConfig"]["guestAccelerators"] == [
+        {
+            "type": "nvidia-tesla-a100",
+            "count": 1.0,
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"},
+            "gpuSharingConfig": {
+                "gpuSharingStrategy": "TIME_SHARING",
+                "maxSharedClientsPerGpu": 2.0,
+            },
+        }
+    ]
+    assert "nodeLocations" not in system
+
+
+def test_every_gpu_pool_tainted_and_only_gpu_pools(prod: runner.Run, dev: runner.Run) -> None:
+    taint = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    for run in (dev, prod):
+        for pool in run.of_type(NODE_POOL):
+            has_gpu = bool(pool.inputs["nodeConfig"].get("guestAccelerators"))
+            assert pool.inputs["nodeConfig"].get("taints") == (taint if has_gpu else None), (
+                pool.name
+            )
+
+
+def test_mig_partition_rendered(run_with: Callable[..., runner.Run]) -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        c["gpu_pools"][0].update(
+            machine_type="a2-highgpu-1g",
+            accelerator_type="nvidia-tesla-a100",
+            partition_size="1g.5gb",
+        )
+
+    pool = run_with(mutate).one(NODE_POOL, "astro-gpu-dev-l4-spot-pool")
+    assert pool.inputs["nodeConfig"]["guestAccelerators"] == [
+        {
+            "type": "nvidia-tesla-a100",
+            "count": 1.0,
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"},
+            "gpuPartitionSize": "1g.5gb",
+        }
+    ]
+
+
+def test_pools_wait_for_node_identity_bindings(prod: runner.Run) -> None:
+    identity = prod.one("astro-gke-gpu:iam:NodeServiceAccount")
+    bindings = {
+        r.urn
+        for r in prod.registrations
+        if r.parent == identity.urn and r.type.lower().endswith("iammember")
+    }
+    assert len(bindings) == 4  # three project roles + one repository
+    for pool in prod.of_type(NODE_POOL):
+        assert bindings <= set(pool.dependencies), pool.name
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_scheduling_hints_output(stack: str, request: pytest.FixtureRequest) -> None:
+    run: runner.Run = request.getfixturevalue(stack)
+    hints = run.outputs["gpu_scheduling"]
+    first = next(iter(hints.values()))
+    assert first["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+    ]
+    assert first["resource_name"] == "nvidia.com/gpu"
+    if stack == "dev":
+        assert hints == {
+            "l4-spot": {
+                "node_selector": {
+                    "cloud.google.com/gke-accelerator": "nvidia-l4",
+                    "gpu-pool": "l4-spot",
+                },
+                "tolerations": first["tolerations"],
+                "resource_name": "nvidia.com/gpu",
+                "gpus_per_node": 1,
+            }
+        }
+    else:
+        assert sorted(hints) == ["a100", "l4"]
+        assert hints["a100"]["node_selector"] == {
+            "cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
+            "gpu-pool": "a100",
+        }
+        assert hints["l4"]["gpus_per_node"] == 2
