@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
-UV     := $(shell command -v uv 2>/dev/null)
+# A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
+UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
 .PHONY: help venv lock lint typecheck unit test preview clean
 
@@ -14,15 +15,15 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.synced: requirements.lock
-	@if [ -z "$(UV)" ]; then $(PYTHON) -m pip install --quiet "uv==0.13.8"; fi
-	@uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	uv pip sync --quiet --python $(PY) requirements.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
+	@$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
 	@touch $@
 
 venv: $(VENV)/.synced ## create .venv with exactly the pinned lock
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .
@@ -37,7 +38,7 @@ unit: venv ## pytest
 test: lint typecheck unit ## everything CI runs
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
-	$(PY) -m offline.preview --stack $(STACK)
+	$(PY) -m offline.preview --stack $(STACK) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

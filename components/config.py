@@ -591,9 +591,13 @@ class StackConfig(_Model):
         default_factory=dict,
         description="GCP labels on every labelable resource; `environment` and `managed-by` are added.",
     )
-    network: NetworkConfig
-    cluster: ClusterConfig
-    node_service_account: NodeServiceAccountConfig
+    network: NetworkConfig = Field(
+        description="`mode: create` (the stack builds VPC, subnet, Cloud NAT) or `mode: existing`."
+    )
+    cluster: ClusterConfig = Field(description="The GKE cluster itself.")
+    node_service_account: NodeServiceAccountConfig = Field(
+        description="The dedicated service account GKE nodes run as."
+    )
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
     gpu_pools: list[GpuPoolConfig] = Field(
         min_length=1, description="GPU node pools; at least one."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
 
 from components.config import ConfigError
 from offline import runner
@@ -53,9 +54,15 @@ def render(run: runner.Run) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
     parser.add_argument("--stack", default="dev", choices=runner.stacks())
+    parser.add_argument(
+        "--config-file",
+        type=Path,
+        help="a Pulumi.<stack>.yaml to use instead of the committed one (e.g. a proposed change)",
+    )
     args = parser.parse_args(argv)
     try:
-        run = runner.run(args.stack)
+        config = runner.stack_config(args.stack, args.config_file) if args.config_file else None
+        run = runner.run(args.stack, config=config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The `config:` map of Pulumi.<stack>.yaml, keys fully qualified as the CLI passes them."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
+def stack_config(stack: str, path: Path | None = None) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml (or of `path`), keys fully qualified as the CLI
+    passes them."""
+    path = path or ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} (stacks: {', '.join(stacks())})")
     raw = yaml.safe_load(path.read_text()) or {}
@@ -81,11 +82,13 @@ def run(
     stack: str = "dev",
     config: dict[str, Any] | None = None,
     mocks: PlaceholderMocks | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> Run:
-    """Run __main__.py for `stack`. `config` replaces the stack file's config map when given."""
+    """Run __main__.py for `stack`. `config` replaces the stack file's config map when given.
+    Pass `monitor` to inspect what was registered even when the program raises."""
     cfg = stack_config(stack) if config is None else config
     mocks = mocks or PlaceholderMocks()
-    monitor = RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh Stack resource per run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({k: _wire(v) for k, v in cfg.items()}, [])

@@ -1,0 +1,73 @@
+"""`make preview` (offline.preview): output and exit codes, run as a separate process like make does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from offline import runner
+
+ROOT = runner.ROOT
+
+
+def preview(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offline.preview", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_dev_preview_lists_every_resource_and_output() -> None:
+    result = preview("--stack", "dev")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Stack astro-gke-gpu/dev (offline, Pulumi mocks: nothing was deployed)")
+    for line in (
+        "    + astro-gke-gpu:gke:Cluster  astro-gpu-dev",
+        "        + gcp:container/cluster:Cluster  astro-gpu-dev-gke",
+        "        + gcp:container/nodePool:NodePool  astro-gpu-dev-l4-spot-pool",
+        "        + gcp:compute/routerNat:RouterNat  astro-gpu-dev-nat",
+        "Resources: 11 to create",
+        "      2 gcp:container/nodePool:NodePool",
+        "      3 gcp:projects/iAMMember:IAMMember",
+    ):
+        assert line in out.splitlines(), line
+    endpoint = next(
+        line for line in out.splitlines() if line.strip().startswith("cluster_endpoint:")
+    )
+    assert endpoint.endswith("(placeholder: invented by the mocks)")
+
+
+def test_prod_preview_marks_protected_cluster() -> None:
+    result = preview("--stack", "prod")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "        + gcp:container/cluster:Cluster  astro-gpu-prod-gke [protect]"
+        in result.stdout.splitlines()
+    )
+
+
+def test_invalid_config_exits_2_with_errors_and_no_traceback(tmp_path: Path) -> None:
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    platform = doc["config"]["astro-gke-gpu:platform"]
+    platform["project_id"] = "Bad"
+    platform["gpu_pools"][0]["accelerator_count"] = 3
+    bad = tmp_path / "Pulumi.dev.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    result = preview("--stack", "dev", "--config-file", str(bad))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert "invalid stack config 'astro-gke-gpu:platform' (2 problem(s)):" in result.stderr
+    assert "  - project_id: " in result.stderr
+    assert (
+        "  - gpu_pools[0].accelerator_count: g2-standard-8 carries exactly 1 GPU(s); set 1"
+        in result.stderr
+    )
