@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -70,6 +71,20 @@ PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
+
+
+def _matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
+
+
+ProjectId = Annotated[str, _matching(PROJECT_ID, PROJECT_ID_RULE)]
+GkeName = Annotated[str, _matching(GKE_NAME, GKE_NAME_RULE)]
+AccountId = Annotated[str, _matching(SA_ACCOUNT_ID, SA_ACCOUNT_ID_RULE)]
 
 
 class ConfigError(pulumi.RunError):
@@ -276,7 +291,7 @@ class MaintenanceWindowConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    name: str = Field(description="GKE cluster name.")
+    name: GkeName = Field(description="GKE cluster name.")
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(
         default="REGULAR", description="GKE release channel (auto-upgrades follow it)."
     )
@@ -298,13 +313,6 @@ class ClusterConfig(_Model):
             "service agent encrypter/decrypter on this key only. Must be in the cluster's region."
         ),
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not GKE_NAME.match(v):
-            raise ValueError(GKE_NAME_RULE)
-        return v
 
     @field_validator("deletion_protection")
     @classmethod
@@ -333,7 +341,7 @@ class ClusterConfig(_Model):
 
 
 class NodeServiceAccountConfig(_Model):
-    account_id: str = Field(
+    account_id: AccountId = Field(
         description="Account id of the dedicated node service account (no keys)."
     )
     artifact_registry_repositories: list[str] = Field(
@@ -343,13 +351,6 @@ class NodeServiceAccountConfig(_Model):
             "roles/artifactregistry.reader on each repository, never on the project."
         ),
     )
-
-    @field_validator("account_id")
-    @classmethod
-    def _account_id(cls, v: str) -> str:
-        if not SA_ACCOUNT_ID.match(v):
-            raise ValueError(SA_ACCOUNT_ID_RULE)
-        return v
 
     @field_validator("artifact_registry_repositories")
     @classmethod
@@ -362,7 +363,10 @@ class NodeServiceAccountConfig(_Model):
         return v
 
 
-class _PoolCommon(_Model):
+class PoolSettings(_Model):
+    """Settings every node pool has."""
+
+    name: GkeName = Field(description="Node pool name.")
     min_nodes: int = Field(ge=0, le=1000, description="Autoscaling minimum per zone.")
     max_nodes: int = Field(ge=1, le=1000, description="Autoscaling maximum per zone.")
     disk_size_gb: int = Field(default=100, ge=20, le=65536, description="Boot disk size.")
@@ -396,10 +400,10 @@ class _PoolCommon(_Model):
         return v
 
 
-class SystemPoolConfig(_PoolCommon):
+class SystemPoolConfig(PoolSettings):
     """Small CPU pool for kube-system and other system pods, so GPU pools can scale to zero."""
 
-    name: str = Field(default="system", description="Node pool name.")
+    name: GkeName = Field(default="system", description="Node pool name.")
     machine_type: str = Field(default="e2-standard-4", description="Machine type (no GPU).")
     min_nodes: int = Field(
         default=1,
@@ -409,13 +413,6 @@ class SystemPoolConfig(_PoolCommon):
     )
     max_nodes: int = Field(default=3, ge=1, le=1000, description="Autoscaling maximum per zone.")
     disk_size_gb: int = Field(default=50, ge=20, le=65536, description="Boot disk size.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not GKE_NAME.match(v):
-            raise ValueError(GKE_NAME_RULE)
-        return v
 
     @field_validator("machine_type")
     @classmethod
@@ -432,10 +429,12 @@ class GpuSharingConfig(_Model):
     max_shared_clients_per_gpu: int = Field(ge=2, le=48, description="Containers per physical GPU.")
 
 
-class GpuPoolConfig(_PoolCommon):
+class GpuPoolConfig(PoolSettings):
     """One GPU node pool. Tainted `nvidia.com/gpu=present:NoSchedule`; drivers installed by GKE."""
 
-    name: str = Field(description="Node pool name (also the value of the `gpu-pool` node label).")
+    name: GkeName = Field(
+        description="Node pool name (also the value of the `gpu-pool` node label)."
+    )
     machine_type: str = Field(
         description="GPU machine type, e.g. g2-standard-8, n1-standard-8, a2-highgpu-1g."
     )
@@ -464,13 +463,6 @@ class GpuPoolConfig(_PoolCommon):
     node_labels: dict[str, str] = Field(
         default_factory=dict, description="Extra Kubernetes node labels."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not GKE_NAME.match(v):
-            raise ValueError(GKE_NAME_RULE)
-        return v
 
     @field_validator("machine_type")
     @classmethod
@@ -580,7 +572,7 @@ class GpuPoolConfig(_PoolCommon):
 class StackConfig(_Model):
     """`astro-gke-gpu:platform` in Pulumi.<stack>.yaml."""
 
-    project_id: str = Field(description="Google Cloud project that holds every resource.")
+    project_id: ProjectId = Field(description="Google Cloud project that holds every resource.")
     location: str = Field(
         description="A zone (zonal cluster, e.g. us-central1-a) or a region (regional cluster, e.g. us-central1)."
     )
@@ -602,13 +594,6 @@ class StackConfig(_Model):
     gpu_pools: list[GpuPoolConfig] = Field(
         min_length=1, description="GPU node pools; at least one."
     )
-
-    @field_validator("project_id")
-    @classmethod
-    def _project(cls, v: str) -> str:
-        if not PROJECT_ID.match(v):
-            raise ValueError(PROJECT_ID_RULE)
-        return v
 
     @field_validator("location")
     @classmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from components.config import PoolSettings
+
 IMAGE_TYPE = "COS_CONTAINERD"
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 WORKLOAD_METADATA_MODE = "GKE_METADATA"
@@ -73,4 +75,48 @@ def hardened_node_config(
         resource_labels=resource_labels,
         taints=taints,
         guest_accelerators=guest_accelerators,
+    )
+
+
+def node_pool(
+    resource_name: str,
+    *,
+    parent: pulumi.Resource,
+    project_id: str,
+    location: str,
+    cluster: pulumi.Input[str],
+    cfg: PoolSettings,
+    machine_type: str,
+    service_account: pulumi.Input[str],
+    labels: dict[str, str],
+    resource_labels: dict[str, str],
+    node_locations: list[str] | None = None,
+    taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
+    guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
+) -> gcp.container.NodePool:
+    """A node pool with the shared baseline: autoscaling, auto-repair/upgrade, surge upgrades and
+    the hardened node config. Pool components add only what makes them different."""
+    return gcp.container.NodePool(
+        resource_name,
+        name=cfg.name,
+        project=project_id,
+        location=location,
+        cluster=cluster,
+        node_locations=node_locations,
+        initial_node_count=cfg.min_nodes,
+        autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
+        management=management(),
+        upgrade_settings=surge(cfg.max_surge, cfg.max_unavailable),
+        node_config=hardened_node_config(
+            machine_type=machine_type,
+            disk_size_gb=cfg.disk_size_gb,
+            disk_type=cfg.disk_type,
+            spot=cfg.spot,
+            service_account=service_account,
+            labels=labels,
+            resource_labels=resource_labels,
+            taints=taints,
+            guest_accelerators=guest_accelerators,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -32,25 +32,16 @@ class SystemNodePool(pulumi.ComponentResource):
     ):
         super().__init__("astro-gke-gpu:gke:SystemNodePool", name, None, opts)
         cfg = args.config
-        self.pool = gcp.container.NodePool(
+        self.pool = node_config.node_pool(
             f"{name}-pool",
-            name=cfg.name,
-            project=args.project_id,
+            parent=self,
+            project_id=args.project_id,
             location=args.location,
             cluster=args.cluster,
-            initial_node_count=cfg.min_nodes,
-            autoscaling=node_config.autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
-            management=node_config.management(),
-            upgrade_settings=node_config.surge(cfg.max_surge, cfg.max_unavailable),
-            node_config=node_config.hardened_node_config(
-                machine_type=cfg.machine_type,
-                disk_size_gb=cfg.disk_size_gb,
-                disk_type=cfg.disk_type,
-                spot=cfg.spot,
-                service_account=args.service_account,
-                labels=SYSTEM_LABEL,
-                resource_labels=args.labels,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            cfg=cfg,
+            machine_type=cfg.machine_type,
+            service_account=args.service_account,
+            labels=SYSTEM_LABEL,
+            resource_labels=args.labels,
         )
         self.register_outputs({"name": self.pool.name})
