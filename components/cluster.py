@@ -8,12 +8,14 @@ endpoint restricted to authorized networks. Nodes are always private.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
-from components import node_config
+from components import kubeconfig, node_config
 from components.config import ClusterConfig
 from components.network import NetworkRef
 
@@ -169,7 +171,8 @@ class GkeCluster(pulumi.ComponentResource):
         self.ca_certificate = self.cluster.master_auth.cluster_ca_certificate.apply(
             lambda ca: ca or ""
         )
-        if cfg.control_plane.access == "dns":
+        self.dns_endpoint = cfg.control_plane.access == "dns"
+        if self.dns_endpoint:
             self.endpoint = self.cluster.control_plane_endpoints_config.apply(
                 lambda c: (
                     (c.dns_endpoint_config.endpoint or "") if c and c.dns_endpoint_config else ""
@@ -184,6 +187,34 @@ class GkeCluster(pulumi.ComponentResource):
                 "endpoint": self.endpoint,
                 "ca_certificate": self.ca_certificate,
             }
+        )
+
+    def kubeconfig(
+        self,
+        mode: kubeconfig.AuthMode,
+        impersonate: pulumi.Input[str] | None = None,
+        namespace: str | None = None,
+    ) -> pulumi.Output[dict[str, object]]:
+        """A kubeconfig for this cluster. The CA is pinned for the IP endpoint only: the DNS
+        endpoint serves a publicly trusted certificate (see components/kubeconfig.py)."""
+        return pulumi.Output.all(self.name, self.endpoint, self.ca_certificate, impersonate).apply(
+            lambda v: kubeconfig.build(
+                cluster_name=v[0],
+                server_host=v[1],
+                ca_certificate=None if self.dns_endpoint else v[2],
+                mode=mode,
+                impersonate=v[3],
+                namespace=namespace,
+            )
+        )
+
+    def provider(self) -> k8s.Provider:
+        """The deployer's Kubernetes provider (Application Default Credentials, as pulumi-gcp
+        uses). Depends on the cluster only: Kubernetes objects never wait for node pools."""
+        return k8s.Provider(
+            f"{self.pulumi_resource_name}-k8s",
+            kubeconfig=self.kubeconfig("deployer").apply(lambda kc: json.dumps(kc)),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _grant_gke_agent_on_key(

@@ -118,7 +118,32 @@ def _subnetwork(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str,
     return rid, {"selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
 
 
+def _custom_role(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = f"projects/{i['project']}/roles/{i['roleId']}"
+    return rid, {"name": rid}
+
+
+def _service_identity(
+    _: PlaceholderMocks, name: str, i: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    agent = i["service"].split(".")[0]
+    email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
+    return f"projects/{i['project']}/services/{i['service']}", {
+        "email": email,
+        "member": f"serviceAccount:{email}",
+    }
+
+
+def _secret(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"projects/{i['project']}/secrets/{i['secretId']}", {
+        "name": f"projects/{PROJECT_NUMBER}/secrets/{i['secretId']}"
+    }
+
+
 _OUTPUTS = {
+    "gcp:projects/iAMCustomRole:IAMCustomRole": _custom_role,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:secretmanager/secret:Secret": _secret,
     "gcp:serviceaccount/account:Account": _account,
     "gcp:container/cluster:Cluster": _cluster,
     "gcp:compute/network:Network": _network,
@@ -127,6 +152,16 @@ _OUTPUTS = {
 
 # Values that only the mocks produce; the preview marks them.
 PLACEHOLDERS = ("gke.goog", "203.0.113.", PROJECT_NUMBER, _b64(PLACEHOLDER_CA_PEM))
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return _unwrap_secrets(value.get("value"))
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 def _secret_paths(value: Any, path: str = "") -> set[str]:
@@ -163,8 +198,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 urn=urn,
                 parent=request.parent,
                 custom=bool(request.custom),
-                inputs=rpc.deserialize_properties(request.object),
-                outputs=self.resources[urn].state,
+                inputs=_unwrap_secrets(rpc.deserialize_properties(request.object)),
+                outputs=_unwrap_secrets(self.resources[urn].state),
                 dependencies=list(request.dependencies),
                 property_dependencies={
                     k: list(v.urns) for k, v in request.propertyDependencies.items()

@@ -34,9 +34,12 @@ def test_dev_preview_lists_every_resource_and_output() -> None:
         "        + gcp:container/cluster:Cluster  astro-gpu-dev-gke",
         "        + gcp:container/nodePool:NodePool  astro-gpu-dev-l4-spot-pool",
         "        + gcp:compute/routerNat:RouterNat  astro-gpu-dev-nat",
-        "Resources: 11 to create",
+        "    + astro-gke-gpu:airflow:DeploymentAccess  astro-gpu-dev-analytics",
+        "        + kubernetes:rbac.authorization.k8s.io/v1:Role  astro-gpu-dev-analytics-role",
+        "Resources: 25 to create",
         "      2 gcp:container/nodePool:NodePool",
-        "      3 gcp:projects/iAMMember:IAMMember",
+        "      4 gcp:projects/iAMMember:IAMMember",
+        "      1 gcp:secretmanager/secretVersion:SecretVersion",
     ):
         assert line in out.splitlines(), line
     endpoint = next(

@@ -1,0 +1,253 @@
+"""Everything one Astro deployment needs to launch pods, isolated from every other deployment:
+
+- its Google subject: a launcher service account it may only impersonate (default), or its own
+  identity (`adc`); the subject gets the launcher role on the project (authenticate only);
+- its namespace (Pod Security Admission labels, quota, limit range, default-deny ingress), a Role
+  with exactly what KubernetesPodOperator uses, and a RoleBinding to the subject (a `User`: GKE
+  authenticates Google identities by email);
+- the Airflow connection in Secret Manager (the kubeconfig inside is exec-plugin only), readable by
+  the subject alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components import airflow_connection, rbac
+from components.cluster import GkeCluster
+from components.config import AirflowDeploymentConfig, SecretManagerConfig
+
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+ROLE_NAME = "kpo-launcher"
+PSA_LABELS = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/warn-version": "latest",
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/audit-version": "latest",
+}
+
+
+@dataclass(frozen=True)
+class AirflowDeploymentAccessArgs:
+    project_id: str
+    deployment: AirflowDeploymentConfig
+    cluster: GkeCluster
+    k8s_provider: k8s.Provider
+    launcher_role: pulumi.Input[str]
+    secret_manager: SecretManagerConfig
+    labels: dict[str, str]
+    secret_dependencies: Sequence[pulumi.Resource]
+
+
+def _replication(cfg: SecretManagerConfig) -> gcp.secretmanager.SecretReplicationArgs:
+    if cfg.replication == "automatic":
+        key = cfg.key_for("global")
+        return gcp.secretmanager.SecretReplicationArgs(
+            auto=gcp.secretmanager.SecretReplicationAutoArgs(
+                customer_managed_encryption=gcp.secretmanager.SecretReplicationAutoCustomerManagedEncryptionArgs(
+                    kms_key_name=key
+                )
+                if key
+                else None
+            )
+        )
+    replicas = []
+    for location in cfg.locations:
+        key = cfg.key_for(location)
+        replicas.append(
+            gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+                location=location,
+                customer_managed_encryption=gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
+                    kms_key_name=key
+                )
+                if key
+                else None,
+            )
+        )
+    return gcp.secretmanager.SecretReplicationArgs(
+        user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(replicas=replicas)
+    )
+
+
+class AirflowDeploymentAccess(pulumi.ComponentResource):
+    subject_email: pulumi.Output[str]
+    outputs: dict[str, Any]
+
+    def __init__(
+        self,
+        name: str,
+        args: AirflowDeploymentAccessArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("astro-gke-gpu:airflow:DeploymentAccess", name, None, opts)
+        d = args.deployment
+        gcp_opts = pulumi.ResourceOptions(parent=self)
+        astro_member = f"serviceAccount:{d.astro_identity}"
+
+        # --- Google identity -------------------------------------------------------------
+        launcher_email: pulumi.Output[str] | None = None
+        if d.auth_mode == "impersonation":
+            assert d.launcher_id is not None
+            launcher = gcp.serviceaccount.Account(
+                f"{name}-launcher",
+                project=args.project_id,
+                account_id=d.launcher_id,
+                display_name=f"KPO launcher for Astro deployment {d.name}",
+                description="Impersonated by the Astro deployment to launch pods (no keys).",
+                opts=gcp_opts,
+            )
+            launcher_email = launcher.email
+            self.subject_email = launcher.email
+            gcp.serviceaccount.IAMMember(
+                f"{name}-astro-token-creator",
+                service_account_id=launcher.name,
+                role=TOKEN_CREATOR,
+                member=astro_member,
+                opts=gcp_opts,
+            )
+        else:
+            self.subject_email = pulumi.Output.from_input(d.astro_identity)
+        subject_member = self.subject_email.apply(lambda e: f"serviceAccount:{e}")
+
+        gcp.projects.IAMMember(
+            f"{name}-cluster-access",
+            project=args.project_id,
+            role=args.launcher_role,
+            member=subject_member,
+            opts=gcp_opts,
+        )
+
+        # --- Kubernetes: namespace, guard rails, RBAC ------------------------------------
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        labels = {"app.kubernetes.io/managed-by": "pulumi", "airflow-deployment": d.name}
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=d.namespace, labels={**labels, **PSA_LABELS}),
+            opts=k8s_opts,
+        )
+        ns_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ns])
+
+        def meta(obj_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=d.namespace, labels=labels)
+
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("kpo-quota"),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    "requests.nvidia.com/gpu": str(d.gpu_quota),
+                    "requests.cpu": d.cpu_quota,
+                    "limits.cpu": d.cpu_quota,
+                    "requests.memory": d.memory_quota,
+                    "limits.memory": d.memory_quota,
+                    "pods": str(d.pods_quota),
+                }
+            ),
+            opts=ns_opts,
+        )
+        defaults = d.container_defaults
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=meta("kpo-defaults"),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={
+                            "cpu": defaults.cpu_request,
+                            "memory": defaults.memory_request,
+                        },
+                        default={"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
+                    )
+                ]
+            ),
+            opts=ns_opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-deny-ingress",
+            metadata=meta("default-deny-ingress"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+            ),
+            opts=ns_opts,
+        )
+        role = k8s.rbac.v1.Role(
+            f"{name}-role",
+            metadata=meta(ROLE_NAME),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]
+                )
+                for r in rbac.launcher_rules(xcom=d.xcom, deferrable=d.deferrable)
+            ],
+            opts=ns_opts,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-binding",
+            metadata=meta(ROLE_NAME),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=ROLE_NAME
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="User", name=self.subject_email, api_group="rbac.authorization.k8s.io"
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[role]),
+        )
+
+        # --- The Airflow connection in Secret Manager ------------------------------------
+        secret = gcp.secretmanager.Secret(
+            f"{name}-connection",
+            project=args.project_id,
+            secret_id=d.secret_id,
+            labels={**args.labels, "airflow-deployment": d.name, "purpose": "airflow-connection"},
+            replication=_replication(args.secret_manager),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.secret_dependencies)),
+        )
+        kubeconfig = args.cluster.kubeconfig(
+            d.auth_mode, impersonate=launcher_email, namespace=d.namespace
+        )
+        # Secret in Pulumi state: the apply returns a secret Output, which marks the result.
+        payload: pulumi.Output[str] = kubeconfig.apply(
+            lambda kc: pulumi.Output.secret(airflow_connection.connection_json(kc, d.namespace))
+        )
+        gcp.secretmanager.SecretVersion(
+            f"{name}-connection-v",
+            secret=secret.id,
+            secret_data=payload,
+            opts=gcp_opts,
+        )
+        gcp.secretmanager.SecretIamMember(
+            f"{name}-connection-reader",
+            project=args.project_id,
+            secret_id=secret.secret_id,
+            role=SECRET_ACCESSOR,
+            member=subject_member,
+            opts=gcp_opts,
+        )
+
+        kwargs = (
+            launcher_email.apply(lambda e: airflow_connection.backend_kwargs(args.project_id, d, e))
+            if launcher_email is not None
+            else airflow_connection.backend_kwargs(args.project_id, d, None)
+        )
+        self.outputs = {
+            "connection_id": d.connection_id,
+            "namespace": d.namespace,
+            "secret_id": d.secret_id,
+            "auth_mode": d.auth_mode,
+            "launcher_email": launcher_email,
+            "AIRFLOW__SECRETS__BACKEND": airflow_connection.BACKEND,
+            "AIRFLOW__SECRETS__BACKEND_KWARGS": kwargs,
+        }
+        self.register_outputs(self.outputs)
