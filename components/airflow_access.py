@@ -26,6 +26,7 @@ from components.config import AirflowDeploymentConfig, SecretManagerConfig
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 ROLE_NAME = "kpo-launcher"
+XCOM_ANNOTATION = "astro-gke-gpu/do-xcom-push"
 PSA_LABELS = {
     "pod-security.kubernetes.io/enforce": "baseline",
     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -182,7 +183,13 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         )
         role = k8s.rbac.v1.Role(
             f"{name}-role",
-            metadata=meta(ROLE_NAME),
+            # Declares why pods/exec is (or is not) granted; the policy pack checks the two agree.
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ROLE_NAME,
+                namespace=d.namespace,
+                labels=labels,
+                annotations={XCOM_ANNOTATION: str(d.xcom).lower()},
+            ),
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]

@@ -51,6 +51,9 @@ class Registration:
     ignore_changes: list[str]
     provider: str
     secret_inputs: set[str] = field(default_factory=set)
+    # The inputs exactly as serialized on the wire (secrets still marked): what the engine
+    # forwards to policy packs.
+    wire: dict[str, Any] = field(default_factory=dict)
 
 
 class PlaceholderMocks(pulumi.runtime.Mocks):
@@ -190,7 +193,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         urn = response.urn
-        wire = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
+        wire = json_format.MessageToDict(request.object)
         self.registrations.append(
             Registration(
                 type=request.type,
@@ -208,6 +211,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 provider=request.provider,
                 secret_inputs=_secret_paths(wire),
+                wire=wire,
             )
         )
         return response

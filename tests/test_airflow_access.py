@@ -216,6 +216,9 @@ def test_role_rules_exact_per_mode(
     run = run_with(lambda c: c["deployments"][0].update(xcom=xcom, deferrable=deferrable))
     role = in_namespace(run, ROLE, "airflow-analytics")
     assert role.inputs["metadata"]["name"] == "kpo-launcher"
+    assert role.inputs["metadata"]["annotations"] == {
+        "astro-gke-gpu/do-xcom-push": str(xcom).lower()
+    }
     expected = [
         *CORE_RULES,
         {"apiGroups": [""], "resources": ["events"], "verbs": events_verbs},

@@ -1,0 +1,164 @@
+"""Drive the policy pack through its real Analyzer gRPC service, the way the Pulumi engine does:
+start `policies/__main__.py` with the pack directory as cwd, read the port it prints, then call
+GetAnalyzerInfo, Configure, Analyze for each resource and AnalyzeStack once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
+
+from offline.mocks import Registration
+from offline.runner import ROOT
+
+PACK_DIR = ROOT / "policies"
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Verdict:
+    level: str
+    policy: str
+    urn: str
+    message: str
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(dict(value), struct_pb2.Struct())
+
+
+def _options(r: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=r.protect, ignoreChanges=r.ignore_changes, parent=r.parent
+    )
+
+
+class PolicyPackServer:
+    """A running policy pack. Use as a context manager; the process is stopped on exit."""
+
+    def __init__(
+        self, pack_dir: Path = PACK_DIR, python: str = sys.executable, timeout: float = 60
+    ):
+        self.pack_dir = pack_dir
+        self.python = python
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.channel: grpc.Channel | None = None
+        self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+
+    def __enter__(self) -> PolicyPackServer:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [self.python, "__main__.py"],
+            cwd=self.pack_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode().strip()
+        if not line.isdigit():
+            self.process.kill()
+            _, err = self.process.communicate(timeout=self.timeout)
+            raise RuntimeError(f"policy pack did not print a port: {line!r}\n{err.decode()}")
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}")
+        grpc.channel_ready_future(self.channel).result(timeout=self.timeout)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.channel is not None:
+            self.channel.close()
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    @property
+    def _stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
+        assert self.stub is not None, "use PolicyPackServer as a context manager"
+        return self.stub
+
+    def info(self) -> analyzer_pb2.AnalyzerInfo:
+        return self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=self.timeout)
+
+    def plugin_version(self) -> plugin_pb2.PluginInfo:
+        return self._stub.GetPluginInfo(empty_pb2.Empty(), timeout=self.timeout)
+
+    def configure(self, config: Mapping[str, Mapping[str, Any]]) -> None:
+        """Per-policy config, as the CLI sends it: {"policy-name": {"key": value, ...}}."""
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, props in config.items():
+            request.policyConfig[name].CopyFrom(
+                analyzer_pb2.PolicyConfig(
+                    enforcementLevel=analyzer_pb2.MANDATORY, properties=_struct(props)
+                )
+            )
+        self._stub.Configure(request, timeout=self.timeout)
+
+    def analyze(
+        self, r: Registration, properties: Mapping[str, Any] | None = None
+    ) -> list[Verdict]:
+        request = analyzer_pb2.AnalyzeRequest(
+            type=r.type,
+            properties=_struct(r.wire if properties is None else properties),
+            urn=r.urn,
+            name=r.name,
+            options=_options(r),
+        )
+        return _verdicts(self._stub.Analyze(request, timeout=self.timeout), r.urn)
+
+    def analyze_stack(self, registrations: Iterable[Registration]) -> list[Verdict]:
+        request = analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    properties=_struct(r.wire),
+                    urn=r.urn,
+                    name=r.name,
+                    options=_options(r),
+                    parent=r.parent,
+                    dependencies=r.dependencies,
+                )
+                for r in registrations
+            ]
+        )
+        return _verdicts(self._stub.AnalyzeStack(request, timeout=self.timeout), "")
+
+    def analyze_all(self, registrations: list[Registration]) -> list[Verdict]:
+        """What the engine does over a whole deployment: every resource, then the stack."""
+        verdicts = [v for r in registrations for v in self.analyze(r)]
+        return sorted(verdicts + self.analyze_stack(registrations))
+
+
+def _verdicts(response: analyzer_pb2.AnalyzeResponse, default_urn: str) -> list[Verdict]:
+    return [
+        Verdict(
+            LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)),
+            d.policyName,
+            d.urn or default_urn,
+            d.message,
+        )
+        for d in response.diagnostics
+    ]

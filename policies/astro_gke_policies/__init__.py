@@ -1,0 +1,1 @@
+"""CrossGuard policies for the Astro GPU GKE stack."""

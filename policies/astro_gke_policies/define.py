@@ -1,0 +1,88 @@
+"""One way to declare a policy: metadata (with its benchmark ids) plus a check that yields
+violation messages. Keeps each policy module a readable list of rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+ResourceCheck = Callable[[Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
+StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    description: str
+    level: EnforcementLevel
+    cis: str | None = None  # CIS GKE Benchmark (or CIS GCP Foundations) item
+    checkov: str | None = None  # checkov check id
+    remediation: str | None = None
+    config_schema: PolicyConfigSchema | None = None
+
+    def framework(self) -> PolicyComplianceFramework | None:
+        if not self.cis:
+            return None
+        name, _, reference = self.cis.rpartition(" ")
+        return PolicyComplianceFramework(name=name, reference=reference)
+
+    def tags(self) -> list[str]:
+        return [t for t in (self.cis, self.checkov) if t]
+
+
+def resource_policy(
+    meta: Meta, applies: Callable[[str], bool], check: ResourceCheck
+) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if not applies(args.resource_type):
+            return
+        for message in check(args.props, args):
+            report(message, None)
+
+    return ResourceValidationPolicy(
+        name=meta.name,
+        description=meta.description,
+        enforcement_level=meta.level,
+        validate=validate,
+        config_schema=meta.config_schema,
+        framework=meta.framework(),
+        tags=meta.tags(),
+        remediation_steps=meta.remediation,
+    )
+
+
+def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        for message, urn in check(args):
+            report(message, urn)
+
+    return StackValidationPolicy(
+        name=meta.name,
+        description=meta.description,
+        enforcement_level=meta.level,
+        validate=validate,
+        config_schema=meta.config_schema,
+        framework=meta.framework(),
+        tags=meta.tags(),
+        remediation_steps=meta.remediation,
+    )
+
+
+def of_type(*types: str) -> Callable[[str], bool]:
+    wanted = frozenset(types)
+    return lambda t: t in wanted

@@ -1,0 +1,485 @@
+"""GKE cluster and node pool policies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+
+from astro_gke_policies.define import ADVISORY, MANDATORY, Meta, of_type, resource_policy
+from astro_gke_policies.props import config_value, get, items, stack_of
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+is_cluster = of_type(CLUSTER)
+is_pool = of_type(NODE_POOL)
+is_cluster_or_pool = of_type(CLUSTER, NODE_POOL)
+
+# Kept here, not imported from the stack: the pack is standalone. A test keeps it equal to
+# components/catalog.py.
+DEFAULT_ACCELERATORS = (
+    "nvidia-a100-80gb",
+    "nvidia-b200",
+    "nvidia-h100-80gb",
+    "nvidia-h100-mega-80gb",
+    "nvidia-h200-141gb",
+    "nvidia-l4",
+    "nvidia-tesla-a100",
+    "nvidia-tesla-p100",
+    "nvidia-tesla-p4",
+    "nvidia-tesla-t4",
+    "nvidia-tesla-v100",
+)
+DEFAULT_MAX_GPU_NODES = 16
+DEFAULT_PROD_STACKS = ("prod", "production")
+
+PROD_STACKS_SCHEMA = {
+    "prodStacks": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": list(DEFAULT_PROD_STACKS),
+        "description": "Stack names that count as production.",
+    }
+}
+
+
+def is_prod(args: ResourceValidationArgs) -> bool:
+    return stack_of(args.urn) in tuple(config_value(args, "prodStacks", DEFAULT_PROD_STACKS))
+
+
+def node_configs(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The node configs a resource defines: a pool's, or a cluster's (its default pool)."""
+    config = get(props, "nodeConfig")
+    return [config] if isinstance(config, Mapping) else []
+
+
+def gpu_accelerators(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        a for a in items(get(props, "nodeConfig", "guestAccelerators")) if isinstance(a, Mapping)
+    ]
+
+
+# --- Cluster ---------------------------------------------------------------------------------
+
+
+def _private_nodes(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "privateClusterConfig", "enablePrivateNodes") is not True:
+        yield "privateClusterConfig.enablePrivateNodes must be true: nodes get no external IP."
+
+
+def _control_plane_not_public(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    blocks = items(get(props, "masterAuthorizedNetworksConfig", "cidrBlocks"))
+    for block in blocks:
+        cidr = get(block, "cidrBlock", default="")
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            yield f"authorized network {cidr!r} is not a CIDR."
+            continue
+        if network.prefixlen == 0:
+            yield f"authorized network {cidr} opens the control plane to the internet."
+    if get(props, "masterAuthorizedNetworksConfig", "gcpPublicCidrsAccessEnabled") is True:
+        yield "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled lets every Google Cloud IP in."
+    ip_enabled = get(
+        props, "controlPlaneEndpointsConfig", "ipEndpointsConfig", "enabled", default=True
+    )
+    if ip_enabled is not False and not blocks:
+        yield "the IP endpoint is on without authorized networks: disable it (DNS endpoint) or list networks."
+
+
+def _workload_identity(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not get(props, "workloadIdentityConfig", "workloadPool"):
+        yield "workloadIdentityConfig.workloadPool must be set (<project>.svc.id.goog)."
+
+
+def _shielded_nodes(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "enableShieldedNodes") is False:
+        yield "enableShieldedNodes must not be false."
+
+
+def _network_policy(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    dataplane_v2 = get(props, "datapathProvider") == "ADVANCED_DATAPATH"
+    calico = get(props, "networkPolicy", "enabled") is True
+    if not (dataplane_v2 or calico):
+        yield "enable Dataplane V2 (datapathProvider ADVANCED_DATAPATH) so NetworkPolicies are enforced."
+
+
+def _release_channel(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "releaseChannel", "channel") not in ("RAPID", "REGULAR", "STABLE", "EXTENDED"):
+        yield "releaseChannel.channel must be RAPID, REGULAR, STABLE or EXTENDED."
+
+
+def _no_client_certificate(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "masterAuth", "clientCertificateConfig", "issueClientCertificate") is True:
+        yield "masterAuth.clientCertificateConfig.issueClientCertificate must be false."
+
+
+def _legacy_abac_off(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "enableLegacyAbac") is True:
+        yield "enableLegacyAbac must be false."
+
+
+def _logging_monitoring(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for key in ("loggingService", "monitoringService"):
+        if get(props, key) == "none":
+            yield f"{key} must not be 'none'."
+    if get(props, "loggingConfig") is not None and not items(
+        get(props, "loggingConfig", "enableComponents")
+    ):
+        yield "loggingConfig.enableComponents must not be empty."
+
+
+def _vpc_native(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if (
+        get(props, "networkingMode", default="VPC_NATIVE") != "VPC_NATIVE"
+        or get(props, "ipAllocationPolicy") is None
+    ):
+        yield "the cluster must be VPC-native (networkingMode VPC_NATIVE with an ipAllocationPolicy)."
+
+
+def _labels(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not get(props, "resourceLabels"):
+        yield "resourceLabels must not be empty (cost attribution, ownership)."
+
+
+def _deletion_protection_prod(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    if is_prod(args) and get(props, "deletionProtection") is not True:
+        yield f"stack {stack_of(args.urn)} is production: deletionProtection must be true."
+
+
+def _allowed_region(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    allowed = tuple(config_value(args, "allowedRegions", ()))
+    if not allowed:
+        return
+    location = get(props, "location", default="")
+    region = location if location.count("-") == 1 else location.rsplit("-", 1)[0]
+    if region not in allowed:
+        yield f"location {location} is outside the allowed regions {', '.join(allowed)}."
+
+
+# --- Node pools (and the cluster's transient default pool) -----------------------------------
+
+
+def _gke_metadata(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for config in node_configs(props):
+        if get(config, "workloadMetadataConfig", "mode") != "GKE_METADATA":
+            yield "nodeConfig.workloadMetadataConfig.mode must be GKE_METADATA."
+    if is_pool(args.resource_type) and not node_configs(props):
+        yield "nodeConfig must be set (GKE_METADATA, shielded instance, service account)."
+
+
+def _shielded_boot(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for config in node_configs(props):
+        for flag in ("enableSecureBoot", "enableIntegrityMonitoring"):
+            if get(config, "shieldedInstanceConfig", flag) is not True:
+                yield f"nodeConfig.shieldedInstanceConfig.{flag} must be true."
+
+
+def _auto_repair_upgrade(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for flag in ("autoRepair", "autoUpgrade"):
+        if get(props, "management", flag) is not True:
+            yield f"management.{flag} must be true."
+
+
+def _dedicated_service_account(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    configs = node_configs(props)
+    if is_pool(args.resource_type) and not configs:
+        yield "nodeConfig.serviceAccount must name a dedicated service account."
+    for config in configs:
+        account = get(config, "serviceAccount", default="default")
+        if account == "default" or account.endswith("-compute@developer.gserviceaccount.com"):
+            yield "nodes run as the default compute service account; use a dedicated one."
+
+
+def _gpu_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if not gpu_accelerators(props):
+        return
+    taints = items(get(props, "nodeConfig", "taints"))
+    wanted = any(
+        get(t, "key") == "nvidia.com/gpu"
+        and get(t, "value") == "present"
+        and get(t, "effect") == "NO_SCHEDULE"
+        for t in taints
+    )
+    if not wanted:
+        yield "GPU pools must carry the taint nvidia.com/gpu=present:NoSchedule."
+
+
+def _gpu_accelerator_allowed(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    allowed = tuple(config_value(args, "allowedAcceleratorTypes", DEFAULT_ACCELERATORS))
+    for accelerator in gpu_accelerators(props):
+        kind = get(accelerator, "type")
+        if kind not in allowed:
+            yield f"accelerator {kind} is not allowed (allowed: {', '.join(allowed)})."
+
+
+def _gpu_max_nodes(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if not gpu_accelerators(props):
+        return
+    cap = float(config_value(args, "maxNodesPerPool", DEFAULT_MAX_GPU_NODES))
+    for key in ("maxNodeCount", "totalMaxNodeCount"):
+        value = get(props, "autoscaling", key)
+        if value is not None and float(value) > cap:
+            yield f"autoscaling.{key} {int(value)} exceeds the cap of {int(cap)} GPU nodes per pool."
+    if get(props, "autoscaling") is None and float(get(props, "nodeCount", default=0)) > cap:
+        yield f"nodeCount exceeds the cap of {int(cap)} GPU nodes per pool."
+
+
+def _gpu_scale_to_zero(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if not gpu_accelerators(props) or is_prod(args):
+        return
+    minimum = get(props, "autoscaling", "minNodeCount")
+    if minimum is None or float(minimum) != 0:
+        yield "outside production, GPU pools should scale to zero (autoscaling.minNodeCount 0)."
+
+
+def policies() -> list[ResourceValidationPolicy]:
+    cluster_rules = [
+        (
+            Meta(
+                "gke-private-nodes",
+                "GKE nodes have no external IP addresses.",
+                MANDATORY,
+                "CIS GKE 5.6.5",
+                "CKV_GCP_64",
+            ),
+            _private_nodes,
+        ),
+        (
+            Meta(
+                "gke-control-plane-not-public",
+                "The control plane is not open to the internet: IP endpoint off, or authorized networks only.",
+                MANDATORY,
+                "CIS GKE 5.6.3",
+                "CKV_GCP_20",
+            ),
+            _control_plane_not_public,
+        ),
+        (
+            Meta(
+                "gke-workload-identity",
+                "Workload Identity is enabled on the cluster.",
+                MANDATORY,
+                "CIS GKE 5.2.2",
+                "CKV_GCP_69",
+            ),
+            _workload_identity,
+        ),
+        (
+            Meta(
+                "gke-shielded-nodes",
+                "Shielded GKE nodes are enabled.",
+                MANDATORY,
+                "CIS GKE 5.5.5",
+                "CKV_GCP_71",
+            ),
+            _shielded_nodes,
+        ),
+        (
+            Meta(
+                "gke-network-policy",
+                "NetworkPolicies are enforced (Dataplane V2 or Calico).",
+                MANDATORY,
+                "CIS GKE 5.6.7",
+                "CKV_GCP_12",
+            ),
+            _network_policy,
+        ),
+        (
+            Meta(
+                "gke-release-channel",
+                "The cluster is enrolled in a release channel.",
+                MANDATORY,
+                "CIS GKE 5.5.4",
+                "CKV_GCP_70",
+            ),
+            _release_channel,
+        ),
+        (
+            Meta(
+                "gke-no-client-certificate",
+                "Client certificate authentication is disabled.",
+                MANDATORY,
+                "CIS GKE 5.8.1",
+                "CKV_GCP_13",
+            ),
+            _no_client_certificate,
+        ),
+        (
+            Meta(
+                "gke-legacy-abac-disabled",
+                "Legacy ABAC authorization is disabled.",
+                MANDATORY,
+                "CIS GKE 5.8.3",
+                "CKV_GCP_7",
+            ),
+            _legacy_abac_off,
+        ),
+        (
+            Meta(
+                "gke-logging-monitoring",
+                "Cloud Logging and Cloud Monitoring are enabled.",
+                MANDATORY,
+                "CIS GKE 5.7.1",
+                "CKV_GCP_1",
+            ),
+            _logging_monitoring,
+        ),
+        (
+            Meta(
+                "gke-vpc-native",
+                "The cluster is VPC-native (alias IPs).",
+                MANDATORY,
+                "CIS GKE 5.6.2",
+                "CKV_GCP_23",
+            ),
+            _vpc_native,
+        ),
+        (
+            Meta(
+                "gke-labels", "The cluster carries resource labels.", ADVISORY, None, "CKV_GCP_21"
+            ),
+            _labels,
+        ),
+        (
+            Meta(
+                "gke-deletion-protection-prod",
+                "Production clusters have deletion protection on.",
+                MANDATORY,
+                config_schema=PolicyConfigSchema(properties=PROD_STACKS_SCHEMA),
+            ),
+            _deletion_protection_prod,
+        ),
+        (
+            Meta(
+                "gke-allowed-region",
+                "The cluster runs in an allowed region (no restriction unless configured).",
+                MANDATORY,
+                config_schema=PolicyConfigSchema(
+                    properties={
+                        "allowedRegions": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "default": [],
+                            "description": "Allowed GCP regions; empty allows every region.",
+                        }
+                    }
+                ),
+            ),
+            _allowed_region,
+        ),
+    ]
+    node_rules = [
+        (
+            Meta(
+                "node-gke-metadata-server",
+                "Nodes use the GKE metadata server (Workload Identity).",
+                MANDATORY,
+                "CIS GKE 5.4.2",
+                "CKV_GCP_69",
+            ),
+            _gke_metadata,
+            is_cluster_or_pool,
+        ),
+        (
+            Meta(
+                "node-secure-boot-integrity",
+                "Nodes boot with secure boot and integrity monitoring.",
+                MANDATORY,
+                "CIS GKE 5.5.7",
+                "CKV_GCP_68",
+            ),
+            _shielded_boot,
+            is_cluster_or_pool,
+        ),
+        (
+            Meta(
+                "node-auto-repair-upgrade",
+                "Node pools auto-repair and auto-upgrade.",
+                MANDATORY,
+                "CIS GKE 5.5.2",
+                "CKV_GCP_9",
+            ),
+            _auto_repair_upgrade,
+            is_pool,
+        ),
+        (
+            Meta(
+                "node-dedicated-service-account",
+                "Nodes run as a dedicated service account, never the default compute one.",
+                MANDATORY,
+                "CIS GKE 5.2.1",
+                "CKV2_GCP_1",
+            ),
+            _dedicated_service_account,
+            is_cluster_or_pool,
+        ),
+        (
+            Meta(
+                "gpu-pool-taint",
+                "GPU pools carry the nvidia.com/gpu=present:NoSchedule taint.",
+                MANDATORY,
+            ),
+            _gpu_taint,
+            is_pool,
+        ),
+        (
+            Meta(
+                "gpu-accelerator-allowed",
+                "GPU pools use an allowed accelerator type.",
+                MANDATORY,
+                config_schema=PolicyConfigSchema(
+                    properties={
+                        "allowedAcceleratorTypes": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "default": list(DEFAULT_ACCELERATORS),
+                            "description": "Accelerator types GPU pools may use.",
+                        }
+                    }
+                ),
+            ),
+            _gpu_accelerator_allowed,
+            is_pool,
+        ),
+        (
+            Meta(
+                "gpu-max-nodes",
+                "GPU pools autoscale within a node cap.",
+                MANDATORY,
+                config_schema=PolicyConfigSchema(
+                    properties={
+                        "maxNodesPerPool": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "default": DEFAULT_MAX_GPU_NODES,
+                            "description": "Largest autoscaling maximum a GPU pool may have.",
+                        }
+                    }
+                ),
+            ),
+            _gpu_max_nodes,
+            is_pool,
+        ),
+        (
+            Meta(
+                "gpu-scale-to-zero-non-prod",
+                "Outside production, GPU pools scale to zero.",
+                ADVISORY,
+                config_schema=PolicyConfigSchema(properties=PROD_STACKS_SCHEMA),
+            ),
+            _gpu_scale_to_zero,
+            is_pool,
+        ),
+    ]
+    out = [resource_policy(meta, is_cluster, check) for meta, check in cluster_rules]
+    out += [resource_policy(meta, applies, check) for meta, check, applies in node_rules]
+    return out

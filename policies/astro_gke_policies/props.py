@@ -1,0 +1,80 @@
+"""Reading resource properties the way the analyzer delivers them.
+
+Properties use the provider's camelCase names, numbers arrive as floats, nested values are
+Mapping/Sequence proxies (not dict/list), and reading a value unknown during preview raises
+UnknownValueError, which the SDK reports as an advisory "can't run during preview". Nothing here
+catches that exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+
+
+def get(value: Any, *path: str | int, default: Any = None) -> Any:
+    """Walk `path` through Mappings/Sequences; `default` where a step is missing or null."""
+    current = value
+    for step in path:
+        if isinstance(step, int):
+            if not is_list(current) or step >= len(current):
+                return default
+            current = current[step]
+        else:
+            if not isinstance(current, Mapping) or step not in current:
+                return default
+            current = current[step]
+        if current is None:
+            return default
+    return current
+
+
+def is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def items(value: Any) -> list[Any]:
+    return list(value) if is_list(value) else []
+
+
+def stack_of(urn: str) -> str:
+    """urn:pulumi:<stack>::<project>::<type>::<name>"""
+    return urn.split("::", 1)[0].removeprefix("urn:pulumi:")
+
+
+def is_iam_member(resource_type: str) -> bool:
+    kind = resource_type.rsplit(":", 1)[-1].lower()
+    return kind.endswith(("iammember", "iambinding"))
+
+
+def members(props: Mapping[str, Any]) -> list[str]:
+    single = get(props, "member")
+    return (
+        [single]
+        if isinstance(single, str)
+        else [m for m in items(get(props, "members")) if isinstance(m, str)]
+    )
+
+
+def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, Any]:
+    config = args.get_config()
+    return config if isinstance(config, Mapping) else {}
+
+
+def config_value(args: ResourceValidationArgs | StackValidationArgs, key: str, default: Any) -> Any:
+    value = _config(args).get(key)
+    return default if value is None else value
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (path, leaf) under a Mapping/Sequence value."""
+    if isinstance(value, Mapping):
+        for k in value:
+            yield from walk(value[k], f"{path}.{k}" if path else str(k))
+    elif is_list(value):
+        for i, v in enumerate(value):
+            yield from walk(v, f"{path}[{i}]")
+    else:
+        yield path, value

@@ -1,0 +1,118 @@
+"""Stack-level policies (AnalyzeStack): relations between resources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+
+from astro_gke_policies.define import MANDATORY, Meta, stack_policy
+from astro_gke_policies.gke import NODE_POOL
+from astro_gke_policies.props import get, items
+
+DEPLOYMENT = "astro-gke-gpu:airflow:DeploymentAccess"
+PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+LAUNCHER_PERMISSIONS = frozenset({"container.clusters.get", "container.clusters.connect"})
+DEPLOYMENT_PARTS = {
+    "kubernetes:core/v1:Namespace": "Namespace",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding",
+    "gcp:secretmanager/secret:Secret": "connection Secret",
+    "gcp:secretmanager/secretVersion:SecretVersion": "connection SecretVersion",
+}
+
+
+def _children(resources: list[PolicyResource], parent: PolicyResource) -> list[PolicyResource]:
+    return [r for r in resources if r.parent is not None and r.parent.urn == parent.urn]
+
+
+def _gpu_pool_has_cpu_pool(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    pools = [r for r in args.resources if r.resource_type == NODE_POOL]
+
+    def has_gpu(pool: PolicyResource) -> bool:
+        return bool(items(get(pool.props, "nodeConfig", "guestAccelerators")))
+
+    cpu_clusters = {get(p.props, "cluster") for p in pools if not has_gpu(p)}
+    for pool in pools:
+        if has_gpu(pool) and get(pool.props, "cluster") not in cpu_clusters:
+            yield (
+                f"GPU pool {pool.name} has no CPU pool beside it: system pods would keep GPU nodes up "
+                "and GKE would not taint them.",
+                pool.urn,
+            )
+
+
+def _deployment_complete(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
+        present = {r.resource_type for r in _children(args.resources, deployment)}
+        missing = [label for kind, label in DEPLOYMENT_PARTS.items() if kind not in present]
+        if missing:
+            yield (
+                f"Airflow deployment {deployment.name} lacks its {', '.join(missing)}.",
+                deployment.urn,
+            )
+
+
+def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    roles: dict[str, Any] = {}
+    for role in (r for r in args.resources if r.resource_type == CUSTOM_ROLE):
+        project, role_id = get(role.props, "project"), get(role.props, "roleId")
+        roles[f"projects/{project}/roles/{role_id}"] = frozenset(
+            items(get(role.props, "permissions"))
+        )
+    grants = [r for r in args.resources if r.resource_type == PROJECT_IAM_MEMBER]
+    for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
+        mine = [g for g in grants if g.parent is not None and g.parent.urn == deployment.urn]
+        if len(mine) != 1:
+            yield (
+                f"Airflow deployment {deployment.name} has {len(mine)} project-level grants; expected 1.",
+                deployment.urn,
+            )
+            continue
+        grant = mine[0]
+        role = get(grant.props, "role")
+        permissions = roles.get(role)
+        if permissions is None or not permissions <= LAUNCHER_PERMISSIONS:
+            yield (
+                f"the launcher of {deployment.name} gets {role} on the project; only a custom role with "
+                f"{', '.join(sorted(LAUNCHER_PERMISSIONS))} is allowed.",
+                grant.urn,
+            )
+        member = get(grant.props, "member")
+        others = [g for g in grants if g.urn != grant.urn and get(g.props, "member") == member]
+        for other in others:
+            yield (
+                f"the launcher of {deployment.name} also gets {get(other.props, 'role')} on the project.",
+                other.urn,
+            )
+
+
+def policies() -> list[StackValidationPolicy]:
+    return [
+        stack_policy(
+            Meta(
+                "stack-gpu-pool-has-cpu-pool",
+                "Every GPU node pool has a CPU node pool in the same cluster.",
+                MANDATORY,
+            ),
+            _gpu_pool_has_cpu_pool,
+        ),
+        stack_policy(
+            Meta(
+                "stack-airflow-deployment-complete",
+                "Every Airflow deployment has its namespace, Role, RoleBinding and connection secret.",
+                MANDATORY,
+            ),
+            _deployment_complete,
+        ),
+        stack_policy(
+            Meta(
+                "stack-launcher-only-cluster-role",
+                "Each launcher's only project-level grant is the authenticate-only launcher role.",
+                MANDATORY,
+            ),
+            _launcher_grant_only_role,
+        ),
+    ]
