@@ -22,8 +22,9 @@ $(VENV)/.synced: requirements.lock
 
 venv: $(VENV)/.synced ## create .venv with exactly the pinned lock
 
-lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
+lock: ## re-resolve requirements.lock (and the policy pack's) from pyproject.toml (needs network)
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	cd policies && $(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.lock
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .

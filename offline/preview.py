@@ -1,6 +1,8 @@
-"""`make preview`: run a stack offline under Pulumi mocks and print what it registers.
+"""`make preview`: run a stack offline under Pulumi mocks, print what it registers and the policy
+pack's verdicts (obtained through the pack's Analyzer gRPC service, as the Pulumi engine does).
 
-Exit status: 0 clean, 2 invalid config (errors printed, no traceback).
+Exit status: 0 clean, 1 any mandatory policy violation, 2 invalid config (errors printed, no
+traceback).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from components.config import ConfigError
 from offline import runner
+from offline.analyzer import PolicyPackServer, Verdict
 from offline.mocks import PLACEHOLDERS
 
 
@@ -51,6 +54,17 @@ def render(run: runner.Run) -> str:
     return "\n".join(lines)
 
 
+def render_verdicts(verdicts: list[Verdict], by_urn: dict[str, str]) -> str:
+    mandatory = [v for v in verdicts if v.level == "mandatory"]
+    advisory = [v for v in verdicts if v.level != "mandatory"]
+    lines = [f"Policies: {len(mandatory)} mandatory, {len(advisory)} advisory violation(s)"]
+    for v in sorted(verdicts, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
+        where = by_urn.get(v.urn, "stack")
+        detail = v.message.splitlines()[-1]
+        lines.append(f"    [{v.level}] {v.policy}  ({where})\n        {detail}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
     parser.add_argument("--stack", default="dev", choices=runner.stacks())
@@ -67,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render(run))
-    return 0
+    with PolicyPackServer() as pack:
+        verdicts = pack.analyze_all(run.registrations)
+    by_urn = {r.urn: f"{r.type}  {r.name}" for r in run.registrations}
+    print()
+    print(render_verdicts(verdicts, by_urn))
+    return 1 if any(v.level == "mandatory" for v in verdicts) else 0
 
 
 if __name__ == "__main__":

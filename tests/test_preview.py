@@ -74,3 +74,26 @@ def test_invalid_config_exits_2_with_errors_and_no_traceback(tmp_path: Path) -> 
         "  - gpu_pools[0].accelerator_count: g2-standard-8 carries exactly 1 GPU(s); set 1"
         in result.stderr
     )
+
+
+def test_mandatory_violation_exits_1_and_names_the_policy(tmp_path: Path) -> None:
+    # Valid config (the model allows up to 1000 nodes), but above the pack's GPU node cap of 16.
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"]["astro-gke-gpu:platform"]["gpu_pools"][0]["max_nodes"] = 40
+    proposed = tmp_path / "Pulumi.dev.yaml"
+    proposed.write_text(yaml.safe_dump(doc))
+    result = preview("--stack", "dev", "--config-file", str(proposed))
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Policies: 1 mandatory, 0 advisory violation(s)" in lines
+    assert (
+        "    [mandatory] gpu-max-nodes  (gcp:container/nodePool:NodePool  astro-gpu-dev-l4-spot-pool)"
+        in lines
+    )
+    assert "        autoscaling.maxNodeCount 40 exceeds the cap of 16 GPU nodes per pool." in lines
+
+
+def test_clean_stack_reports_no_violations() -> None:
+    result = preview("--stack", "prod")
+    assert result.returncode == 0, result.stderr
+    assert "Policies: 0 mandatory, 0 advisory violation(s)" in result.stdout.splitlines()

@@ -21,3 +21,12 @@ def test_every_make_target_named_in_readme_exists() -> None:
     named = set(re.findall(r"\bmake ([a-z-]+)", readme))
     assert {"preview", "test", "venv"} <= named
     assert named <= targets, named - targets
+
+
+def test_policy_table_matches_the_pack() -> None:
+    from offline import policy_doc
+
+    text = (runner.ROOT / "README.md").read_text()
+    start = text.index(policy_doc.BEGIN) + len(policy_doc.BEGIN)
+    block = text[start : text.index(policy_doc.END)].strip()
+    assert block == policy_doc.render(), "run: python -m offline.policy_doc --write"
