@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
+FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
@@ -17,7 +18,7 @@ help: ## list targets
 $(VENV)/.synced: requirements.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
 	@$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	@touch $@
 
 venv: $(VENV)/.synced ## create .venv with exactly the pinned lock
@@ -39,7 +40,7 @@ unit: venv ## pytest
 test: lint typecheck unit ## everything CI runs
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
-	$(PY) -m offline.preview --stack $(STACK) $(ARGS)
+	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -61,6 +61,8 @@ class PolicyPackServer:
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
 
     def __enter__(self) -> PolicyPackServer:
+        """Starts the pack; connecting waits until its first use, so the pack boots while the
+        caller does other work."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [self.python, "__main__.py"],
@@ -69,7 +71,12 @@ class PolicyPackServer:
             stderr=subprocess.PIPE,
             env=env,
         )
-        assert self.process.stdout is not None
+        return self
+
+    def _connect(self) -> analyzer_pb2_grpc.AnalyzerStub:
+        assert self.process is not None and self.process.stdout is not None, (
+            "use as a context manager"
+        )
         line = self.process.stdout.readline().decode().strip()
         if not line.isdigit():
             self.process.kill()
@@ -77,8 +84,7 @@ class PolicyPackServer:
             raise RuntimeError(f"policy pack did not print a port: {line!r}\n{err.decode()}")
         self.channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}")
         grpc.channel_ready_future(self.channel).result(timeout=self.timeout)
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
-        return self
+        return analyzer_pb2_grpc.AnalyzerStub(self.channel)
 
     def __exit__(
         self,
@@ -97,7 +103,8 @@ class PolicyPackServer:
 
     @property
     def _stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
-        assert self.stub is not None, "use PolicyPackServer as a context manager"
+        if self.stub is None:
+            self.stub = self._connect()
         return self.stub
 
     def info(self) -> analyzer_pb2.AnalyzerInfo:

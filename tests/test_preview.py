@@ -28,7 +28,9 @@ def test_dev_preview_lists_every_resource_and_output() -> None:
     result = preview("--stack", "dev")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("Stack astro-gke-gpu/dev (offline, Pulumi mocks: nothing was deployed)")
+    assert out.startswith(
+        "Stack astro-gke-gpu/dev (offline plan under Pulumi mocks: nothing was deployed)"
+    )
     for line in (
         "    + astro-gke-gpu:gke:Cluster  astro-gpu-dev",
         "        + gcp:container/cluster:Cluster  astro-gpu-dev-gke",
