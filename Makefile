@@ -10,7 +10,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit test preview clean
+.PHONY: help venv lock lint typecheck unit test preview snapshots bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ unit: venv ## pytest
 	$(PY) -m pytest
 
 test: lint typecheck unit ## everything CI runs
+
+snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
+	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
