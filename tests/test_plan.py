@@ -85,8 +85,8 @@ def test_two_runs_give_identical_plans(dev_json: dict[str, Any]) -> None:
 
 
 def reg(
-    name: str, type_: str, deps: list[str] = (), parent: str = "", custom: bool = True
-) -> Registration:  # type: ignore[assignment]
+    name: str, type_: str, deps: tuple[str, ...] = (), parent: str = "", custom: bool = True
+) -> Registration:
     urn = f"urn:pulumi:t::p::{type_}::{name}"
     return Registration(
         type_, name, urn, parent, custom, {}, {}, list(deps), {}, False, [], "", set(), {}
@@ -101,8 +101,8 @@ NS_T = "kubernetes:core/v1:Namespace"
 def test_critical_path_is_the_longest_chain() -> None:
     net = reg("net", "gcp:compute/network:Network")
     sa = reg("sa", "gcp:serviceaccount/account:Account")
-    cluster = reg("cluster", CLUSTER_T, [net.urn, sa.urn])
-    pool = reg("pool", POOL_T, [cluster.urn])
+    cluster = reg("cluster", CLUSTER_T, (net.urn, sa.urn))
+    pool = reg("pool", POOL_T, (cluster.urn,))
     total, steps = plan.critical_path([net, sa, cluster, pool])
     assert total == 40 + 420 + 150
     assert [(s.name, s.starts, s.finishes) for s in steps] == [
@@ -116,9 +116,9 @@ def test_dependency_on_a_component_means_its_children() -> None:
     component = reg("identity", "astro-gke-gpu:iam:NodeServiceAccount", custom=False)
     account = reg("account", "gcp:serviceaccount/account:Account", parent=component.urn)
     binding = reg(
-        "binding", "gcp:projects/iAMMember:IAMMember", [account.urn], parent=component.urn
+        "binding", "gcp:projects/iAMMember:IAMMember", (account.urn,), parent=component.urn
     )
-    cluster = reg("cluster", CLUSTER_T, [component.urn])
+    cluster = reg("cluster", CLUSTER_T, (component.urn,))
     regs = [component, account, binding, cluster]
     assert plan.waits_on(cluster, {r.urn: r for r in regs}) == sorted([account.urn, binding.urn])
     total, _ = plan.critical_path(regs)
@@ -127,9 +127,9 @@ def test_dependency_on_a_component_means_its_children() -> None:
 
 def test_warns_when_something_waits_on_a_pool_without_needing_nodes() -> None:
     cluster = reg("cluster", CLUSTER_T)
-    pool = reg("gpu", POOL_T, [cluster.urn])
-    ns = reg("ns", NS_T, [pool.urn])
-    deployment = reg("app", "kubernetes:apps/v1:Deployment", [pool.urn])
+    pool = reg("gpu", POOL_T, (cluster.urn,))
+    ns = reg("ns", NS_T, (pool.urn,))
+    deployment = reg("app", "kubernetes:apps/v1:Deployment", (pool.urn,))
     warnings = plan.needless_waits([cluster, pool, ns, deployment])
     assert warnings == [
         "kubernetes:core/v1:Namespace ns waits on node pool(s) gpu without needing nodes"
@@ -137,8 +137,8 @@ def test_warns_when_something_waits_on_a_pool_without_needing_nodes() -> None:
 
 
 def test_a_cycle_is_reported() -> None:
-    a = reg("a", NS_T, ["urn:pulumi:t::p::kubernetes:core/v1:Namespace::b"])
-    b = reg("b", NS_T, [a.urn])
+    a = reg("a", NS_T, ("urn:pulumi:t::p::kubernetes:core/v1:Namespace::b",))
+    b = reg("b", NS_T, (a.urn,))
     with pytest.raises(ValueError, match="dependency cycle"):
         plan.critical_path([a, b])
 
