@@ -42,6 +42,9 @@ test: lint typecheck unit ## everything CI runs
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
+bench: venv ## benchmark make preview (numbers go in README; not part of make test)
+	$(PY) bench/preview_bench.py
+
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
 

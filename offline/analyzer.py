@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, json_format, struct_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
 
 from offline.mocks import Registration
@@ -38,7 +39,9 @@ class Verdict:
 
 
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
-    return json_format.ParseDict(dict(value), struct_pb2.Struct())
+    struct = struct_pb2.Struct()
+    struct.update(value)  # C implementation; the values are JSON already (wire form)
+    return struct
 
 
 def _options(r: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
@@ -59,6 +62,8 @@ class PolicyPackServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, grpc.Future]] = []
 
     def __enter__(self) -> PolicyPackServer:
         """Starts the pack; connecting waits until its first use, so the pack boots while the
@@ -103,9 +108,23 @@ class PolicyPackServer:
 
     @property
     def _stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
-        if self.stub is None:
-            self.stub = self._connect()
-        return self.stub
+        with self._lock:
+            if self.stub is None:
+                self.stub = self._connect()
+            return self.stub
+
+    def submit(self, r: Registration) -> None:
+        """Send Analyze for `r` without waiting (the engine, too, analyzes each resource as it is
+        registered): the pack works on it in its own process while the caller goes on.
+        `collect` returns the verdicts of everything submitted."""
+        future = self._stub.Analyze.future(self._request(r), timeout=self.timeout)
+        self._pending.append((r.urn, future))
+
+    def collect(self, registrations: list[Registration]) -> list[Verdict]:
+        """Verdicts of every submitted resource, then of the whole stack, in a stable order."""
+        verdicts = [v for urn, future in self._pending for v in _verdicts(future.result(), urn)]
+        self._pending = []
+        return sorted(verdicts + self.analyze_stack(registrations))
 
     def info(self) -> analyzer_pb2.AnalyzerInfo:
         return self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=self.timeout)
@@ -124,16 +143,22 @@ class PolicyPackServer:
             )
         self._stub.Configure(request, timeout=self.timeout)
 
-    def analyze(
-        self, r: Registration, properties: Mapping[str, Any] | None = None
-    ) -> list[Verdict]:
-        request = analyzer_pb2.AnalyzeRequest(
+    @staticmethod
+    def _request(
+        r: Registration, properties: Mapping[str, Any] | None = None
+    ) -> analyzer_pb2.AnalyzeRequest:
+        return analyzer_pb2.AnalyzeRequest(
             type=r.type,
             properties=_struct(r.wire if properties is None else properties),
             urn=r.urn,
             name=r.name,
             options=_options(r),
         )
+
+    def analyze(
+        self, r: Registration, properties: Mapping[str, Any] | None = None
+    ) -> list[Verdict]:
+        request = self._request(r, properties)
         return _verdicts(self._stub.Analyze(request, timeout=self.timeout), r.urn)
 
     def analyze_stack(self, registrations: Iterable[Registration]) -> list[Verdict]:

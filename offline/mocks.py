@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 
 PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_CA_PEM = (
@@ -182,36 +184,65 @@ def _secret_paths(value: Any, path: str = "") -> set[str]:
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, plus a record of each request's options and dependency edges."""
+    """The SDK's mock monitor, plus a record of each request's options and dependency edges.
+    `on_register`, when given, sees each registration as it happens (e.g. to analyze it while the
+    program goes on)."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks):
+    def __init__(
+        self,
+        mocks: pulumi.runtime.Mocks,
+        on_register: Callable[[Registration], None] | None = None,
+    ):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.on_register = on_register
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        """MockMonitor.RegisterResource, with the reply built by protobuf's C `Struct.update`
+        instead of the SDK's async serializer: the mocked states are plain JSON values, for which
+        both produce the same Struct (checked by tests/test_mocks.py), and the request is
+        deserialized once. Everything the program does stays the real SDK."""
+        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
-            return response
-        urn = response.urn
-        wire = json_format.MessageToDict(request.object)
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                urn=urn,
-                parent=request.parent,
-                custom=bool(request.custom),
-                inputs=_unwrap_secrets(rpc.deserialize_properties(request.object)),
-                outputs=_unwrap_secrets(self.resources[urn].state),
-                dependencies=list(request.dependencies),
-                property_dependencies={
-                    k: list(v.urns) for k, v in request.propertyDependencies.items()
-                },
-                protect=bool(request.protect),
-                ignore_changes=list(request.ignoreChanges),
-                provider=request.provider,
-                secret_inputs=_secret_paths(wire),
-                wire=wire,
-            )
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        pulumi_mocks._ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        resource_args = pulumi.runtime.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
         )
-        return response
+        id_or_none, state = self.mocks.new_resource(resource_args)
+        id_ = id_or_none or ""
+        reply = struct_pb2.Struct()
+        reply.update(state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+
+        wire = json_format.MessageToDict(request.object)
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=_unwrap_secrets(inputs),
+            outputs=_unwrap_secrets(state),
+            # The SDK collects these in sets: sorted, so a record does not depend on hash order.
+            dependencies=sorted(request.dependencies),
+            property_dependencies={
+                k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())
+            },
+            protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
+            provider=request.provider,
+            secret_inputs=_secret_paths(wire),
+            wire=wire,
+        )
+        self.registrations.append(registration)
+        if self.on_register is not None:
+            self.on_register(registration)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=reply)

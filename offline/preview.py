@@ -32,11 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     with PolicyPackServer() as pack:
         try:
             config = runner.stack_config(args.stack, args.config_file) if args.config_file else None
-            run = runner.run(args.stack, config=config)
+            # Each resource is analyzed as it is registered, while the program goes on.
+            run = runner.run(args.stack, config=config, on_register=pack.submit)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        verdicts = pack.analyze_all(run.registrations)
+        verdicts = pack.collect(run.registrations)
     result = plan.build(run, verdicts)
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True, default=str))

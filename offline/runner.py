@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +83,13 @@ def run(
     config: dict[str, Any] | None = None,
     mocks: PlaceholderMocks | None = None,
     monitor: RecordingMonitor | None = None,
+    on_register: Callable[[Registration], None] | None = None,
 ) -> Run:
     """Run __main__.py for `stack`. `config` replaces the stack file's config map when given.
     Pass `monitor` to inspect what was registered even when the program raises."""
     cfg = stack_config(stack) if config is None else config
     mocks = mocks or PlaceholderMocks()
-    monitor = monitor or RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(mocks, on_register)
     pulumi_settings.ROOT.set(None)  # a fresh Stack resource per run
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({k: _wire(v) for k, v in cfg.items()}, [])
