@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -125,6 +126,8 @@ def main(runs: int = 5) -> dict[str, Any]:
     floor = wall([PY, "-c", IMPORT_FLOOR], runs)
     used = wall([PY, "-c", USED_SDK_FLOOR], runs)
     dev = wall(preview_cmd("dev"), runs)
+    # Largest resident set of any child so far: the dev previews (the floors load less).
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     prod = wall(preview_cmd("prod"), runs)
     grid: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,6 +154,7 @@ def main(runs: int = 5) -> dict[str, Any]:
         "used_sdk_floor_s": round(used, 3),
         "preview_dev_s": round(dev, 3),
         "preview_prod_s": round(prod, 3),
+        "preview_dev_peak_rss_mb": round(peak_rss_mb),
         "dev_over_import_floor": round(dev / floor, 2),
         "dev_over_used_sdk_floor": round(dev / used, 2),
         "synthetic_s": {k: round(v, 3) for k, v in grid.items()},
@@ -175,6 +179,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"| `make preview` dev | {r['preview_dev_s']} ({r['dev_over_import_floor']}x import floor, "
         f"{r['dev_over_used_sdk_floor']}x used-SDK floor) |",
         f"| `make preview` prod | {r['preview_prod_s']} |",
+        f"| `make preview` dev, peak memory (RSS of the preview process) | {r['preview_dev_peak_rss_mb']} MB |",
     ]
     lines += [f"| synthetic {k} | {v} |" for k, v in r["synthetic_s"].items()]
     for pools, ms in r["ms_per_extra_deployment"].items():
