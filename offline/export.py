@@ -1,0 +1,84 @@
+"""Export what the Airflow side consumes, from the real program run under mocks (never re-typed):
+stack outputs, each connection secret's payload and its reader, each namespace's Role rules, the
+cluster CA.
+
+    python -m offline.export --stack dev [--ca-pem-file ca.pem] [--endpoint 127.0.0.1:8443] [--ip-endpoint]
+
+`--ca-pem-file`/`--endpoint` make the mocked cluster report a CA and address a test controls;
+`--ip-endpoint` runs the stack in `authorized_networks` mode (the kubeconfig then pins the CA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from offline import runner
+from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
+
+KEY = f"{runner.PROJECT}:platform"
+
+
+def export(stack: str, ca_pem: str, endpoint: str | None, ip_endpoint: bool) -> dict[str, Any]:
+    config = copy.deepcopy(runner.stack_config(stack))
+    if ip_endpoint:
+        config[KEY]["cluster"]["control_plane"] = {
+            "access": "authorized_networks",
+            "authorized_networks": [
+                {"cidr_block": "127.0.0.1/32", "display_name": "contract test"}
+            ],
+        }
+    run = runner.run(
+        stack, config=config, mocks=PlaceholderMocks(ca_pem=ca_pem, endpoint_host=endpoint)
+    )
+    secrets = {
+        r.inputs["secretId"]: next(
+            v.inputs["secretData"]
+            for v in run.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+            if v.parent == r.parent
+        )
+        for r in run.of_type("gcp:secretmanager/secret:Secret")
+    }
+    roles = {
+        r.inputs["metadata"]["namespace"]: r.inputs["rules"]
+        for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    }
+    readers = {
+        r.inputs["secretId"]: r.inputs["member"]
+        for r in run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+        if r.inputs["role"] == "roles/secretmanager.secretAccessor"
+    }
+    cluster = run.one("gcp:container/cluster:Cluster")
+    return {
+        "stack": stack,
+        "outputs": run.outputs,
+        "secrets": secrets,
+        "roles": roles,
+        "secret_readers": readers,
+        "cluster_ca_certificate": cluster.outputs["masterAuth"]["clusterCaCertificate"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default="dev", choices=runner.stacks())
+    parser.add_argument("--ca-pem-file", type=Path)
+    parser.add_argument("--endpoint")
+    parser.add_argument("--ip-endpoint", action="store_true")
+    args = parser.parse_args(argv)
+    ca = args.ca_pem_file.read_text() if args.ca_pem_file else PLACEHOLDER_CA_PEM
+    json.dump(
+        export(args.stack, ca, args.endpoint, args.ip_endpoint),
+        sys.stdout,
+        indent=2,
+        sort_keys=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

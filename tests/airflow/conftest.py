@@ -1,0 +1,84 @@
+"""Fixtures for the real-Airflow contract suite (runs in .venv-airflow).
+
+Stack data never gets re-typed here: it is exported by the real program run under Pulumi mocks, in
+the stack's own venv (`python -m offline.export`), and read back as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_PYTHON = os.environ.get("STACK_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+
+
+def run_stack_python(*args: str) -> str:
+    result = subprocess.run(
+        [STACK_PYTHON, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def export() -> Callable[..., dict[str, Any]]:
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def _export(
+        stack: str = "dev",
+        *,
+        ca_pem_file: Path | None = None,
+        endpoint: str | None = None,
+        ip_endpoint: bool = False,
+    ) -> dict[str, Any]:
+        key = (stack, str(ca_pem_file), endpoint, ip_endpoint)
+        if key not in cache:
+            args = ["-m", "offline.export", "--stack", stack]
+            if ca_pem_file:
+                args += ["--ca-pem-file", str(ca_pem_file)]
+            if endpoint:
+                args += ["--endpoint", endpoint]
+            if ip_endpoint:
+                args.append("--ip-endpoint")
+            cache[key] = json.loads(run_stack_python(*args))
+        return cache[key]
+
+    return _export
+
+
+@pytest.fixture(autouse=True)
+def airflow_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("airflow_home")
+    monkeypatch.setenv("AIRFLOW_HOME", str(home))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    yield home
+
+
+@pytest.fixture
+def fake_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Application Default Credentials that load without a network: an authorized_user file with
+    made-up values (no key material). Nothing here ever refreshes a token: only the Secret Manager
+    call is replaced (see FakeSecretManager)."""
+    path = tmp_path / "adc.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "contract-test.apps.example",
+                "client_secret": "not-a-secret",
+                "refresh_token": "not-a-token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    return path

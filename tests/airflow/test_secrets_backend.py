@@ -1,0 +1,132 @@
+"""1. CloudSecretManagerBackend, built with the kwargs the stack outputs (via the .env that
+`make astro-env` writes), resolves each connection id to a `kubernetes` connection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.google.cloud.secrets.secret_manager import CloudSecretManagerBackend
+from conftest import run_stack_python
+from dotenv import dotenv_values
+from fake_secret_manager import FakeSecretManager
+from google.auth import impersonated_credentials
+
+BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
+CASES = [("dev", "analytics"), ("prod", "ml-training"), ("prod", "reporting")]
+
+
+def env_for(export: dict[str, Any], deployment: str, tmp_path: Path) -> dict[str, str | None]:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(export["outputs"]))
+    out = tmp_path / f"{deployment}.env"
+    run_stack_python(
+        "-m",
+        "tools.astro_env",
+        "--stack",
+        export["stack"],
+        "--deployment",
+        deployment,
+        "--outputs-file",
+        str(outputs),
+        "--out",
+        str(out),
+    )
+    return dotenv_values(out)
+
+
+def backend_from(env: dict[str, str | None]) -> CloudSecretManagerBackend:
+    assert env["AIRFLOW__SECRETS__BACKEND"] == BACKEND
+    return CloudSecretManagerBackend(**json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"] or "{}"))
+
+
+@pytest.mark.parametrize(("stack", "deployment"), CASES)
+def test_env_kwargs_build_a_real_backend(
+    export: Any, fake_adc: Path, tmp_path: Path, stack: str, deployment: str
+) -> None:
+    data = export(stack)
+    d = data["outputs"]["airflow"][deployment]
+    backend = backend_from(env_for(data, deployment, tmp_path))
+    assert backend.connections_prefix == "airflow-connections"
+    assert backend.sep == "-"
+    assert backend.variables_prefix is None and backend.config_prefix is None
+    assert backend.project_id == f"acme-ml-{stack}"
+    if d["auth_mode"] == "impersonation":
+        assert isinstance(backend.credentials, impersonated_credentials.Credentials)
+        assert backend.credentials.service_account_email == d["launcher_email"]
+    else:
+        assert not isinstance(backend.credentials, impersonated_credentials.Credentials)
+
+
+@pytest.mark.parametrize(("stack", "deployment"), CASES)
+def test_backend_resolves_the_connection(
+    export: Any,
+    fake_adc: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: str,
+    deployment: str,
+) -> None:
+    data = export(stack)
+    d = data["outputs"]["airflow"][deployment]
+    astro = {
+        "analytics": "astro-analytics-dev",
+        "ml-training": "astro-ml-training",
+        "reporting": "astro-reporting",
+    }
+    fake = FakeSecretManager(
+        project_id=f"acme-ml-{stack}",
+        secrets=data["secrets"],
+        readers=data["secret_readers"],
+        adc_identity=f"{astro[deployment]}@astro-tenant-4821.iam.gserviceaccount.com",
+    ).install(monkeypatch)
+    backend = backend_from(env_for(data, deployment, tmp_path))
+
+    conn = backend.get_connection(d["connection_id"])
+    assert conn is not None
+    assert conn.conn_type == "kubernetes"
+    extra = conn.extra_dejson
+    assert extra["namespace"] == d["namespace"]
+    assert extra["in_cluster"] is False
+    assert extra["kube_config"]["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    reader = data["secret_readers"][d["secret_id"]]
+    assert fake.calls == [
+        {
+            "name": f"projects/acme-ml-{stack}/secrets/{d['secret_id']}/versions/latest",
+            "principal": reader,
+        }
+    ]
+    # A connection id the stack did not create is simply not found.
+    assert backend.get_connection("aws_default") is None
+
+
+def test_another_deployments_secret_is_refused(
+    export: Any, fake_adc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Isolation: ml-training's launcher cannot read reporting's connection (PermissionDenied,
+    which the backend reports as 'not defined')."""
+    data = export("prod")
+    fake = FakeSecretManager(
+        "acme-ml-prod",
+        data["secrets"],
+        data["secret_readers"],
+        "astro-ml-training@astro-tenant-4821.iam.gserviceaccount.com",
+    ).install(monkeypatch)
+    backend = backend_from(env_for(data, "ml-training", tmp_path))
+    assert backend.get_connection("gke_gpu_reporting") is None
+    assert (
+        fake.calls[-1]["principal"]
+        == "serviceAccount:ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com"
+    )
+
+
+def test_secret_ids_pass_the_backends_own_pattern(export: Any) -> None:
+    from airflow.providers.google.cloud._internal_client.secret_manager_client import (
+        _SecretManagerClient,
+    )
+
+    for stack in ("dev", "prod"):
+        for secret_id in export(stack)["secrets"]:
+            assert _SecretManagerClient.is_valid_secret_name(secret_id), secret_id
