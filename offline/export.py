@@ -23,8 +23,16 @@ from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
 KEY = f"{runner.PROJECT}:platform"
 
 
-def export(stack: str, ca_pem: str, endpoint: str | None, ip_endpoint: bool) -> dict[str, Any]:
+def export(
+    stack: str,
+    ca_pem: str,
+    endpoint: str | None,
+    ip_endpoint: bool,
+    tune: dict[str, dict[str, bool]] | None = None,
+) -> dict[str, Any]:
     config = copy.deepcopy(runner.stack_config(stack))
+    for deployment in config[KEY].get("deployments", []):
+        deployment.update((tune or {}).get(deployment["name"], {}))
     if ip_endpoint:
         config[KEY]["cluster"]["control_plane"] = {
             "access": "authorized_networks",
@@ -69,10 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca-pem-file", type=Path)
     parser.add_argument("--endpoint")
     parser.add_argument("--ip-endpoint", action="store_true")
+    parser.add_argument(
+        "--tune",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT:xcom=true,deferrable=false",
+        help="override a deployment's xcom/deferrable settings (e.g. to test every mode)",
+    )
     args = parser.parse_args(argv)
+    tune: dict[str, dict[str, bool]] = {}
+    for item in args.tune:
+        name, _, settings = item.partition(":")
+        for pair in filter(None, settings.split(",")):
+            key, _, value = pair.partition("=")
+            if key not in ("xcom", "deferrable") or value not in ("true", "false"):
+                parser.error(f"--tune {item}: only xcom=/deferrable= true|false")
+            tune.setdefault(name, {})[key] = value == "true"
     ca = args.ca_pem_file.read_text() if args.ca_pem_file else PLACEHOLDER_CA_PEM
     json.dump(
-        export(args.stack, ca, args.endpoint, args.ip_endpoint),
+        export(args.stack, ca, args.endpoint, args.ip_endpoint, tune),
         sys.stdout,
         indent=2,
         sort_keys=True,

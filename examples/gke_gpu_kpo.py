@@ -1,0 +1,39 @@
+"""Example DAG: a GPU task on the stack's GKE cluster, from an Astro deployment.
+
+Everything cluster-specific comes from the Airflow Variables that `make astro-env` puts in the
+deployment's environment (AIRFLOW_VAR_GKE_GPU_*): the connection id, the namespace, and the GPU
+pool's scheduling hints. See astro/DAG_AUTHORS.md.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import DAG, Variable
+from kubernetes.client import models as k8s
+
+POOL = "l4-spot"  # a key of the stack output `gpu_scheduling`
+
+pool = Variable.get("gke_gpu_scheduling", deserialize_json=True)[POOL]
+
+with DAG(
+    dag_id="gke_gpu_example",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["gpu", "gke"],
+):
+    KubernetesPodOperator(
+        task_id="nvidia_smi",
+        kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
+        namespace=Variable.get("gke_gpu_namespace"),
+        in_cluster=False,
+        name="nvidia-smi",
+        image="nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04",
+        cmds=["nvidia-smi"],
+        container_resources=k8s.V1ResourceRequirements(limits={pool["resource_name"]: "1"}),
+        node_selector=pool["node_selector"],
+        tolerations=[k8s.V1Toleration(**t) for t in pool["tolerations"]],
+        get_logs=True,
+        on_finish_action="delete_pod",
+    )

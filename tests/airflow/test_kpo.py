@@ -1,0 +1,218 @@
+"""2-4. KubernetesHook and a real KubernetesPodOperator task (dag.test()) against the recording fake
+API server, for every mode, with the Role the stack generated enforced; the observed RBAC table.
+Also the real kubectl with the same kubeconfig, and the example DAG parsed by a real DagBag."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, run_stack_python
+
+HERE = Path(__file__).resolve().parent
+LAUNCHER = "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"
+
+# name: (stack, deployment, xcom, deferrable, on_finish_action, extra kpo_run args)
+MODES: dict[str, tuple[str, str, bool, bool, str, list[str]]] = {
+    "sync": (
+        "dev",
+        "analytics",
+        False,
+        False,
+        "keep_pod",
+        ["--tune", "analytics:xcom=false,deferrable=false"],
+    ),
+    "sync-xcom": ("dev", "analytics", True, False, "delete_pod", ["--kubectl"]),
+    "deferrable": (
+        "dev",
+        "analytics",
+        False,
+        True,
+        "delete_pod",
+        ["--tune", "analytics:xcom=false,deferrable=true"],
+    ),
+    "deferrable-xcom": ("prod", "ml-training", True, True, "delete_pod", []),
+    "dns-endpoint": ("dev", "analytics", True, False, "delete_pod", ["--dns"]),
+    "adc": ("prod", "reporting", False, False, "delete_pod", []),
+}
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, (stack, deployment, xcom, deferrable, on_finish, extra) in MODES.items():
+        work = tmp_path_factory.mktemp(name)
+        args = [
+            sys.executable,
+            str(HERE / "kpo_run.py"),
+            "--workdir",
+            str(work),
+            "--stack",
+            stack,
+            "--deployment",
+            deployment,
+            "--xcom",
+            str(int(xcom)),
+            "--deferrable",
+            str(int(deferrable)),
+            "--on-finish",
+            on_finish,
+            *extra,
+        ]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ})
+        if done.returncode != 0 or not (work / "result.json").exists():
+            raise AssertionError(f"{name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        results[name] = json.loads((work / "result.json").read_text())
+    return results
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_task_succeeds_with_the_stacks_connection(
+    runs: dict[str, dict[str, Any]], mode: str
+) -> None:
+    _, _, xcom, _, on_finish, _ = MODES[mode]
+    r = runs[mode]
+    d = r["deployment"]
+    assert r["state"] == "success"
+    # XCom comes back over the exec websocket only when asked for.
+    assert ("return_value" in r["xcoms"]) is xcom
+    if xcom:
+        assert r["xcoms"]["return_value"] == {"answer": 42}
+        assert r["stdin"] == ["kill -2 $(pgrep -u $(id -u) -f 'sh')\n"]
+    # Every request carried the plugin's bearer token and was allowed by the generated Role.
+    assert r["calls"] and all(c["authorized"] and c["allowed"] for c in r["calls"]), [
+        c for c in r["calls"] if not c["allowed"]
+    ]
+    # The pod went where the scheduling hints say, with a GPU limit, in the deployment's namespace.
+    pod = r["pod"]
+    pool = next(iter(r["scheduling"].values()))
+    assert pod["metadata"]["namespace"] == d["namespace"]
+    assert pod["spec"]["nodeSelector"] == pool["node_selector"]
+    assert {
+        "key": "nvidia.com/gpu",
+        "operator": "Equal",
+        "value": "present",
+        "effect": "NoSchedule",
+    } in pod["spec"]["tolerations"]
+    base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
+    assert base["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert r["pod_deleted"] is (on_finish == "delete_pod")
+    if on_finish == "keep_pod":
+        assert pod["metadata"]["labels"]["already_checked"] == "True"
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_exec_plugin_args_per_auth_mode(runs: dict[str, dict[str, Any]], mode: str) -> None:
+    r = runs[mode]
+    d = r["deployment"]
+    expected = (
+        ["--impersonate_service_account", d["launcher_email"]]
+        if d["auth_mode"] == "impersonation"
+        else ["--use_application_default_credentials"]
+    )
+    assert r["plugin_calls"] and all(call == expected for call in r["plugin_calls"])
+
+
+def test_hook_client_server_ca_and_namespace(runs: dict[str, dict[str, Any]]) -> None:
+    ip = runs["sync-xcom"]["hook"]
+    assert ip["host"].startswith("https://127.0.0.1:")
+    assert ip["ca"] == runs["sync-xcom"]["ca_pem"]  # pinned exactly: the mocked cluster's CA
+    assert ip["namespace"] == "airflow-analytics"
+    dns = runs["dns-endpoint"]["hook"]
+    assert dns["ca"] is None  # the DNS endpoint's certificate is publicly trusted: nothing pinned
+
+
+def test_real_kubectl_with_the_same_kubeconfig(runs: dict[str, dict[str, Any]]) -> None:
+    kubectl = runs["sync-xcom"]["kubectl"]
+    assert kubectl["returncode"] == 0, kubectl["stderr"]
+    assert json.loads(kubectl["stdout"])["kind"] == "List"
+
+
+def test_every_request_maps_to_a_role_rule_and_every_rule_is_used(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    observed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    granted: set[tuple[str, str]] = set()
+    for mode, r in runs.items():
+        for rule in r["role_rules"]:
+            granted |= {
+                (verb, resource) for verb in rule["verbs"] for resource in rule["resources"]
+            }
+        for verb, resource, namespace in r["checks"]:
+            if namespace:  # discovery (/api, /version) is not namespaced RBAC
+                observed[(verb, resource)].add(mode)
+    table = [
+        f"{verb:7} {resource:10} {', '.join(sorted(modes))}"
+        for (verb, resource), modes in sorted(observed.items())
+    ]
+    print("\nobserved RBAC checks (verb, resource, modes):\n" + "\n".join(table))
+    assert set(observed) <= granted, set(observed) - granted  # nothing missing
+    assert granted <= set(observed), granted - set(observed)  # nothing unused
+
+
+def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(export("dev")["outputs"]))
+    env_file = tmp_path / "astro.env"
+    run_stack_python(
+        "-m",
+        "tools.astro_env",
+        "--stack",
+        "dev",
+        "--deployment",
+        "analytics",
+        "--outputs-file",
+        str(outputs),
+        "--out",
+        str(env_file),
+    )
+    from dotenv import dotenv_values
+
+    env = {
+        k: v
+        for k, v in dotenv_values(env_file).items()
+        if v is not None and k.startswith("AIRFLOW_VAR_")
+    }
+    code = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag({str(ROOT / 'examples')!r})\n"
+        "dag = bag.dags['gke_gpu_example']\n"
+        "t = dag.get_task('nvidia_smi')\n"
+        "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},\n"
+        "  'conn': t.kubernetes_conn_id, 'ns': t.namespace, 'in_cluster': t.in_cluster,\n"
+        "  'selector': t.node_selector, 'tolerations': [x.to_dict() for x in t.tolerations],\n"
+        "  'limits': t.container_resources.limits}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert (parsed["conn"], parsed["ns"], parsed["in_cluster"]) == (
+        "gke_gpu",
+        "airflow-analytics",
+        False,
+    )
+    assert parsed["selector"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4",
+        "gpu-pool": "l4-spot",
+    }
+    assert parsed["limits"] == {"nvidia.com/gpu": "1"}
+    assert {
+        "key": "nvidia.com/gpu",
+        "operator": "Equal",
+        "value": "present",
+        "effect": "NoSchedule",
+    } in [{k: v for k, v in t.items() if v is not None} for t in parsed["tolerations"]]
