@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 STACK_PYTHON = os.environ.get("STACK_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
 
 
@@ -52,16 +57,6 @@ def export() -> Callable[..., dict[str, Any]]:
         return cache[key]
 
     return _export
-
-
-@pytest.fixture(autouse=True)
-def airflow_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("airflow_home")
-    monkeypatch.setenv("AIRFLOW_HOME", str(home))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    yield home
 
 
 @pytest.fixture
