@@ -44,6 +44,18 @@ class Meta:
     def tags(self) -> list[str]:
         return [t for t in (self.cis, self.checkov) if t]
 
+    def policy_kwargs(self) -> dict[str, Any]:
+        """What every policy kind takes from its metadata."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "enforcement_level": self.level,
+            "config_schema": self.config_schema,
+            "framework": self.framework(),
+            "tags": self.tags(),
+            "remediation_steps": self.remediation,
+        }
+
 
 def resource_policy(
     meta: Meta, applies: Callable[[str], bool], check: ResourceCheck
@@ -54,16 +66,7 @@ def resource_policy(
         for message in check(args.props, args):
             report(message, None)
 
-    return ResourceValidationPolicy(
-        name=meta.name,
-        description=meta.description,
-        enforcement_level=meta.level,
-        validate=validate,
-        config_schema=meta.config_schema,
-        framework=meta.framework(),
-        tags=meta.tags(),
-        remediation_steps=meta.remediation,
-    )
+    return ResourceValidationPolicy(validate=validate, **meta.policy_kwargs())
 
 
 def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
@@ -71,16 +74,7 @@ def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
         for message, urn in check(args):
             report(message, urn)
 
-    return StackValidationPolicy(
-        name=meta.name,
-        description=meta.description,
-        enforcement_level=meta.level,
-        validate=validate,
-        config_schema=meta.config_schema,
-        framework=meta.framework(),
-        tags=meta.tags(),
-        remediation_steps=meta.remediation,
-    )
+    return StackValidationPolicy(validate=validate, **meta.policy_kwargs())
 
 
 def of_type(*types: str) -> Callable[[str], bool]:
