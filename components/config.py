@@ -367,6 +367,7 @@ class PoolSettings(_Model):
     """Settings every node pool has."""
 
     name: GkeName = Field(description="Node pool name.")
+    machine_type: str = Field(description="Compute Engine machine type of the nodes.")
     min_nodes: int = Field(ge=0, le=1000, description="Autoscaling minimum per zone.")
     max_nodes: int = Field(ge=1, le=1000, description="Autoscaling maximum per zone.")
     disk_size_gb: int = Field(default=100, ge=20, le=65536, description="Boot disk size.")

@@ -79,14 +79,8 @@ class GpuNodePool(pulumi.ComponentResource):
         self.pool = node_config.node_pool(
             f"{name}-pool",
             parent=self,
-            project_id=args.project_id,
-            location=args.location,
-            cluster=args.cluster,
-            cfg=cfg,
-            machine_type=cfg.machine_type,
-            service_account=args.service_account,
-            labels={**cfg.node_labels, POOL_LABEL: cfg.name},
-            resource_labels=args.labels,
+            args=args,
+            node_labels={**cfg.node_labels, POOL_LABEL: cfg.name},
             node_locations=cfg.zones or None,
             taints=[
                 gcp.container.NodePoolNodeConfigTaintArgs(

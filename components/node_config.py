@@ -7,6 +7,8 @@ account with the cloud-platform scope (IAM decides, not scopes), legacy metadata
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -78,43 +80,55 @@ def hardened_node_config(
     )
 
 
+class PoolArgs(Protocol):
+    """What both pool components' args carry (SystemNodePoolArgs, GpuNodePoolArgs)."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def cluster(self) -> pulumi.Input[str]: ...
+    @property
+    def service_account(self) -> pulumi.Input[str]: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def config(self) -> PoolSettings: ...
+
+
 def node_pool(
     resource_name: str,
     *,
     parent: pulumi.Resource,
-    project_id: str,
-    location: str,
-    cluster: pulumi.Input[str],
-    cfg: PoolSettings,
-    machine_type: str,
-    service_account: pulumi.Input[str],
-    labels: dict[str, str],
-    resource_labels: dict[str, str],
+    args: PoolArgs,
+    node_labels: dict[str, str],
     node_locations: list[str] | None = None,
     taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
     guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
 ) -> gcp.container.NodePool:
     """A node pool with the shared baseline: autoscaling, auto-repair/upgrade, surge upgrades and
     the hardened node config. Pool components add only what makes them different."""
+    cfg = args.config
     return gcp.container.NodePool(
         resource_name,
         name=cfg.name,
-        project=project_id,
-        location=location,
-        cluster=cluster,
+        project=args.project_id,
+        location=args.location,
+        cluster=args.cluster,
         node_locations=node_locations,
         initial_node_count=cfg.min_nodes,
         autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
         management=management(),
         upgrade_settings=surge(cfg.max_surge, cfg.max_unavailable),
         node_config=hardened_node_config(
-            machine_type=machine_type,
+            machine_type=cfg.machine_type,
             disk_size_gb=cfg.disk_size_gb,
             disk_type=cfg.disk_type,
             spot=cfg.spot,
-            service_account=service_account,
-            labels=labels,
-            resource_labels=resource_labels,
+            service_account=args.service_account,
+            labels=node_labels,
+            resource_labels=args.labels,
             taints=taints,
             guest_accelerators=guest_accelerators,
         ),

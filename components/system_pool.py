@@ -31,17 +31,7 @@ class SystemNodePool(pulumi.ComponentResource):
         self, name: str, args: SystemNodePoolArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("astro-gke-gpu:gke:SystemNodePool", name, None, opts)
-        cfg = args.config
         self.pool = node_config.node_pool(
-            f"{name}-pool",
-            parent=self,
-            project_id=args.project_id,
-            location=args.location,
-            cluster=args.cluster,
-            cfg=cfg,
-            machine_type=cfg.machine_type,
-            service_account=args.service_account,
-            labels=SYSTEM_LABEL,
-            resource_labels=args.labels,
+            f"{name}-pool", parent=self, args=args, node_labels=SYSTEM_LABEL
         )
         self.register_outputs({"name": self.pool.name})
