@@ -703,7 +703,9 @@ class AirflowDeploymentConfig(_Model):
 
 
 class SecretManagerConfig(_Model):
-    """Where the connection secrets are stored."""
+    """Where the connection secrets are stored. CMEK key locations follow the Secret Manager API
+    (CustomerManagedEncryption.kms_key_name): `global` for automatic replication, the replica's
+    location for user-managed replication."""
 
     replication: Literal["automatic", "user_managed"] = Field(
         default="automatic", description="Secret Manager replication policy."
