@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from astro_gke_policies.define import ADVISORY, MANDATORY, Meta, of_type, resource_policy
-from astro_gke_policies.props import config_value, get, items, stack_of
+from astro_gke_policies.props import config_value, get, items, number, stack_of, text
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -72,7 +72,7 @@ def _private_nodes(props: Mapping[str, Any], _: ResourceValidationArgs) -> Itera
 def _control_plane_not_public(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     blocks = items(get(props, "masterAuthorizedNetworksConfig", "cidrBlocks"))
     for block in blocks:
-        cidr = get(block, "cidrBlock", default="")
+        cidr = text(block, "cidrBlock")
         try:
             network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
@@ -155,7 +155,7 @@ def _allowed_region(props: Mapping[str, Any], args: ResourceValidationArgs) -> I
     allowed = tuple(config_value(args, "allowedRegions", ()))
     if not allowed:
         return
-    location = get(props, "location", default="")
+    location = text(props, "location")
     region = location if location.count("-") == 1 else location.rsplit("-", 1)[0]
     if region not in allowed:
         yield f"location {location} is outside the allowed regions {', '.join(allowed)}."
@@ -192,7 +192,7 @@ def _dedicated_service_account(
     if is_pool(args.resource_type) and not configs:
         yield "nodeConfig.serviceAccount must name a dedicated service account."
     for config in configs:
-        account = get(config, "serviceAccount", default="default")
+        account = text(config, "serviceAccount", default="default")
         if account == "default" or account.endswith("-compute@developer.gserviceaccount.com"):
             yield "nodes run as the default compute service account; use a dedicated one."
 
@@ -226,18 +226,18 @@ def _gpu_max_nodes(props: Mapping[str, Any], args: ResourceValidationArgs) -> It
         return
     cap = float(config_value(args, "maxNodesPerPool", DEFAULT_MAX_GPU_NODES))
     for key in ("maxNodeCount", "totalMaxNodeCount"):
-        value = get(props, "autoscaling", key)
-        if value is not None and float(value) > cap:
+        value = number(props, "autoscaling", key)
+        if value is not None and value > cap:
             yield f"autoscaling.{key} {int(value)} exceeds the cap of {int(cap)} GPU nodes per pool."
-    if get(props, "autoscaling") is None and float(get(props, "nodeCount", default=0)) > cap:
+    if get(props, "autoscaling") is None and (number(props, "nodeCount") or 0) > cap:
         yield f"nodeCount exceeds the cap of {int(cap)} GPU nodes per pool."
 
 
 def _gpu_scale_to_zero(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     if not gpu_accelerators(props) or is_prod(args):
         return
-    minimum = get(props, "autoscaling", "minNodeCount")
-    if minimum is None or float(minimum) != 0:
+    minimum = number(props, "autoscaling", "minNodeCount")
+    if minimum is None or minimum != 0:
         yield "outside production, GPU pools should scale to zero (autoscaling.minNodeCount 0)."
 
 

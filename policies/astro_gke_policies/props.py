@@ -31,6 +31,20 @@ def get(value: Any, *path: str | int, default: Any = None) -> Any:
     return current
 
 
+def text(value: Any, *path: str | int, default: str = "") -> str:
+    """A string property, or `default` when missing or not a string (never raises on odd types)."""
+    found = get(value, *path)
+    return found if isinstance(found, str) else default
+
+
+def number(value: Any, *path: str | int) -> float | None:
+    """A numeric property (numbers arrive as floats), or None when missing or not a number."""
+    found = get(value, *path)
+    if isinstance(found, bool) or not isinstance(found, int | float):
+        return None
+    return float(found)
+
+
 def is_list(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
 

@@ -55,9 +55,14 @@ def _no_static_credentials(props: Mapping[str, Any], _: ResourceValidationArgs) 
     if kubeconfig is None:
         yield "the connection's kube_config is missing or not JSON, so it cannot be checked."
         return
-    for user in kubeconfig.get("users") or []:
-        entry = (user or {}).get("user") or {}
-        name = (user or {}).get("name", "?")
+    users = kubeconfig.get("users")
+    for user in users if isinstance(users, list) else []:
+        if not isinstance(user, dict):
+            yield "kubeconfig users entry is not an object."
+            continue
+        found = user.get("user")
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
+        name = user.get("name", "?")
         found = [f for f in STATIC_USER_FIELDS if f in entry]
         if found:
             yield f"kubeconfig user {name} holds static credentials ({', '.join(found)}); use the exec plugin."

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
 from astro_gke_policies.define import MANDATORY, Meta, stack_policy
 from astro_gke_policies.gke import NODE_POOL
-from astro_gke_policies.props import get, items
+from astro_gke_policies.props import get, items, text
 
 DEPLOYMENT = "astro-gke-gpu:airflow:DeploymentAccess"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -34,9 +33,9 @@ def _gpu_pool_has_cpu_pool(args: StackValidationArgs) -> Iterator[tuple[str, str
     def has_gpu(pool: PolicyResource) -> bool:
         return bool(items(get(pool.props, "nodeConfig", "guestAccelerators")))
 
-    cpu_clusters = {get(p.props, "cluster") for p in pools if not has_gpu(p)}
+    cpu_clusters = {text(p.props, "cluster") for p in pools if not has_gpu(p)}
     for pool in pools:
-        if has_gpu(pool) and get(pool.props, "cluster") not in cpu_clusters:
+        if has_gpu(pool) and text(pool.props, "cluster") not in cpu_clusters:
             yield (
                 f"GPU pool {pool.name} has no CPU pool beside it: system pods would keep GPU nodes up "
                 "and GKE would not taint them.",
@@ -56,11 +55,12 @@ def _deployment_complete(args: StackValidationArgs) -> Iterator[tuple[str, str |
 
 
 def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
-    roles: dict[str, Any] = {}
-    for role in (r for r in args.resources if r.resource_type == CUSTOM_ROLE):
-        project, role_id = get(role.props, "project"), get(role.props, "roleId")
+    roles: dict[str, frozenset[str]] = {}
+    for custom in (r for r in args.resources if r.resource_type == CUSTOM_ROLE):
+        project, role_id = text(custom.props, "project"), text(custom.props, "roleId")
+        permissions = items(get(custom.props, "permissions"))
         roles[f"projects/{project}/roles/{role_id}"] = frozenset(
-            items(get(role.props, "permissions"))
+            p for p in permissions if isinstance(p, str)
         )
     grants = [r for r in args.resources if r.resource_type == PROJECT_IAM_MEMBER]
     for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
@@ -72,16 +72,16 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
             )
             continue
         grant = mine[0]
-        role = get(grant.props, "role")
-        permissions = roles.get(role)
-        if permissions is None or not permissions <= LAUNCHER_PERMISSIONS:
+        role = text(grant.props, "role")
+        granted = roles.get(role)
+        if granted is None or not granted <= LAUNCHER_PERMISSIONS:
             yield (
                 f"the launcher of {deployment.name} gets {role} on the project; only a custom role with "
                 f"{', '.join(sorted(LAUNCHER_PERMISSIONS))} is allowed.",
                 grant.urn,
             )
-        member = get(grant.props, "member")
-        others = [g for g in grants if g.urn != grant.urn and get(g.props, "member") == member]
+        member = text(grant.props, "member")
+        others = [g for g in grants if g.urn != grant.urn and text(g.props, "member") == member]
         for other in others:
             yield (
                 f"the launcher of {deployment.name} also gets {get(other.props, 'role')} on the project.",
