@@ -8,8 +8,6 @@ the ExtendedResourceToleration admission plugin gives them the toleration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -24,14 +22,7 @@ ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 POOL_LABEL = "gpu-pool"
 
 
-@dataclass(frozen=True)
-class GpuNodePoolArgs:
-    project_id: str
-    location: str
-    cluster: pulumi.Input[str]
-    config: GpuPoolConfig
-    service_account: pulumi.Input[str]
-    labels: dict[str, str]
+GpuNodePoolArgs = node_config.NodePoolArgs[GpuPoolConfig]
 
 
 def accelerator(cfg: GpuPoolConfig) -> gcp.container.NodePoolNodeConfigGuestAcceleratorArgs:

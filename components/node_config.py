@@ -7,7 +7,8 @@ account with the cloud-platform scope (IAM decides, not scopes), legacy metadata
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import pulumi
 import pulumi_gcp as gcp
@@ -15,6 +16,8 @@ import pulumi_gcp as gcp
 from components.config import PoolSettings
 
 IMAGE_TYPE = "COS_CONTAINERD"
+PoolConfig = TypeVar("PoolConfig", bound=PoolSettings, covariant=True)
+
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 WORKLOAD_METADATA_MODE = "GKE_METADATA"
 
@@ -80,28 +83,23 @@ def hardened_node_config(
     )
 
 
-class PoolArgs(Protocol):
-    """What both pool components' args carry (SystemNodePoolArgs, GpuNodePoolArgs)."""
+@dataclass(frozen=True)
+class NodePoolArgs(Generic[PoolConfig]):
+    """Args of a pool component (SystemNodePool, GpuNodePool): where the pool goes and its config."""
 
-    @property
-    def project_id(self) -> str: ...
-    @property
-    def location(self) -> str: ...
-    @property
-    def cluster(self) -> pulumi.Input[str]: ...
-    @property
-    def service_account(self) -> pulumi.Input[str]: ...
-    @property
-    def labels(self) -> dict[str, str]: ...
-    @property
-    def config(self) -> PoolSettings: ...
+    project_id: str
+    location: str
+    cluster: pulumi.Input[str]
+    config: PoolConfig
+    service_account: pulumi.Input[str]
+    labels: dict[str, str]
 
 
 def node_pool(
     resource_name: str,
     *,
     parent: pulumi.Resource,
-    args: PoolArgs,
+    args: NodePoolArgs[PoolSettings],
     node_labels: dict[str, str],
     node_locations: list[str] | None = None,
     taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,

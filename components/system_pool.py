@@ -3,8 +3,6 @@ GPU pools can scale to zero and GKE applies its GPU taints consistently."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -14,14 +12,7 @@ from components.config import SystemPoolConfig
 SYSTEM_LABEL = {"workload-class": "system"}
 
 
-@dataclass(frozen=True)
-class SystemNodePoolArgs:
-    project_id: str
-    location: str
-    cluster: pulumi.Input[str]
-    config: SystemPoolConfig
-    service_account: pulumi.Input[str]
-    labels: dict[str, str]
+SystemNodePoolArgs = node_config.NodePoolArgs[SystemPoolConfig]
 
 
 class SystemNodePool(pulumi.ComponentResource):
