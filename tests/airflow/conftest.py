@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-STACK_PYTHON = os.environ.get("STACK_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
-
-
-def run_stack_python(*args: str) -> str:
-    result = subprocess.run(
-        [STACK_PYTHON, *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
 
 
 @pytest.fixture(scope="session")

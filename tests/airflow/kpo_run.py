@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-STACK_PYTHON = os.environ.get("STACK_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+sys.path.insert(0, str(HERE))
+from stack_data import astro_env_values, run_stack_python  # noqa: E402
 
 DAG_TEMPLATE = """
 import json
@@ -49,12 +49,6 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
 """
 
 
-def stack(*args: str) -> str:
-    return subprocess.run(
-        [STACK_PYTHON, *args], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
@@ -77,11 +71,9 @@ def main() -> None:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
     )
 
-    import trustme
-
-    sys.path.insert(0, str(HERE))
     import fake_kube
     import stub_plugin
+    import trustme
 
     class Env:  # the monkeypatch interface the helpers use
         def setattr(self, obj: object, name: str, value: object) -> None:
@@ -113,28 +105,11 @@ def main() -> None:
         export_args.append("--ip-endpoint")
     for item in args.tune:
         export_args += ["--tune", item]
-    data = json.loads(stack(*export_args))
+    data = json.loads(run_stack_python(*export_args))
     # The API server authorizes with the Role the stack generated for this deployment.
     namespace = data["outputs"]["airflow"][args.deployment]["namespace"]
     kube.role_rules, kube.role_namespace = data["roles"][namespace], namespace
-    outputs = work / "outputs.json"
-    outputs.write_text(json.dumps(data["outputs"]))
-    dotenv_file = work / "astro.env"
-    stack(
-        "-m",
-        "tools.astro_env",
-        "--stack",
-        args.stack,
-        "--deployment",
-        args.deployment,
-        "--outputs-file",
-        str(outputs),
-        "--out",
-        str(dotenv_file),
-    )
-    from dotenv import dotenv_values
-
-    os.environ.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+    os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
     adc = work / "adc.json"
     adc.write_text(
         json.dumps(

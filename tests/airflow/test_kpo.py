@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_stack_python
+from stack_data import ROOT, astro_env_values
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"
@@ -158,28 +158,8 @@ def test_every_request_maps_to_a_role_rule_and_every_rule_is_used(
 
 
 def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> None:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(export("dev")["outputs"]))
-    env_file = tmp_path / "astro.env"
-    run_stack_python(
-        "-m",
-        "tools.astro_env",
-        "--stack",
-        "dev",
-        "--deployment",
-        "analytics",
-        "--outputs-file",
-        str(outputs),
-        "--out",
-        str(env_file),
-    )
-    from dotenv import dotenv_values
-
-    env = {
-        k: v
-        for k, v in dotenv_values(env_file).items()
-        if v is not None and k.startswith("AIRFLOW_VAR_")
-    }
+    values = astro_env_values(export("dev")["outputs"], "dev", "analytics", tmp_path)
+    env = {k: v for k, v in values.items() if k.startswith("AIRFLOW_VAR_")}
     code = (
         "import json\n"
         "from airflow.dag_processing.dagbag import DagBag\n"

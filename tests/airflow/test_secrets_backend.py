@@ -9,35 +9,19 @@ from typing import Any
 
 import pytest
 from airflow.providers.google.cloud.secrets.secret_manager import CloudSecretManagerBackend
-from conftest import run_stack_python
-from dotenv import dotenv_values
 from fake_secret_manager import FakeSecretManager
 from google.auth import impersonated_credentials
+from stack_data import astro_env_values
 
 BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
 CASES = [("dev", "analytics"), ("prod", "ml-training"), ("prod", "reporting")]
 
 
-def env_for(export: dict[str, Any], deployment: str, tmp_path: Path) -> dict[str, str | None]:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(export["outputs"]))
-    out = tmp_path / f"{deployment}.env"
-    run_stack_python(
-        "-m",
-        "tools.astro_env",
-        "--stack",
-        export["stack"],
-        "--deployment",
-        deployment,
-        "--outputs-file",
-        str(outputs),
-        "--out",
-        str(out),
-    )
-    return dotenv_values(out)
+def env_for(export: dict[str, Any], deployment: str, tmp_path: Path) -> dict[str, str]:
+    return astro_env_values(export["outputs"], export["stack"], deployment, tmp_path)
 
 
-def backend_from(env: dict[str, str | None]) -> CloudSecretManagerBackend:
+def backend_from(env: dict[str, str]) -> CloudSecretManagerBackend:
     assert env["AIRFLOW__SECRETS__BACKEND"] == BACKEND
     return CloudSecretManagerBackend(**json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"] or "{}"))
 
