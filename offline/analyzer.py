@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from offline.mocks import Registration
 from offline.runner import ROOT
@@ -128,9 +128,6 @@ class PolicyPackServer:
 
     def info(self) -> analyzer_pb2.AnalyzerInfo:
         return self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=self.timeout)
-
-    def plugin_version(self) -> plugin_pb2.PluginInfo:
-        return self._stub.GetPluginInfo(empty_pb2.Empty(), timeout=self.timeout)
 
     def configure(self, config: Mapping[str, Mapping[str, Any]]) -> None:
         """Per-policy config, as the CLI sends it: {"policy-name": {"key": value, ...}}."""

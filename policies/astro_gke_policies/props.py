@@ -8,7 +8,7 @@ catches that exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
@@ -80,15 +80,3 @@ def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, 
 def config_value(args: ResourceValidationArgs | StackValidationArgs, key: str, default: Any) -> Any:
     value = _config(args).get(key)
     return default if value is None else value
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (path, leaf) under a Mapping/Sequence value."""
-    if isinstance(value, Mapping):
-        for k in value:
-            yield from walk(value[k], f"{path}.{k}" if path else str(k))
-    elif is_list(value):
-        for i, v in enumerate(value):
-            yield from walk(v, f"{path}[{i}]")
-    else:
-        yield path, value
