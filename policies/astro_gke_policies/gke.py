@@ -35,14 +35,25 @@ DEFAULT_ACCELERATORS = (
 DEFAULT_MAX_GPU_NODES = 16
 DEFAULT_PROD_STACKS = ("prod", "production")
 
-PROD_STACKS_SCHEMA = {
-    "prodStacks": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": list(DEFAULT_PROD_STACKS),
-        "description": "Stack names that count as production.",
-    }
-}
+
+def string_list_schema(key: str, default: tuple[str, ...], description: str) -> PolicyConfigSchema:
+    """A policy setting that is a list of strings, with its default (applied by the policies
+    themselves: the SDK does not apply schema defaults)."""
+    return PolicyConfigSchema(
+        properties={
+            key: {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": list(default),
+                "description": description,
+            }
+        }
+    )
+
+
+PROD_STACKS_SCHEMA = string_list_schema(
+    "prodStacks", DEFAULT_PROD_STACKS, "Stack names that count as production."
+)
 
 
 def is_prod(args: ResourceValidationArgs) -> bool:
@@ -354,7 +365,7 @@ def policies() -> list[ResourceValidationPolicy]:
                 "gke-deletion-protection-prod",
                 "Production clusters have deletion protection on.",
                 MANDATORY,
-                config_schema=PolicyConfigSchema(properties=PROD_STACKS_SCHEMA),
+                config_schema=PROD_STACKS_SCHEMA,
             ),
             _deletion_protection_prod,
         ),
@@ -363,15 +374,8 @@ def policies() -> list[ResourceValidationPolicy]:
                 "gke-allowed-region",
                 "The cluster runs in an allowed region (no restriction unless configured).",
                 MANDATORY,
-                config_schema=PolicyConfigSchema(
-                    properties={
-                        "allowedRegions": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "default": [],
-                            "description": "Allowed GCP regions; empty allows every region.",
-                        }
-                    }
+                config_schema=string_list_schema(
+                    "allowedRegions", (), "Allowed GCP regions; empty allows every region."
                 ),
             ),
             _allowed_region,
@@ -436,15 +440,10 @@ def policies() -> list[ResourceValidationPolicy]:
                 "gpu-accelerator-allowed",
                 "GPU pools use an allowed accelerator type.",
                 MANDATORY,
-                config_schema=PolicyConfigSchema(
-                    properties={
-                        "allowedAcceleratorTypes": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "default": list(DEFAULT_ACCELERATORS),
-                            "description": "Accelerator types GPU pools may use.",
-                        }
-                    }
+                config_schema=string_list_schema(
+                    "allowedAcceleratorTypes",
+                    DEFAULT_ACCELERATORS,
+                    "Accelerator types GPU pools may use.",
                 ),
             ),
             _gpu_accelerator_allowed,
@@ -474,7 +473,7 @@ def policies() -> list[ResourceValidationPolicy]:
                 "gpu-scale-to-zero-non-prod",
                 "Outside production, GPU pools scale to zero.",
                 ADVISORY,
-                config_schema=PolicyConfigSchema(properties=PROD_STACKS_SCHEMA),
+                config_schema=PROD_STACKS_SCHEMA,
             ),
             _gpu_scale_to_zero,
             is_pool,
