@@ -66,8 +66,8 @@ apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (need
 astro-env: venv ## write the .env for an Astro deployment: STACK=… DEPLOYMENT=… [OUTPUTS=saved.json]
 	$(PY) -m tools.astro_env --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
-preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan
-	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(ARGS)
+preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
+	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis
