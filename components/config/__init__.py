@@ -1,0 +1,217 @@
+"""Typed stack configuration: the one place every setting is defined and documented.
+
+The stack reads one structured object, `astro-gke-gpu:platform`, from `Pulumi.<stack>.yaml` and
+validates it here before any resource is registered. Each field's description is the reference
+documentation (README's config reference is generated from it: `python -m offline.config_doc`).
+
+Validation collects every problem at once; :func:`load` raises a single :class:`ConfigError` whose
+lines name the config path and the rule broken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pulumi
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from components import catalog
+from components.config._base import (
+    AR_REPO_RULE,
+    CONFIG_KEY,
+    GKE_NAME_RULE,
+    KMS_KEY_RULE,
+    PROJECT_ID_RULE,
+    SA_ACCOUNT_ID_RULE,
+    ConfigError,
+    ProjectId,
+    _check_gcp_labels,
+    _Model,
+)
+from components.config.cluster import (
+    AuthorizedNetwork,
+    ClusterConfig,
+    ControlPlaneConfig,
+    MaintenanceWindowConfig,
+)
+from components.config.deployments import (
+    CONN_ID_RULE,
+    DEPLOYMENT_NAME_RULE,
+    NAMESPACE_RULE,
+    QUANTITY_RULE,
+    SA_EMAIL_RULE,
+    AirflowDeploymentConfig,
+    ContainerDefaults,
+    SecretManagerConfig,
+)
+from components.config.network import CreateNetworkConfig, ExistingNetworkConfig, NetworkConfig
+from components.config.pools import (
+    GpuPoolConfig,
+    GpuSharingConfig,
+    NodeServiceAccountConfig,
+    PoolSettings,
+    SystemPoolConfig,
+)
+
+__all__ = [
+    "AR_REPO_RULE",
+    "CONFIG_KEY",
+    "CONN_ID_RULE",
+    "DEPLOYMENT_NAME_RULE",
+    "GKE_NAME_RULE",
+    "KMS_KEY_RULE",
+    "NAMESPACE_RULE",
+    "PROJECT_ID_RULE",
+    "QUANTITY_RULE",
+    "SA_ACCOUNT_ID_RULE",
+    "SA_EMAIL_RULE",
+    "AirflowDeploymentConfig",
+    "AuthorizedNetwork",
+    "ClusterConfig",
+    "ConfigError",
+    "ContainerDefaults",
+    "ControlPlaneConfig",
+    "CreateNetworkConfig",
+    "ExistingNetworkConfig",
+    "GpuPoolConfig",
+    "GpuSharingConfig",
+    "MaintenanceWindowConfig",
+    "NetworkConfig",
+    "NodeServiceAccountConfig",
+    "PoolSettings",
+    "SecretManagerConfig",
+    "StackConfig",
+    "SystemPoolConfig",
+    "from_pulumi",
+    "load",
+]
+
+
+class StackConfig(_Model):
+    """`astro-gke-gpu:platform` in Pulumi.<stack>.yaml."""
+
+    project_id: ProjectId = Field(description="Google Cloud project that holds every resource.")
+    location: str = Field(
+        description="A zone (zonal cluster, e.g. us-central1-a) or a region (regional cluster, e.g. us-central1)."
+    )
+    environment: Literal["dev", "staging", "prod"] = Field(
+        description="Environment class; prod enforces deletion protection."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="GCP labels on every labelable resource; `environment` and `managed-by` are added.",
+    )
+    network: NetworkConfig = Field(
+        description="`mode: create` (the stack builds VPC, subnet, Cloud NAT) or `mode: existing`."
+    )
+    cluster: ClusterConfig = Field(description="The GKE cluster itself.")
+    node_service_account: NodeServiceAccountConfig = Field(
+        description="The dedicated service account GKE nodes run as."
+    )
+    system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
+    gpu_pools: list[GpuPoolConfig] = Field(
+        min_length=1, description="GPU node pools; at least one."
+    )
+    secret_manager: SecretManagerConfig = Field(default_factory=SecretManagerConfig)
+    deployments: list[AirflowDeploymentConfig] = Field(
+        default_factory=list,
+        description="Astro deployments that launch pods here; each gets its own namespace and identity.",
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        if not catalog.is_location(v):
+            raise ValueError("not a known GCP region or zone (see components/catalog.py)")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        _check_gcp_labels(v)
+        return v
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _unique_pools(cls, v: list[GpuPoolConfig], info: ValidationInfo) -> list[GpuPoolConfig]:
+        names = [p.name for p in v]
+        system = info.data.get("system_pool")
+        if system is not None:
+            names.append(system.name)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"node pool names must be unique (incl. system_pool): {', '.join(dupes)}"
+            )
+        return v
+
+    @field_validator("deployments")
+    @classmethod
+    def _isolated(cls, v: list[AirflowDeploymentConfig]) -> list[AirflowDeploymentConfig]:
+        problems = []
+        for what, values in (
+            ("names", [d.name for d in v]),
+            ("namespaces", [d.namespace for d in v]),
+            ("astro identities", [d.astro_identity for d in v]),
+            ("launcher account ids", [d.launcher_id for d in v if d.launcher_id]),
+            ("secret ids", [d.secret_id for d in v]),
+        ):
+            dupes = sorted({x for x in values if values.count(x) > 1})
+            if dupes:
+                problems.append(f"{what} must be unique across deployments: {', '.join(dupes)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    # Derived facts -------------------------------------------------------------------------
+
+    @property
+    def region(self) -> str:
+        return catalog.region_of(self.location)
+
+    @property
+    def zonal(self) -> bool:
+        return catalog.is_zone(self.location)
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        return {**self.labels, "environment": self.environment, "managed-by": "pulumi"}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("create", "existing") and out.endswith("network"):
+            continue  # discriminator tag, not a key the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(root)"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def load(raw: Any, key: str = CONFIG_KEY) -> StackConfig:
+    """Validate a raw config object; raise one ConfigError listing every problem."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError([("(root)", f"must be an object, got {type(raw).__name__}")], key)
+    location = raw.get("location")
+    context: dict[str, Any] = {"environment": raw.get("environment")}
+    if isinstance(location, str) and catalog.is_location(location):
+        context |= {"region": catalog.region_of(location), "zonal": catalog.is_zone(location)}
+    try:
+        return StackConfig.model_validate(raw, context=context)
+    except ValidationError as exc:
+        problems = [(_path(e["loc"]), _message(e)) for e in exc.errors()]
+        raise ConfigError(problems, key) from None
+
+
+def from_pulumi() -> StackConfig:
+    """Read `<project>:platform` once. The only place that touches pulumi.Config."""
+    config = pulumi.Config()
+    return load(config.require_object(CONFIG_KEY), f"{pulumi.get_project()}:{CONFIG_KEY}")
