@@ -96,6 +96,7 @@ if cfg.deployments:
                 secret_manager=cfg.secret_manager,
                 labels=labels,
                 secret_dependencies=secret_grants,
+                protect=cfg.protect_live_objects,
             ),
         )
         airflow[deployment.name] = access.outputs

@@ -47,6 +47,8 @@ class AirflowDeploymentAccessArgs:
     secret_manager: SecretManagerConfig
     labels: dict[str, str]
     secret_dependencies: Sequence[pulumi.Resource]
+    # Pulumi `protect` on what a running deployment depends on (see LIVE_OBJECTS).
+    protect: bool = False
 
 
 def _replication(cfg: SecretManagerConfig) -> gcp.secretmanager.SecretReplicationArgs:
@@ -92,6 +94,8 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         super().__init__("astro-gke-gpu:airflow:DeploymentAccess", name, None, opts)
         d = args.deployment
         gcp_opts = pulumi.ResourceOptions(parent=self)
+        # What a running deployment depends on: deleting or replacing one breaks its tasks.
+        live = pulumi.ResourceOptions(parent=self, protect=args.protect)
         astro_member = f"serviceAccount:{d.astro_identity}"
 
         # --- Google identity -------------------------------------------------------------
@@ -104,7 +108,9 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
                 account_id=d.launcher_id,
                 display_name=f"KPO launcher for Astro deployment {d.name}",
                 description="Impersonated by the Astro deployment to launch pods (no keys).",
-                opts=gcp_opts,
+                # Replaced only when its account id changes (a new email, so no collision); the
+                # Astro side then needs the new email: protected in prod.
+                opts=live,
             )
             launcher_email = launcher.email
             self.subject_email = launcher.email
@@ -133,7 +139,9 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=d.namespace, labels={**labels, **PSA_LABELS}),
-            opts=k8s_opts,
+            # Replacing or deleting it kills the deployment's running pods: protected in prod.
+            # Named Kubernetes objects are replaced delete-first by pulumi-kubernetes itself.
+            opts=pulumi.ResourceOptions.merge(k8s_opts, live),
         )
         ns_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ns])
 
@@ -219,7 +227,15 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             secret_id=d.secret_id,
             labels={**args.labels, "airflow-deployment": d.name, "purpose": "airflow-connection"},
             replication=_replication(args.secret_manager),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.secret_dependencies)),
+            # Its id is what Airflow looks up, so it is fixed; `replication` is ForceNew and the
+            # new secret cannot exist beside the old one: delete first. Protected in prod: a
+            # replacement leaves the deployment without its connection until the new version.
+            opts=pulumi.ResourceOptions.merge(
+                live,
+                pulumi.ResourceOptions(
+                    delete_before_replace=True, depends_on=list(args.secret_dependencies)
+                ),
+            ),
         )
         kubeconfig = args.cluster.kubeconfig(
             d.auth_mode, impersonate=launcher_email, namespace=d.namespace

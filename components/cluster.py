@@ -20,6 +20,10 @@ from components.config import ClusterConfig
 from components.network import NetworkRef
 
 KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+# Both shape only the transient default pool (deleted right after creation) and are ForceNew
+# (terraform-provider-google resource_container_cluster.go): a later diff on either would replace
+# the cluster. terraform-google-kubernetes-engine ignores the same two (cluster.tf lifecycle).
+CLUSTER_IGNORE_CHANGES = ["nodeConfig", "initialNodeCount"]
 
 
 @dataclass(frozen=True)
@@ -159,10 +163,13 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=cfg.deletion_protection,
+                # The name is fixed (kubeconfigs, the DNS endpoint and the launcher role derive
+                # from it), so a replacement could not create the new cluster beside the old one.
+                # Replacing a cluster is never routine: prod is protected, and `make preview
+                # BASE=...` flags it. Where it is allowed it must delete first.
+                delete_before_replace=True,
                 depends_on=depends_on,
-                # node_config only shapes the transient default pool; GKE deletes that pool, and a
-                # later diff on it would otherwise force a cluster replacement.
-                ignore_changes=["nodeConfig"],
+                ignore_changes=CLUSTER_IGNORE_CHANGES,
             ),
         )
 

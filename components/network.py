@@ -41,7 +41,10 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("astro-gke-gpu:network:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Every network object has a fixed name (firewall logs, routes and Shared VPC admins refer
+        # to them), and its ForceNew properties (CIDRs, network, region) cannot coexist with the
+        # old object under the same name: replacements delete first.
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         cfg = args.config
 
         self.vpc = gcp.compute.Network(

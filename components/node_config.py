@@ -19,6 +19,10 @@ IMAGE_TYPE = "COS_CONTAINERD"
 PoolConfig = TypeVar("PoolConfig", bound=PoolSettings, covariant=True)
 
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# initialNodeCount is ForceNew in the provider (terraform-provider-google
+# resource_container_node_pool.go; pulumi-gcp NodePool docstring: "use a lifecycle block to ignore
+# subsequent changes"); terraform-google-kubernetes-engine ignores it the same way (cluster.tf).
+IGNORE_CHANGES = ["initialNodeCount"]
 WORKLOAD_METADATA_MODE = "GKE_METADATA"
 
 
@@ -83,6 +87,13 @@ def hardened_node_config(
     )
 
 
+def pool_name_prefix(name: str) -> str:
+    """`name_prefix` of a pool: the provider appends 24 characters to a prefix of up to 14, and 9
+    to a longer one (pulumi-gcp NodePool `name_prefix`), so a pool name of at most 30 characters
+    (components/config/pools.py) stays within GKE's 40."""
+    return f"{name}-"
+
+
 @dataclass(frozen=True)
 class NodePoolArgs(Generic[PoolConfig]):
     """Args of a pool component (SystemNodePool, GpuNodePool): where the pool goes and its config."""
@@ -110,11 +121,19 @@ def node_pool(
     cfg = args.config
     return gcp.container.NodePool(
         resource_name,
-        name=cfg.name,
+        # A generated name (`<name>-<suffix>`): most pool changes (machine type, disk, accelerator,
+        # driver, node SA) force a new pool, and Pulumi replaces create-before-delete. With a fixed
+        # name the new pool would collide with the old one ("already exists") halfway through an
+        # `up`; with a prefix the new pool comes up first, tasks move to it, then the old one goes.
+        # Pods never depend on this name: they select the pool by its node labels.
+        name_prefix=pool_name_prefix(cfg.name),
         project=args.project_id,
         location=args.location,
         cluster=args.cluster,
         node_locations=node_locations,
+        # Only the size at creation. The field forces a new pool and GKE reports the autoscaled
+        # size back, so later changes are ignored (IGNORE_CHANGES): a new min_nodes is an in-place
+        # autoscaling update, and a refresh after the autoscaler resized the pool replaces nothing.
         initial_node_count=cfg.min_nodes,
         autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
         management=management(),
@@ -130,5 +149,5 @@ def node_pool(
             taints=taints,
             guest_accelerators=guest_accelerators,
         ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=IGNORE_CHANGES),
     )

@@ -145,7 +145,19 @@ def _secret(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dic
     }
 
 
+def _node_pool(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    # The provider's name_prefix rule: a prefix of up to 14 characters gets a 24-digit timestamp
+    # and counter, a longer one 9 random characters (pulumi-gcp NodePool `name_prefix`).
+    prefix = str(i.get("namePrefix") or "")
+    digest = str(int(hashlib.sha256(f"{i['cluster']}/{name}".encode()).hexdigest(), 16))
+    pool = i.get("name") or (
+        f"{prefix}{digest[:24]}" if len(prefix) <= 14 else f"{prefix}{_short_hash(name)[:9]}"
+    )
+    return f"{i['cluster']}/nodePools/{pool}", {"name": pool}
+
+
 _OUTPUTS = {
+    "gcp:container/nodePool:NodePool": _node_pool,
     "gcp:projects/iAMCustomRole:IAMCustomRole": _custom_role,
     "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
     "gcp:secretmanager/secret:Secret": _secret,

@@ -99,7 +99,7 @@ def test_dev_cluster_exact_settings(dev: runner.Run) -> None:
     assert i["subnetwork"].endswith(
         "/projects/acme-ml-dev/regions/us-central1/subnetworks/astro-gpu-dev-nodes"
     )
-    assert c.ignore_changes == ["nodeConfig"]
+    assert c.ignore_changes == ["nodeConfig", "initialNodeCount"]
 
 
 def test_prod_cluster_is_protected_and_stricter(prod: runner.Run) -> None:

@@ -264,9 +264,15 @@ def test_authorized_networks_required_for_that_mode_and_refused_for_dns() -> Non
         (
             "gpu_pools[0].name",
             lambda c: c["gpu_pools"][0].update(name="L4.pool"),
-            config.GKE_NAME_RULE,
+            config.POOL_NAME_RULE,
         ),
-        ("system_pool.name", lambda c: c["system_pool"].update(name="-sys"), config.GKE_NAME_RULE),
+        # 31 characters: with the generated suffix the GKE name would pass 40.
+        (
+            "gpu_pools[0].name",
+            lambda c: c["gpu_pools"][0].update(name="a" * 31),
+            config.POOL_NAME_RULE,
+        ),
+        ("system_pool.name", lambda c: c["system_pool"].update(name="-sys"), config.POOL_NAME_RULE),
         (
             "node_service_account.account_id",
             lambda c: c["node_service_account"].update(account_id="nodes"),

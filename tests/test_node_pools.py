@@ -59,7 +59,7 @@ def test_dev_gpu_pool_exact(dev: runner.Run) -> None:
         }
     ]
     assert pool.inputs == {
-        "name": "l4-spot",
+        "namePrefix": "l4-spot-",
         "project": "acme-ml-dev",
         "location": "us-central1-a",
         "cluster": "projects/acme-ml-dev/locations/us-central1-a/clusters/astro-gpu-dev",
@@ -74,7 +74,7 @@ def test_dev_gpu_pool_exact(dev: runner.Run) -> None:
 def test_dev_system_pool_exact(dev: runner.Run) -> None:
     pool = dev.one(NODE_POOL, "astro-gpu-dev-system-pool")
     assert pool.inputs == {
-        "name": "system",
+        "namePrefix": "system-",
         "project": "acme-ml-dev",
         "location": "us-central1-a",
         "cluster": "projects/acme-ml-dev/locations/us-central1-a/clusters/astro-gpu-dev",
@@ -191,3 +191,65 @@ def test_scheduling_hints_output(stack: str, request: pytest.FixtureRequest) -> 
             "gpu-pool": "a100",
         }
         assert hints["l4"]["gpus_per_node"] == 2
+
+
+# --- Day 2: what a change does to a pool ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_pools_generated_names_and_initial_size_ignored(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    run: runner.Run = request.getfixturevalue(stack)
+    pools = run.of_type(NODE_POOL)
+    assert len(pools) == {"dev": 2, "prod": 3}[stack]
+    for pool in pools:
+        # No fixed name: a replacement creates `<name>-<suffix>` beside the old pool.
+        assert "name" not in pool.inputs, pool.name
+        # initialNodeCount forces a new pool; set once, ignored afterwards.
+        assert pool.ignore_changes == ["initialNodeCount"], pool.name
+        assert pool.protect is False, pool.name
+
+
+def test_generated_pool_names_fit_gke(run_with: Callable[..., runner.Run]) -> None:
+    """The longest pool names the config accepts (30) and a short one stay within GKE's 40."""
+
+    def mutate(c: dict[str, Any]) -> None:
+        c["gpu_pools"][0]["name"] = "g" * 30
+        c["system_pool"] = {**c["system_pool"], "name": "s"}
+
+    run = run_with(mutate)
+    names = {p.inputs["namePrefix"]: p.outputs["name"] for p in run.of_type(NODE_POOL)}
+    assert set(names) == {"g" * 30 + "-", "s-"}
+    assert len(names["g" * 30 + "-"]) == 40  # prefix of 31 + 9 random characters
+    assert len(names["s-"]) == 26  # prefix of 2 + 24-digit timestamp and counter
+
+
+def test_scheduling_hints_never_name_the_gke_pool(dev: runner.Run) -> None:
+    """Pods select a pool by its node labels, which a replacement keeps: the hints hold no
+    generated GKE pool name."""
+    pool = dev.one(NODE_POOL, "astro-gpu-dev-l4-spot-pool")
+    hints = dev.outputs["gpu_scheduling"]["l4-spot"]
+    assert pool.outputs["name"] not in str(hints)
+    assert hints["node_selector"]["gpu-pool"] == pool.inputs["nodeConfig"]["labels"]["gpu-pool"]
+
+
+def test_scaling_a_pool_changes_only_autoscaling(run_with: Callable[..., runner.Run]) -> None:
+    """min_nodes 0 -> 1 (a warm GPU node): the inputs differ only in autoscaling and in the
+    ignored initialNodeCount, so `pulumi up` updates the pool in place."""
+    before = run_with(lambda c: None).one(NODE_POOL, "astro-gpu-dev-l4-spot-pool")
+    after = run_with(lambda c: c["gpu_pools"][0].update(min_nodes=1)).one(
+        NODE_POOL, "astro-gpu-dev-l4-spot-pool"
+    )
+    changed = {
+        k
+        for k in before.inputs.keys() | after.inputs.keys()
+        if before.inputs.get(k) != after.inputs.get(k)
+    }
+    assert changed == {"autoscaling", "initialNodeCount"}
+    assert set(after.ignore_changes) >= {"initialNodeCount"}
+    assert after.inputs["autoscaling"] == {
+        "minNodeCount": 1.0,
+        "maxNodeCount": 2.0,
+        "locationPolicy": "ANY",
+    }

@@ -22,6 +22,7 @@ from components.config._base import (
     CONFIG_KEY,
     GKE_NAME_RULE,
     KMS_KEY_RULE,
+    POOL_NAME_RULE,
     PROJECT_ID_RULE,
     SA_ACCOUNT_ID_RULE,
     ConfigError,
@@ -62,6 +63,7 @@ __all__ = [
     "GKE_NAME_RULE",
     "KMS_KEY_RULE",
     "NAMESPACE_RULE",
+    "POOL_NAME_RULE",
     "PROJECT_ID_RULE",
     "QUANTITY_RULE",
     "SA_ACCOUNT_ID_RULE",
@@ -173,6 +175,13 @@ class StackConfig(_Model):
     @property
     def zonal(self) -> bool:
         return catalog.is_zone(self.location)
+
+    @property
+    def protect_live_objects(self) -> bool:
+        """Prod: Pulumi `protect` on what a running Airflow deployment depends on (its secret,
+        launcher identity and namespace), as on the cluster; removing one takes an explicit
+        `pulumi state unprotect`."""
+        return self.environment == "prod"
 
     @property
     def all_labels(self) -> dict[str, str]:

@@ -69,8 +69,15 @@ def _matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+POOL_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,28}[a-z0-9])?$")
+POOL_NAME_RULE = (
+    "1-30 characters: lowercase letters, digits, hyphens; starts with a letter, ends alphanumeric"
+    " (the provider adds a unique suffix to `<name>-`, and GKE pool names are at most 40)"
+)
+
 ProjectId = Annotated[str, _matching(PROJECT_ID, PROJECT_ID_RULE)]
 GkeName = Annotated[str, _matching(GKE_NAME, GKE_NAME_RULE)]
+PoolName = Annotated[str, _matching(POOL_NAME, POOL_NAME_RULE)]
 AccountId = Annotated[str, _matching(SA_ACCOUNT_ID, SA_ACCOUNT_ID_RULE)]
 
 

@@ -16,7 +16,7 @@ from components.config._base import (
     K8S_LABEL_RULE,
     K8S_LABEL_VALUE,
     AccountId,
-    GkeName,
+    PoolName,
     _ctx,
     _Model,
 )
@@ -48,7 +48,7 @@ class NodeServiceAccountConfig(_Model):
 class PoolSettings(_Model):
     """Settings every node pool has."""
 
-    name: GkeName = Field(description="Node pool name.")
+    name: PoolName = Field(description="Node pool name.")
     machine_type: str = Field(description="Compute Engine machine type of the nodes.")
     min_nodes: int = Field(ge=0, le=1000, description="Autoscaling minimum per zone.")
     max_nodes: int = Field(ge=1, le=1000, description="Autoscaling maximum per zone.")
@@ -86,7 +86,9 @@ class PoolSettings(_Model):
 class SystemPoolConfig(PoolSettings):
     """Small CPU pool for kube-system and other system pods, so GPU pools can scale to zero."""
 
-    name: GkeName = Field(default="system", description="Node pool name.")
+    name: PoolName = Field(
+        default="system", description="Node pool name (prefix of the GKE pool name)."
+    )
     machine_type: str = Field(default="e2-standard-4", description="Machine type (no GPU).")
     min_nodes: int = Field(
         default=1,
@@ -115,8 +117,11 @@ class GpuSharingConfig(_Model):
 class GpuPoolConfig(PoolSettings):
     """One GPU node pool. Tainted `nvidia.com/gpu=present:NoSchedule`; drivers installed by GKE."""
 
-    name: GkeName = Field(
-        description="Node pool name (also the value of the `gpu-pool` node label)."
+    name: PoolName = Field(
+        description=(
+            "Node pool name: prefix of the GKE pool name (`<name>-<suffix>`, generated so a "
+            "replacement never collides) and the value of the `gpu-pool` node label pods select."
+        )
     )
     machine_type: str = Field(
         description="GPU machine type, e.g. g2-standard-8, n1-standard-8, a2-highgpu-1g."
