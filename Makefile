@@ -31,10 +31,14 @@ $(AF)/.synced: requirements-airflow.lock $(VENV)/.synced
 	@touch $@
 
 
-lock: ## re-resolve requirements.lock (and the policy pack's) from pyproject.toml (needs network)
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
-	$(UV) pip compile requirements-airflow.in --python-version 3.11 --quiet -o requirements-airflow.lock
-	cd policies && $(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.lock
+# requirements.txt: the stack's runtime pins, what `pulumi install` (pip toolchain) installs.
+# requirements.lock: the same pins plus the dev tools, what `make venv` installs.
+# policies/requirements.txt: the pack's pins, the same versions, what `pulumi preview --policy-pack` installs.
+lock: ## re-resolve every lock from pyproject.toml (needs network; uv keeps existing pins unless they must move)
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.txt
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml --extra dev -c requirements.txt --python-version 3.11 --quiet -o requirements.lock
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile requirements-airflow.in --python-version 3.11 --quiet -o requirements-airflow.lock
+	cd policies && UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml -c ../requirements.txt --python-version 3.11 --quiet -o requirements.txt
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .

@@ -122,6 +122,10 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             # Dataplane V2: eBPF datapath with Kubernetes NetworkPolicy enforcement built in.
             datapath_provider="ADVANCED_DATAPATH",
+            # Pod-to-pod traffic on one node goes through the VPC too: flow logs and firewall
+            # rules see it (GKE "Set up intranode visibility"; on by default in Autopilot, which
+            # also runs Dataplane V2, so the two work together).
+            enable_intranode_visibility=cfg.intranode_visibility,
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=cfg.release_channel),
             master_auth=gcp.container.ClusterMasterAuthArgs(
                 client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(

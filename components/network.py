@@ -17,6 +17,9 @@ from components.config import CreateNetworkConfig, ExistingNetworkConfig
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
+# 65535 is the implied rules' priority; 65534 is the lowest a rule of ours can take and still be
+# evaluated before them (VPC firewall rules: "Priority").
+DENY_ALL_PRIORITY = 65534
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,27 @@ class Network(pulumi.ComponentResource):
                 )
             ],
             log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=child,
+        )
+
+        # The VPC's own implied rules already deny ingress and allow egress, silently. This makes
+        # the ingress baseline explicit and logged (CIS GCP 3.x, checkov CKV_GCP_*: declared,
+        # reviewed rules), at the lowest priority a user rule may have, so every allow rule GKE
+        # creates for itself (control plane to nodes, pod-to-pod; priority 1000) still wins.
+        # Nothing else is opened: nodes are private and nobody SSHes into them (no IAP range),
+        # and the stack runs no load balancer (no health-check ranges). Egress keeps the implied
+        # allow: nodes pull images through Cloud NAT and reach Google APIs.
+        self.deny_ingress = gcp.compute.Firewall(
+            f"{name}-deny-all-ingress",
+            name=f"{name}-deny-all-ingress",
+            project=args.project_id,
+            network=self.vpc.self_link,
+            description="Explicit, logged default: deny all ingress not allowed by a higher rule.",
+            direction="INGRESS",
+            priority=DENY_ALL_PRIORITY,
+            source_ranges=["0.0.0.0/0"],
+            denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
             opts=child,
         )
 

@@ -35,6 +35,7 @@ CREATION: dict[str, Timing] = {
     ),
     "gcp:compute/router:Router": Timing(15, "estimate: regional operation"),
     "gcp:compute/routerNat:RouterNat": Timing(25, "estimate: updates the router, tens of seconds"),
+    "gcp:compute/firewall:Firewall": Timing(10, "estimate: one global operation, seconds"),
     "gcp:serviceaccount/account:Account": Timing(
         6, "6 s observed in turbot/steampipe-plugin-gcp#214"
     ),

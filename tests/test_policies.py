@@ -101,6 +101,7 @@ CLUSTER = "container/cluster:Cluster"
 POOL = "container/nodePool:NodePool"
 GPU_POOL_DEV = "astro-gpu-dev-l4-spot-pool"
 ROLE = "rbac.authorization.k8s.io/v1:Role"
+FIREWALL = "compute/firewall:Firewall"
 
 
 def _secret_payload(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
@@ -451,6 +452,50 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
             set_path("member", value="allUsers"),
         ),
         "allUsers could read this secret",
+        {},
+    ),
+    (
+        "gke-intranode-visibility-prod",
+        "prod",
+        "mandatory",
+        edit(CLUSTER, None, set_path("enableIntranodeVisibility", value=False)),
+        "stack prod is production: enableIntranodeVisibility must be true",
+        {},
+    ),
+    (
+        "gke-binary-authorization-prod",
+        "prod",
+        "mandatory",
+        edit(CLUSTER, None, set_path("binaryAuthorization", "evaluationMode", value="DISABLED")),
+        "must enforce the project policy, not DISABLED",
+        {},
+    ),
+    (
+        "firewall-no-world-ingress",
+        "dev",
+        "mandatory",
+        edit(
+            FIREWALL,
+            None,
+            set_path("allows", value=[{"protocol": "tcp", "ports": ["22"]}]),
+        ),
+        "an INGRESS rule that allows traffic must not take 0.0.0.0/0",
+        {},
+    ),
+    (
+        "firewall-logging",
+        "dev",
+        "mandatory",
+        edit(FIREWALL, None, set_path("logConfig", value=DELETE)),
+        "firewall rule logging must be on",
+        {},
+    ),
+    (
+        "network-explicit-deny-ingress",
+        "dev",
+        "mandatory",
+        remove(FIREWALL),
+        "network astro-gpu-dev has no explicit, logged deny-all INGRESS rule",
         {},
     ),
     (

@@ -16,13 +16,16 @@ def pins(path: str) -> dict[str, str]:
     return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", text, flags=re.M))
 
 
-def test_pulumi_policy_yaml_uses_python_with_uv() -> None:
+def test_pulumi_policy_yaml_uses_python_with_pip_and_its_own_venv() -> None:
     doc = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
-    assert doc["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
+    assert doc["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": "venv"},
+    }
 
 
-def test_pack_lock_pins_exactly_what_the_tests_run() -> None:
-    pack, stack = pins("policies/requirements.lock"), pins("requirements.lock")
+def test_pack_requirements_pin_exactly_what_the_tests_run() -> None:
+    pack, stack = pins("policies/requirements.txt"), pins("requirements.lock")
     assert {"pulumi", "pulumi-policy", "grpcio", "protobuf"} <= set(pack)
     assert {name: version for name, version in pack.items() if stack.get(name) != version} == {}
 

@@ -113,7 +113,20 @@ class ClusterConfig(_Model):
     maintenance: MaintenanceWindowConfig
     binary_authorization: bool = Field(
         default=False,
-        description="Enforce the project's Binary Authorization policy (PROJECT_SINGLETON_POLICY_ENFORCE).",
+        description=(
+            "Enforce the project's Binary Authorization policy (PROJECT_SINGLETON_POLICY_ENFORCE). "
+            "Required true in prod. Off by default elsewhere, on purpose: the cluster only applies "
+            "the project's policy, and a dev project's policy must admit every image developers "
+            "build, so enforcing it there blocks nothing; a dev project whose policy is in dry-run "
+            "(`enforcementMode: DRYRUN_AUDIT_LOG_ONLY`) can set true to log what prod would refuse."
+        ),
+    )
+    intranode_visibility: bool = Field(
+        default=True,
+        description=(
+            "Route pod-to-pod traffic on one node through the VPC, so flow logs and firewall "
+            "rules see it (works with Dataplane V2). Costs more flow-log volume. Required true in prod."
+        ),
     )
     secrets_encryption_key: str | None = Field(
         default=None,
@@ -123,9 +136,9 @@ class ClusterConfig(_Model):
         ),
     )
 
-    @field_validator("deletion_protection")
+    @field_validator("deletion_protection", "binary_authorization", "intranode_visibility")
     @classmethod
-    def _prod_protected(cls, v: bool, info: ValidationInfo) -> bool:
+    def _prod_requires(cls, v: bool, info: ValidationInfo) -> bool:
         if _ctx(info, "environment") == "prod" and not v:
             raise ValueError("must be true when environment is prod")
         return v

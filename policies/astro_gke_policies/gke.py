@@ -162,6 +162,33 @@ def _deletion_protection_prod(
         yield f"stack {stack_of(args.urn)} is production: deletionProtection must be true."
 
 
+def _intranode_visibility_prod(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    if is_prod(args) and get(props, "enableIntranodeVisibility") is not True:
+        yield (
+            f"stack {stack_of(args.urn)} is production: enableIntranodeVisibility must be true "
+            "(pod-to-pod traffic on one node is otherwise invisible to flow logs and firewalls)."
+        )
+
+
+ENFORCING_BINAUTHZ = (
+    "PROJECT_SINGLETON_POLICY_ENFORCE",
+    "POLICY_BINDINGS_AND_PROJECT_SINGLETON_POLICY_ENFORCE",
+)
+
+
+def _binary_authorization_prod(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    mode = text(props, "binaryAuthorization", "evaluationMode")
+    if is_prod(args) and mode not in ENFORCING_BINAUTHZ:
+        yield (
+            f"stack {stack_of(args.urn)} is production: binaryAuthorization.evaluationMode must "
+            f"enforce the project policy, not {mode or 'unset'}."
+        )
+
+
 def _allowed_region(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     allowed = tuple(config_value(args, "allowedRegions", ()))
     if not allowed:
@@ -368,6 +395,28 @@ def policies() -> list[ResourceValidationPolicy]:
                 config_schema=PROD_STACKS_SCHEMA,
             ),
             _deletion_protection_prod,
+        ),
+        (
+            Meta(
+                "gke-intranode-visibility-prod",
+                "Production clusters route pod-to-pod traffic on one node through the VPC (intranode visibility).",
+                MANDATORY,
+                None,
+                "CKV_GCP_61",
+                config_schema=PROD_STACKS_SCHEMA,
+            ),
+            _intranode_visibility_prod,
+        ),
+        (
+            Meta(
+                "gke-binary-authorization-prod",
+                "Production clusters enforce the project's Binary Authorization policy.",
+                MANDATORY,
+                None,
+                "CKV_GCP_66",
+                config_schema=PROD_STACKS_SCHEMA,
+            ),
+            _binary_authorization_prod,
         ),
         (
             Meta(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-from astro_gke_policies import gke, iam, rbac, secrets, stack
+from astro_gke_policies import gke, iam, network, rbac, secrets, stack
 
 PACK_NAME = "astro-gke-gpu-policies"
 
@@ -13,6 +13,7 @@ def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
         *iam.policies(),
+        *network.policies(),
         *rbac.policies(),
         *secrets.policies(),
         *stack.policies(),
