@@ -56,6 +56,13 @@ class Registration:
     # The inputs exactly as serialized on the wire (secrets still marked): what the engine
     # forwards to policy packs.
     wire: dict[str, Any] = field(default_factory=dict)
+    # The id the mocks returned, and the resource options that decide how a change is applied
+    # (offline/review.py): replacement order, replaceOnChanges, what a delete leaves behind.
+    id: str = ""
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    deleted_with: str = ""
 
 
 class PlaceholderMocks(pulumi.runtime.Mocks):
@@ -253,6 +260,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             secret_inputs=_secret_paths(wire),
             wire=wire,
+            id=id_,
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            replace_on_changes=list(request.replaceOnChanges),
+            retain_on_delete=bool(request.retainOnDelete),
+            deleted_with=request.deletedWith,
         )
         self.registrations.append(registration)
         if self.on_register is not None:
