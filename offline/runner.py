@@ -24,21 +24,27 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 
 
-def stack_config(stack: str, path: Path | None = None) -> dict[str, Any]:
-    """The `config:` map of Pulumi.<stack>.yaml (or of `path`), keys fully qualified as the CLI
-    passes them."""
-    path = path or ROOT / f"Pulumi.{stack}.yaml"
+def project_name(root: Path = ROOT) -> str:
+    """The `name:` of a program's Pulumi.yaml."""
+    return str(yaml.safe_load((root / "Pulumi.yaml").read_text())["name"])
+
+
+def stack_config(stack: str, path: Path | None = None, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml in `root` (or of `path`), keys fully qualified as
+    the CLI passes them."""
+    path = path or root / f"Pulumi.{stack}.yaml"
     if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} (stacks: {', '.join(stacks())})")
+        raise FileNotFoundError(f"no stack file {path.name} (stacks: {', '.join(stacks(root))})")
     raw = yaml.safe_load(path.read_text()) or {}
+    project = project_name(root)
     out: dict[str, Any] = {}
     for key, value in (raw.get("config") or {}).items():
-        out[key if ":" in key else f"{PROJECT}:{key}"] = value
+        out[key if ":" in key else f"{project}:{key}"] = value
     return out
 
 
-def stacks() -> list[str]:
-    return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+def stacks(root: Path = ROOT) -> list[str]:
+    return sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
 
 
 def _wire(value: Any) -> str:
@@ -84,26 +90,31 @@ def run(
     mocks: PlaceholderMocks | None = None,
     monitor: RecordingMonitor | None = None,
     on_register: Callable[[Registration], None] | None = None,
+    root: Path = ROOT,
 ) -> Run:
-    """Run __main__.py for `stack`. `config` replaces the stack file's config map when given.
-    Pass `monitor` to inspect what was registered even when the program raises."""
-    cfg = stack_config(stack) if config is None else config
+    """Run `root`/__main__.py (this repository's program unless told otherwise) for `stack`.
+    `config` replaces the stack file's config map when given. Pass `monitor` to inspect what was
+    registered even when the program raises. The program imports its own modules (components/)
+    from `root`: put `root` first on sys.path to run another tree's program."""
+    cfg = stack_config(stack, root=root) if config is None else config
     mocks = mocks or PlaceholderMocks()
     monitor = monitor or RecordingMonitor(mocks, on_register)
     pulumi_settings.ROOT.set(None)  # a fresh Stack resource per run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project_name(root), stack=stack, preview=False, monitor=monitor
+    )
     pulumi.runtime.set_all_config({k: _wire(v) for k, v in cfg.items()}, [])
-    root = pulumi_settings.get_root_resource()
-    assert root is not None
+    stack_resource = pulumi_settings.get_root_resource()
+    assert stack_resource is not None
 
     def program() -> None:
-        with _cwd(ROOT):
-            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        with _cwd(root):
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
 
     pulumi_settings.SETTINGS.rpc_manager.clear()
     _sync_await(run_pulumi_func(program))
 
-    exported: dict[str, pulumi.Output[Any]] = dict(getattr(root, "outputs", {}))
+    exported: dict[str, pulumi.Output[Any]] = dict(getattr(stack_resource, "outputs", {}))
     values: dict[str, Any] = {}
     secrets: set[str] = set()
     for key, out in exported.items():
