@@ -71,7 +71,7 @@ astro-env: venv ## write the .env for an Astro deployment: STACK=… DEPLOYMENT=
 	$(PY) -m tools.astro_env --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
-	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE)) $(ARGS)
+	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,20 +2,124 @@
 outputs, the policy pack's verdicts (through the pack's Analyzer gRPC service, as the Pulumi engine
 gets them) and the deploy critical path.
 
-Exit status: 0 clean, 1 any mandatory policy violation, 2 invalid config (errors printed, no
-traceback).
+With `--base <git ref>` (`make preview BASE=<ref>`) it also runs the program as it was at that
+ref (from a temporary `git worktree`, removed afterwards) and shows what a `pulumi up` would do to
+move the stack from there to the working tree: per resource create, update (the changed
+properties), replace (the properties that force it, create-before-delete or delete-before-replace)
+or delete (offline/review.py; which properties force a replacement: offline/forcenew.py). Changes
+that hurt (the cluster, a GPU node pool, a deployment's secret, launcher identity or namespace
+replaced or deleted) are flagged with `!!`; in a production stack (the policy pack's `prodStacks`
+setting, default prod and production) they refuse the preview unless every such URN is listed in
+`--allow-replace` (`ALLOW_REPLACE=<urn>,<urn>`). `--format json` then adds `changes` (resources
+whose op is not unchanged, sorted by URN) and `review` to the plan (offline/plan.schema.json);
+without `--base` neither key is present.
+
+Exit status: 0 clean; 1 any mandatory policy violation; 2 invalid config (errors printed, no
+traceback); 3 unmarked changes that hurt in a production stack (takes precedence over 1; both are
+printed); 4 the program at BASE could not be run (unknown ref, or it fails there).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
 
 from components.config import ConfigError
-from offline import plan, runner
+from offline import plan, review, runner
 from offline.analyzer import PolicyPackServer
+from offline.mocks import Registration
+
+REFUSED = 3
+BASE_FAILED = 4
+REGISTRATIONS = Path(__file__).resolve().parent / "registrations.py"
+
+
+class BaseError(Exception):
+    """The program at BASE could not be run."""
+
+
+def prod_stacks(pack: PolicyPackServer) -> list[str]:
+    """The stacks the policy pack counts as production: its `prodStacks` setting's default, read
+    from the pack's own config schema (GetAnalyzerInfo), so the list lives in one place."""
+    found: set[str] = set()
+    for policy in pack.info().policies:
+        props = json_format.MessageToDict(policy.configSchema.properties)
+        found.update(props.get("prodStacks", {}).get("default", []))
+    return sorted(found)
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(runner.ROOT), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BaseError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+@contextmanager
+def worktree(ref: str) -> Iterator[tuple[Path, str]]:
+    """A detached temporary worktree of `ref` and its commit; removed on exit."""
+    commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    with tempfile.TemporaryDirectory(prefix="preview-base-") as tmp:
+        path = Path(tmp) / "base"
+        _git("worktree", "add", "--detach", "--quiet", str(path), commit)
+        try:
+            yield path, commit
+        finally:
+            subprocess.run(
+                ["git", "-C", str(runner.ROOT), "worktree", "remove", "--force", str(path)],
+                capture_output=True,
+                check=False,
+            )
+            subprocess.run(
+                ["git", "-C", str(runner.ROOT), "worktree", "prune"],
+                capture_output=True,
+                check=False,
+            )
+
+
+def start_base_run(root: Path, stack: str) -> subprocess.Popen[str]:
+    """Run the program in `root` in its own process (its own components/ and mocks)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen(
+        [sys.executable, str(REGISTRATIONS), "--root", str(root), "--stack", stack],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def load_registrations(doc: dict[str, Any]) -> list[Registration]:
+    """Registrations printed by offline/registrations.py (fields it lacks keep their default)."""
+    known = {f.name for f in fields(Registration)}
+    out = []
+    for raw in doc["registrations"]:
+        values = {k: v for k, v in raw.items() if k in known}
+        values["secret_inputs"] = set(values.get("secret_inputs", []))
+        out.append(Registration(**values))
+    return out
+
+
+def finish_base_run(process: subprocess.Popen[str], ref: str) -> list[Registration]:
+    out, err = process.communicate(timeout=600)
+    if process.returncode != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        raise BaseError(f"the program at {ref} failed: {last}")
+    return load_registrations(json.loads(out))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,23 +131,75 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a Pulumi.<stack>.yaml to use instead of the committed one (e.g. a proposed change)",
     )
+    parser.add_argument(
+        "--base", help="a git ref: also show what `pulumi up` would change from there to here"
+    )
+    parser.add_argument(
+        "--allow-replace",
+        default="",
+        help="comma-separated URNs whose hurting replace/delete is intended (prod stacks)",
+    )
     args = parser.parse_args(argv)
-    # The pack starts in its own process while this one runs the program.
-    with PolicyPackServer() as pack:
-        try:
-            config = runner.stack_config(args.stack, args.config_file) if args.config_file else None
-            # Each resource is analyzed as it is registered, while the program goes on.
-            run = runner.run(args.stack, config=config, on_register=pack.submit)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        verdicts = pack.collect(run.registrations)
+    allow = [u.strip() for u in args.allow_replace.split(",") if u.strip()]
+    try:
+        with _base_context(args.base) as (base_root, commit):
+            base_run = start_base_run(base_root, args.stack) if base_root else None
+            # The pack starts in its own process while this one runs the program.
+            with PolicyPackServer() as pack:
+                try:
+                    config = (
+                        runner.stack_config(args.stack, args.config_file)
+                        if args.config_file
+                        else None
+                    )
+                    # Each resource is analyzed as it is registered, while the program goes on.
+                    run = runner.run(args.stack, config=config, on_register=pack.submit)
+                except ConfigError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    if base_run is not None:
+                        base_run.kill()
+                        base_run.communicate()
+                    return 2
+                verdicts = pack.collect(run.registrations)
+                production = prod_stacks(pack) if base_run is not None else []
+            base_registrations = (
+                finish_base_run(base_run, args.base) if base_run is not None else None
+            )
+    except BaseError as exc:
+        print(f"error: BASE {args.base}: {exc}", file=sys.stderr)
+        return BASE_FAILED
     result = plan.build(run, verdicts)
+    checked: review.Review | None = None
+    if base_registrations is not None:
+        checked = review.review(
+            base_registrations,
+            run.registrations,
+            stack=args.stack,
+            prod_stacks=production,
+            allow=allow,
+            base_ref=args.base,
+            commit=commit,
+        )
+        result.update(review.to_json(checked))
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
         print(plan.render_text(result))
+        if checked is not None:
+            print()
+            print(review.render_text(checked))
+    if checked is not None and checked.refused:
+        return REFUSED
     return plan.exit_status(result)
+
+
+@contextmanager
+def _base_context(ref: str | None) -> Iterator[tuple[Path | None, str]]:
+    if not ref:
+        yield None, ""
+        return
+    with worktree(ref) as (path, commit):
+        yield path, commit
 
 
 if __name__ == "__main__":
