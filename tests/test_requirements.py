@@ -29,7 +29,8 @@ def requirement_lines(path: str) -> list[str]:
 
 
 def pins(path: str) -> dict[str, str]:
-    return dict(PIN.match(line).groups() for line in requirement_lines(path))  # type: ignore[union-attr]
+    found = [PIN.match(line) for line in requirement_lines(path)]
+    return {m.group(1): m.group(2) for m in found if m}
 
 
 @pytest.mark.parametrize("path", FILES)
