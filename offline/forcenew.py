@@ -497,6 +497,8 @@ TABLE: dict[str, dict[str, Field]] = {
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s(spec=U),
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s(rules=U),
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s(roleRef=R, subjects=U),
+    # diff.go lists `.spec` only for policy/v1beta1 PodDisruptionBudget; policy/v1 updates it.
+    "kubernetes:policy/v1:PodDisruptionBudget": _k8s(spec=U),
     "pulumi:providers:kubernetes": K8S_PROVIDER,
 }
 
@@ -564,6 +566,7 @@ SOURCES: dict[str, str] = {
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _K8S_DIFF,
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _K8S_DIFF,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _K8S_DIFF,
+    "kubernetes:policy/v1:PodDisruptionBudget": _K8S_DIFF,
     "pulumi:providers:kubernetes": _source(
         "pulumi/pulumi-kubernetes", "provider/pkg/provider/provider.go", "010f5d8e"
     )
