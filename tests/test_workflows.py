@@ -74,6 +74,49 @@ def test_pr_workflow_runs_tests_previews_and_gated_cloud_preview() -> None:
     assert pulumi["with"]["comment-on-pr"] is True
 
 
+def test_pr_workflow_reviews_changes_against_the_base_branch_for_every_stack() -> None:
+    preview = load("pr.yml")["jobs"]["offline-preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    checkout = preview["steps"][0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"] == {"fetch-depth": 0}  # origin/<base branch> must exist
+    review = next(s for s in preview["steps"] if "make -s preview" in (s.get("run") or ""))
+    assert review["env"] == {
+        "STACK": "${{ matrix.stack }}",
+        "BASE_REF": "${{ github.base_ref }}",
+        # Read from the environment, never spliced into the script (no injection).
+        "PR_BODY": "${{ github.event.pull_request.body }}",
+    }
+    assert "github.event" not in review["run"]
+    assert (
+        'make -s preview STACK="$STACK" BASE="origin/$BASE_REF" ALLOW_REPLACE="$allow" '
+        "| tee preview.txt"
+    ) in review["run"]
+    assert review["run"].startswith("set -o pipefail\n")  # exit 1/3 fails the job through tee
+    summary = next(s for s in preview["steps"] if "GITHUB_STEP_SUMMARY" in (s.get("run") or ""))
+    assert summary["if"] == "always()"
+    assert "sed -n '/^Changes against /,$p' preview.txt" in summary["run"]
+
+
+def test_pr_allow_replace_lines_are_read_from_the_description() -> None:
+    review = next(
+        s
+        for s in load("pr.yml")["jobs"]["offline-preview"]["steps"]
+        if "make -s preview" in (s.get("run") or "")
+    )
+    extract = next(line for line in review["run"].splitlines() if line.startswith("allow="))
+    body = "Why:\r\nALLOW_REPLACE=urn:pulumi:prod::p::a$b::x\r\ntext\nALLOW_REPLACE=urn:c\n"
+    script = f"{extract}\nprintf '%s' \"$allow\""
+    out = subprocess.run(
+        ["bash", "-c", script],
+        env={"PR_BODY": body, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == "urn:pulumi:prod::p::a$b::x,urn:c"
+
+
 def test_deploy_workflow_dev_on_main_then_protected_prod() -> None:
     doc = load("deploy.yml")
     assert doc["on"]["push"] == {"branches": ["main"]}
