@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import pytest
 import yaml
 
 from offline import runner
@@ -99,3 +105,167 @@ def test_clean_stack_reports_no_violations() -> None:
     result = preview("--stack", "prod")
     assert result.returncode == 0, result.stderr
     assert "Policies: 0 mandatory, 0 advisory violation(s)" in result.stdout.splitlines()
+
+# --- make preview BASE=<ref>: the change review, end to end (a real temporary worktree) --------
+
+L4_POOL = (
+    "urn:pulumi:prod::astro-gke-gpu::astro-gke-gpu:gke:GpuNodePool"
+    "$gcp:container/nodePool:NodePool::astro-gpu-prod-l4-pool"
+)
+
+
+def git(*args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A commit of the working tree exactly as it is (tracked and untracked, .gitignore honoured),
+    made with a throwaway index: no ref, the real index and the files are left alone. As BASE it
+    is the program under test, so the review must find nothing."""
+    index = {"GIT_INDEX_FILE": str(tmp_path_factory.mktemp("index") / "index")}
+    git("add", "--all", env=index)
+    tree = git("write-tree", env=index)
+    return git("commit-tree", tree, "-p", "HEAD", "-m", "preview test snapshot")
+
+
+def worktrees() -> int:
+    return git("worktree", "list", "--porcelain").count("worktree ")
+
+
+def edited_config(tmp_path: Path, stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    edit(doc["config"]["astro-gke-gpu:platform"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_base_equal_to_the_working_tree_shows_no_changes(snapshot: str) -> None:
+    before = worktrees()
+    result = preview("--stack", "dev", "--base", snapshot)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        f"Changes against {snapshot} ({snapshot[:12]}): "
+        "0 to create, 0 to update, 0 to replace, 0 to delete"
+    ) in lines
+    assert "    no changes: `pulumi up` would do nothing" in lines
+    assert worktrees() == before  # the temporary worktree is gone
+
+
+def test_base_review_of_a_proposed_config(snapshot: str, tmp_path: Path) -> None:
+    def scale(p: dict[str, Any]) -> None:
+        p["gpu_pools"][0]["max_nodes"] = 4
+
+    config = edited_config(tmp_path, "dev", scale)
+    result = preview("--stack", "dev", "--base", snapshot, "--config-file", config)
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("\nChanges against ", 1)[1].splitlines()
+    assert section[1:] == [
+        "    ~ update  gcp:container/nodePool:NodePool  astro-gpu-dev-l4-spot-pool",
+        "          autoscaling.maxNodeCount: 2 -> 4",
+    ]
+
+
+def test_prod_refuses_a_gpu_pool_replacement_unless_allowed(snapshot: str, tmp_path: Path) -> None:
+    def latest(p: dict[str, Any]) -> None:
+        p["gpu_pools"][0]["driver_version"] = "LATEST"
+
+    config = edited_config(tmp_path, "prod", latest)
+    args = ("--stack", "prod", "--base", snapshot, "--config-file", config)
+    refused = preview(*args)
+    assert refused.returncode == 3, refused.stderr
+    lines = refused.stdout.splitlines()
+    assert "!!   replace GPU node pool astro-gpu-prod-l4" in lines
+    assert f"!!       {L4_POOL}" in lines
+    assert (
+        "!! prod is a production stack (the policy pack's prodStacks): refused (exit 3)." in lines
+    )
+    allowed = preview(*args, "--allow-replace", L4_POOL)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "!!   replace GPU node pool astro-gpu-prod-l4  [allowed]" in allowed.stdout.splitlines()
+
+
+def test_make_passes_base_and_allow_replace(snapshot: str, tmp_path: Path) -> None:
+    # URNs hold `$`: the Makefile passes ALLOW_REPLACE unexpanded and quoted.
+    def latest(p: dict[str, Any]) -> None:
+        p["gpu_pools"][0]["driver_version"] = "LATEST"
+
+    config = edited_config(tmp_path, "prod", latest)
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "preview",
+            "STACK=prod",
+            f"BASE={snapshot}",
+            f"ALLOW_REPLACE={L4_POOL}",
+            f"ARGS=--config-file {config}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert "!!   replace GPU node pool astro-gpu-prod-l4  [allowed]" in result.stdout.splitlines()
+
+
+def test_json_review_matches_the_schema(snapshot: str, tmp_path: Path) -> None:
+    def latest(p: dict[str, Any]) -> None:
+        p["gpu_pools"][0]["driver_version"] = "LATEST"
+
+    config = edited_config(tmp_path, "prod", latest)
+    result = preview(
+        "--stack", "prod", "--base", snapshot, "--config-file", config, "--format", "json"
+    )
+    assert result.returncode == 3, result.stderr
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, json.loads((ROOT / "offline" / "plan.schema.json").read_text()))
+    path = "nodeConfig.guestAccelerators[0].gpuDriverInstallationConfig.gpuDriverVersion"
+    assert doc["changes"] == [
+        {
+            "urn": L4_POOL,
+            "type": "gcp:container/nodePool:NodePool",
+            "name": "astro-gpu-prod-l4-pool",
+            "op": "replace",
+            "properties": [path],
+            "replacement": "create-before-delete",
+            "caused_by": [],
+            "hurts": "GPU node pool astro-gpu-prod-l4",
+            "notes": [],
+        }
+    ]
+    assert doc["review"] == {
+        "base": snapshot,
+        "commit": snapshot,
+        "prod": True,
+        "counts": {"create": 0, "update": 0, "replace": 1, "delete": 0},
+        "hurting": [L4_POOL],
+        "allowed": [],
+        "refused": [L4_POOL],
+    }
+
+
+def test_without_base_the_json_has_no_review() -> None:
+    result = preview("--stack", "dev", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert "changes" not in doc and "review" not in doc
+
+
+def test_an_unknown_base_exits_4() -> None:
+    before = worktrees()
+    result = preview("--stack", "dev", "--base", "no-such-ref")
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: BASE no-such-ref: git rev-parse")
+    assert worktrees() == before
