@@ -106,6 +106,7 @@ def test_clean_stack_reports_no_violations() -> None:
     assert result.returncode == 0, result.stderr
     assert "Policies: 0 mandatory, 0 advisory violation(s)" in result.stdout.splitlines()
 
+
 # --- make preview BASE=<ref>: the change review, end to end (a real temporary worktree) --------
 
 L4_POOL = (
