@@ -114,12 +114,15 @@ def load_registrations(doc: dict[str, Any]) -> list[Registration]:
     return out
 
 
-def finish_base_run(process: subprocess.Popen[str], ref: str) -> list[Registration]:
+def finish_base_run(process: subprocess.Popen[str], ref: str) -> tuple[list[Registration], str]:
+    """The registrations at BASE, and a note when the stack did not exist there."""
     out, err = process.communicate(timeout=600)
     if process.returncode != 0:
         last = (err.strip().splitlines() or ["no output"])[-1]
         raise BaseError(f"the program at {ref} failed: {last}")
-    return load_registrations(json.loads(out))
+    doc = json.loads(out)
+    note = "no stack file at BASE: every resource is new" if doc.get("missing_stack") else ""
+    return load_registrations(doc), note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,15 +165,14 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
                 verdicts = pack.collect(run.registrations)
                 production = prod_stacks(pack) if base_run is not None else []
-            base_registrations = (
-                finish_base_run(base_run, args.base) if base_run is not None else None
-            )
+            base = finish_base_run(base_run, args.base) if base_run is not None else None
     except BaseError as exc:
         print(f"error: BASE {args.base}: {exc}", file=sys.stderr)
         return BASE_FAILED
     result = plan.build(run, verdicts)
     checked: review.Review | None = None
-    if base_registrations is not None:
+    if base is not None:
+        base_registrations, note = base
         checked = review.review(
             base_registrations,
             run.registrations,
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             allow=allow,
             base_ref=args.base,
             commit=commit,
+            note=note,
         )
         result.update(review.to_json(checked))
     if args.format == "json":

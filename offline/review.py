@@ -464,6 +464,7 @@ class Review:
     prod: bool
     changes: list[Change]
     allowed: frozenset[str] = frozenset()
+    note: str = ""
 
     @property
     def hurting(self) -> list[Change]:
@@ -490,8 +491,10 @@ def review(
     allow: Sequence[str] = (),
     base_ref: str = "",
     commit: str = "",
+    note: str = "",
 ) -> Review:
-    return Review(base_ref, commit, stack, stack in prod_stacks, diff(base, head), frozenset(allow))
+    changes = diff(base, head)
+    return Review(base_ref, commit, stack, stack in prod_stacks, changes, frozenset(allow), note)
 
 
 def to_json(r: Review) -> dict[str, Any]:
@@ -549,6 +552,8 @@ def render_text(r: Review) -> str:
     lines = [
         f"Changes against {r.base} ({short}): " + ", ".join(f"{counts[op]} to {op}" for op in OPS),
     ]
+    if r.note:
+        lines.append(f"    note: {r.note}")
     if not r.changes:
         lines.append("    no changes: `pulumi up` would do nothing")
     for c in r.changes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -380,3 +381,24 @@ def test_parse_path_accepts_wildcards_and_rejects_garbage() -> None:
     assert review.parse_path("spec.containers[*].image") == ("spec", "containers", "*", "image")
     with pytest.raises(ValueError):
         review.parse_path("a..b")
+
+
+def test_a_stack_missing_at_base_has_no_registrations_there(tmp_path: Path) -> None:
+    from offline import registrations
+
+    assert registrations.registrations(tmp_path, "dev") == {
+        "stack": "dev",
+        "missing_stack": True,
+        "registrations": [],
+    }
+    r = review.review(
+        [],
+        [reg(ACCOUNT, "a", {"accountId": "a"})],
+        stack="dev",
+        prod_stacks=[],
+        note="no stack file at BASE: every resource is new",
+    )
+    assert review.render_text(r).splitlines()[1:3] == [
+        "    note: no stack file at BASE: every resource is new",
+        "    + create  gcp:serviceaccount/account:Account  a",
+    ]
