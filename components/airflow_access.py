@@ -2,7 +2,8 @@
 
 - its Google subject: a launcher service account it may only impersonate (default), or its own
   identity (`adc`); the subject gets the launcher role on the project (authenticate only);
-- its namespace (Pod Security Admission labels, quota, limit range, default-deny ingress), a Role
+- its namespace (Pod Security Admission labels, quota, limit range, default-deny ingress, a
+  disruption budget that keeps drains off running task pods), a Role
   with exactly what KubernetesPodOperator uses, and a RoleBinding to the subject (a `User`: GKE
   authenticates Google identities by email);
 - the Airflow connection in Secret Manager (the kubeconfig inside is exec-plugin only), readable by
@@ -27,6 +28,8 @@ TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 ROLE_NAME = "kpo-launcher"
 XCOM_ANNOTATION = "astro-gke-gpu/do-xcom-push"
+PDB_NAME = "kpo-pods"
+KPO_POD_LABELS = {"kubernetes_pod_operator": "True"}
 PSA_LABELS = {
     "pod-security.kubernetes.io/enforce": "baseline",
     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -186,6 +189,20 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             metadata=meta("default-deny-ingress"),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+            ),
+            opts=ns_opts,
+        )
+        # A node drain (surge upgrade, manual drain) evicts through the Eviction API, which a
+        # budget of zero disruptions refuses; GKE honours it for up to 1 hour per node during an
+        # upgrade ("GKE respects PDBs for up to 60 minutes"). KPO labels every pod it creates
+        # `kubernetes_pod_operator=True` (operators/pod.py). The cluster autoscaler never removes
+        # a node that runs a pod without a controller, which KPO pods are (its FAQ.md).
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-kpo-pdb",
+            metadata=meta(PDB_NAME),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=0,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KPO_POD_LABELS),
             ),
             opts=ns_opts,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from components import node_config
+from components import cold_start, node_config
 from components.config import GpuPoolConfig
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -43,8 +43,10 @@ def accelerator(cfg: GpuPoolConfig) -> gcp.container.NodePoolNodeConfigGuestAcce
 
 
 def scheduling_hints(cfg: GpuPoolConfig) -> dict[str, object]:
-    """What a KubernetesPodOperator task needs to land on this pool."""
+    """What a KubernetesPodOperator task needs to land on this pool, and to wait for it: the
+    cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names."""
     return {
+        **cold_start.budget(cfg).hints(),
         "node_selector": {ACCELERATOR_LABEL: cfg.accelerator_type, POOL_LABEL: cfg.name},
         "tolerations": [
             {

@@ -36,9 +36,28 @@ def management() -> gcp.container.NodePoolManagementArgs:
     return gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True)
 
 
-def surge(max_surge: int, max_unavailable: int) -> gcp.container.NodePoolUpgradeSettingsArgs:
+# GKE's own default for AutoscaledRolloutPolicy.wait_for_drain_duration ("Defaults to 3 days. The
+# value can be set between 0 and 7 days": container v1 API reference, BlueGreenSettings), sent
+# explicitly so an empty policy block can never be dropped on the way to the API.
+DEFAULT_DRAIN_WAIT_HOURS = 72
+
+
+def upgrade_settings(cfg: PoolSettings) -> gcp.container.NodePoolUpgradeSettingsArgs:
+    """SURGE, or the autoscaled blue-green rollout that lets running tasks finish on cordoned
+    nodes (components/config/pools.py `upgrade_strategy`)."""
+    if cfg.upgrade_strategy == "SURGE":
+        return gcp.container.NodePoolUpgradeSettingsArgs(
+            strategy="SURGE", max_surge=cfg.max_surge, max_unavailable=cfg.max_unavailable
+        )
+    hours = DEFAULT_DRAIN_WAIT_HOURS if cfg.drain_wait_hours is None else cfg.drain_wait_hours
+    wait = f"{hours * 3600}s"
     return gcp.container.NodePoolUpgradeSettingsArgs(
-        strategy="SURGE", max_surge=max_surge, max_unavailable=max_unavailable
+        strategy="BLUE_GREEN",
+        blue_green_settings=gcp.container.NodePoolUpgradeSettingsBlueGreenSettingsArgs(
+            autoscaled_rollout_policy=gcp.container.NodePoolUpgradeSettingsBlueGreenSettingsAutoscaledRolloutPolicyArgs(
+                wait_for_drain_duration=wait
+            )
+        ),
     )
 
 
@@ -137,7 +156,7 @@ def node_pool(
         initial_node_count=cfg.min_nodes,
         autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
         management=management(),
-        upgrade_settings=surge(cfg.max_surge, cfg.max_unavailable),
+        upgrade_settings=upgrade_settings(cfg),
         node_config=hardened_node_config(
             machine_type=cfg.machine_type,
             disk_size_gb=cfg.disk_size_gb,

@@ -597,3 +597,30 @@ def test_cmek_grants_the_secret_manager_agent_before_secrets(
                 ]
             }
         }
+
+
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_namespace_refuses_evicting_running_task_pods(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    """A drain (surge upgrade, kubectl drain) evicts through the Eviction API: zero allowed
+    disruptions over every pod KPO creates (it labels them kubernetes_pod_operator=True)."""
+    run: runner.Run = request.getfixturevalue(stack)
+    namespaces = sorted(r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE))
+    budgets = run.of_type(PDB)
+    assert sorted(b.inputs["metadata"]["namespace"] for b in budgets) == namespaces
+    for b in budgets:
+        assert b.inputs["metadata"]["name"] == "kpo-pods"
+        assert b.inputs["spec"] == {
+            "maxUnavailable": 0.0,
+            "selector": {"matchLabels": {"kubernetes_pod_operator": "True"}},
+        }
+        ns = next(
+            n
+            for n in run.of_type(NAMESPACE)
+            if n.inputs["metadata"]["name"] == b.inputs["metadata"]["namespace"]
+        )
+        assert ns.urn in b.dependencies

@@ -381,3 +381,34 @@ def test_not_an_object() -> None:
     with pytest.raises(config.ConfigError) as exc:
         config.load(["a", "list"])
     assert exc.value.problems == [("(root)", "must be an object, got list")]
+
+
+def test_upgrade_strategy_rules() -> None:
+    found = problems(lambda c: c["gpu_pools"][0].update(drain_wait_hours=12))
+    assert found == {
+        "gpu_pools[0].drain_wait_hours": "only used with upgrade_strategy AUTOSCALED_BLUE_GREEN"
+    }
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(upgrade_strategy="AUTOSCALED_BLUE_GREEN", max_surge=2)
+    )
+    assert found == {
+        "gpu_pools[0]": "max_surge: only used with upgrade_strategy SURGE, not AUTOSCALED_BLUE_GREEN"
+    }
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(
+            upgrade_strategy="AUTOSCALED_BLUE_GREEN", drain_wait_hours=169
+        )
+    )
+    assert list(found) == ["gpu_pools[0].drain_wait_hours"]
+    assert "less than or equal to 168" in found["gpu_pools[0].drain_wait_hours"]
+
+
+def test_prod_requires_intranode_visibility_and_binary_authorization() -> None:
+    found = problems(
+        lambda c: c["cluster"].update(intranode_visibility=False, binary_authorization=False),
+        stack="prod",
+    )
+    assert found == {
+        "cluster.intranode_visibility": "must be true when environment is prod",
+        "cluster.binary_authorization": "must be true when environment is prod",
+    }

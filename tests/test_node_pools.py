@@ -17,6 +17,12 @@ LABELS_DEV = {
     "managed-by": "pulumi",
 }
 NODE_SA_DEV = "astro-gpu-dev-nodes@acme-ml-dev.iam.gserviceaccount.com"
+TIMEOUT_KEYS = (
+    "schedule_timeout_seconds",
+    "startup_timeout_seconds",
+    "retries",
+    "retry_delay_seconds",
+)
 
 
 def hardened(
@@ -175,6 +181,11 @@ def test_scheduling_hints_output(stack: str, request: pytest.FixtureRequest) -> 
     if stack == "dev":
         assert hints == {
             "l4-spot": {
+                # spot: the autoscaler's own 15 min node limit; a 15 min image-pull budget
+                "schedule_timeout_seconds": 900,
+                "startup_timeout_seconds": 900,
+                "retries": 3,
+                "retry_delay_seconds": 60,
                 "node_selector": {
                     "cloud.google.com/gke-accelerator": "nvidia-l4",
                     "gpu-pool": "l4-spot",
@@ -191,6 +202,13 @@ def test_scheduling_hints_output(stack: str, request: pytest.FixtureRequest) -> 
             "gpu-pool": "a100",
         }
         assert hints["l4"]["gpus_per_node"] == 2
+        for pool in ("l4", "a100"):  # on-demand: the 10 min slow end of a GPU scale-up
+            assert {k: hints[pool][k] for k in TIMEOUT_KEYS} == {
+                "schedule_timeout_seconds": 600,
+                "startup_timeout_seconds": 900,
+                "retries": 1,
+                "retry_delay_seconds": 60,
+            }
 
 
 # --- Day 2: what a change does to a pool ----------------------------------------------------
@@ -252,4 +270,26 @@ def test_scaling_a_pool_changes_only_autoscaling(run_with: Callable[..., runner.
         "minNodeCount": 1.0,
         "maxNodeCount": 2.0,
         "locationPolicy": "ANY",
+    }
+
+
+def test_upgrade_strategies_exact(prod: runner.Run) -> None:
+    """prod's l4 pool: autoscaled blue-green, tasks keep a day on cordoned nodes; a100: surge."""
+    l4 = prod.one(NODE_POOL, "astro-gpu-prod-l4-pool").inputs
+    a100 = prod.one(NODE_POOL, "astro-gpu-prod-a100-pool").inputs
+    assert l4["upgradeSettings"] == {
+        "strategy": "BLUE_GREEN",
+        "blueGreenSettings": {"autoscaledRolloutPolicy": {"waitForDrainDuration": "86400s"}},
+    }
+    assert a100["upgradeSettings"] == {"strategy": "SURGE", "maxSurge": 1.0, "maxUnavailable": 0.0}
+
+
+def test_blue_green_without_a_wait_sends_gkes_default(run_with: Callable[..., runner.Run]) -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        c["gpu_pools"][0]["upgrade_strategy"] = "AUTOSCALED_BLUE_GREEN"
+
+    pool = run_with(mutate).one(NODE_POOL, "astro-gpu-dev-l4-spot-pool")
+    assert pool.inputs["upgradeSettings"] == {
+        "strategy": "BLUE_GREEN",
+        "blueGreenSettings": {"autoscaledRolloutPolicy": {"waitForDrainDuration": "259200s"}},
     }

@@ -52,7 +52,7 @@ def test_schema_rejects_what_it_should() -> None:
 def test_json_plan_content(dev_json: dict[str, Any]) -> None:
     assert dev_json["stack"] == "dev"
     assert dev_json["counts"]["gcp:container/nodePool:NodePool"] == 2
-    assert sum(dev_json["counts"].values()) == 26
+    assert sum(dev_json["counts"].values()) == 27
     assert dev_json["outputs"]["cluster_endpoint"]["placeholder"] is True
     assert dev_json["outputs"]["cluster_name"] == {
         "value": "astro-gpu-dev",

@@ -499,6 +499,14 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "kpo-pods-disruption-budget",
+        "dev",
+        "mandatory",
+        edit("policy/v1:PodDisruptionBudget", None, set_path("spec", "maxUnavailable", value=1)),
+        "a budget over KubernetesPodOperator pods must allow no disruption",
+        {},
+    ),
+    (
         "stack-gpu-pool-has-cpu-pool",
         "dev",
         "mandatory",
@@ -512,6 +520,14 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
         "mandatory",
         remove("rbac.authorization.k8s.io/v1:RoleBinding"),
         "lacks its RoleBinding",
+        {},
+    ),
+    (
+        "stack-airflow-deployment-complete",
+        "dev",
+        "mandatory",
+        remove("policy/v1:PodDisruptionBudget"),
+        "lacks its PodDisruptionBudget",
         {},
     ),
     (

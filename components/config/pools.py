@@ -4,9 +4,9 @@ the GPU pools."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components import catalog
 from components.config._base import (
@@ -66,6 +66,45 @@ class PoolSettings(_Model):
     max_unavailable: int = Field(
         default=0, ge=0, le=100, description="Surge upgrade: nodes down at once."
     )
+    upgrade_strategy: Literal["SURGE", "AUTOSCALED_BLUE_GREEN"] = Field(
+        default="SURGE",
+        description=(
+            "`SURGE`: nodes are replaced a few at a time (max_surge/max_unavailable); a drained "
+            "node's task pods are protected by their namespace's PodDisruptionBudget for up to "
+            "1 hour. `AUTOSCALED_BLUE_GREEN`: GKE cordons the old nodes, new pods go to new "
+            "nodes the autoscaler adds as needed (no spare GPUs up front), and running tasks "
+            "finish on the old ones for `drain_wait_hours` before they are drained: for long GPU "
+            "tasks (GKE BlueGreenSettings.AutoscaledRolloutPolicy)."
+        ),
+    )
+    drain_wait_hours: int | None = Field(
+        default=None,
+        ge=0,
+        le=168,
+        description=(
+            "`AUTOSCALED_BLUE_GREEN` only: hours the cordoned old nodes keep running tasks before "
+            "GKE drains them (0-168, GKE's range; unset: GKE's default of 3 days)."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _surge_settings_only_with_surge(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("upgrade_strategy") == "AUTOSCALED_BLUE_GREEN":
+            given = [k for k in ("max_surge", "max_unavailable") if k in raw]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only used with upgrade_strategy SURGE, not "
+                    "AUTOSCALED_BLUE_GREEN"
+                )
+        return raw
+
+    @field_validator("drain_wait_hours")
+    @classmethod
+    def _blue_green_only(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("upgrade_strategy") != "AUTOSCALED_BLUE_GREEN":
+            raise ValueError("only used with upgrade_strategy AUTOSCALED_BLUE_GREEN")
+        return v
 
     @field_validator("max_nodes")
     @classmethod

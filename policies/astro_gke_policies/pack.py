@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-from astro_gke_policies import gke, iam, network, rbac, secrets, stack
+from astro_gke_policies import gke, iam, network, rbac, secrets, stack, workloads
 
 PACK_NAME = "astro-gke-gpu-policies"
 
@@ -17,6 +17,7 @@ def all_policies() -> list[Policy]:
         *rbac.policies(),
         *secrets.policies(),
         *stack.policies(),
+        *workloads.policies(),
     ]
 
 

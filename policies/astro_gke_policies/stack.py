@@ -18,6 +18,7 @@ DEPLOYMENT_PARTS = {
     "kubernetes:core/v1:Namespace": "Namespace",
     "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding",
+    "kubernetes:policy/v1:PodDisruptionBudget": "PodDisruptionBudget",
     "gcp:secretmanager/secret:Secret": "connection Secret",
     "gcp:secretmanager/secretVersion:SecretVersion": "connection SecretVersion",
 }

@@ -1,0 +1,69 @@
+"""The cold-start budget of a GPU pool: exact timeouts per pool kind, every figure sourced."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from components import cold_start
+from components.config import load
+from tests.conftest import raw_platform
+
+
+def pool(**changes: Any) -> Any:
+    raw = raw_platform("dev")
+    raw["gpu_pools"][0].update(changes)
+    return load(raw).gpu_pools[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "schedule", "retries"),
+    [
+        ({"spot": True, "min_nodes": 0}, 900, 3),  # spot from zero: the autoscaler's 15 min limit
+        ({"spot": False, "min_nodes": 0}, 600, 1),  # on-demand from zero: the 10 min slow end
+        ({"spot": False, "min_nodes": 1}, 600, 1),  # warm but can still grow: the same wait
+        ({"spot": True, "min_nodes": 2, "max_nodes": 2}, 120, 3),  # cannot grow: KPO's default
+    ],
+)
+def test_budget_per_pool_kind(changes: dict[str, Any], schedule: int, retries: int) -> None:
+    b = cold_start.budget(pool(**changes))
+    assert b.hints() == {
+        "schedule_timeout_seconds": schedule,
+        "startup_timeout_seconds": 900,
+        "retries": retries,
+        "retry_delay_seconds": 60,
+    }
+
+
+def test_spot_waits_longer_than_on_demand_and_both_beat_kpo_defaults() -> None:
+    spot = cold_start.budget(pool(spot=True)).schedule_timeout_seconds
+    on_demand = cold_start.budget(pool(spot=False)).schedule_timeout_seconds
+    assert spot > on_demand > 120  # 120 s: KPO's default, which fails every cold start
+
+
+def test_the_budget_covers_the_slow_end_of_every_sourced_figure() -> None:
+    f = cold_start.SOURCED
+    b = cold_start.budget(pool(spot=False))
+    assert b.schedule_timeout_seconds >= f.node_boot.seconds + f.driver_install.seconds
+    assert b.schedule_timeout_seconds >= f.scale_up_slow_end.seconds
+    assert b.startup_timeout_seconds >= f.image_pull_slow_end.seconds
+
+
+def test_every_figure_and_part_has_a_source() -> None:
+    for figure in dataclasses.astuple(cold_start.SOURCED, tuple_factory=list):
+        seconds, source = figure
+        assert seconds > 0 and len(source) > 20, figure
+    for part, seconds, source in cold_start.budget(pool(spot=True)).parts:
+        assert part and seconds > 0 and source, part
+
+
+def test_test_sized_figures_scale_the_same_function() -> None:
+    """The contract suite runs the real budget with seconds-sized figures."""
+    small = cold_start.Figures(
+        *(cold_start.Figure(s, "test") for s in (1, 1, 3, 4, 2, 1, 1))  # type: ignore[arg-type]
+    )
+    b = cold_start.budget(pool(spot=True), small)
+    assert (b.schedule_timeout_seconds, b.startup_timeout_seconds) == (4, 2)
+    assert cold_start.budget(pool(spot=False), small).schedule_timeout_seconds == 3

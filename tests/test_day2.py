@@ -1,0 +1,99 @@
+"""Day 2: the replacement options of every resource the stack registers, exactly.
+
+One decision per resource type (README, "Day 2: what replaces what"): a generated name where a
+replacement must come up beside the old object (node pools), delete-first where a fixed name
+cannot coexist with its replacement (cluster, network objects, the connection secret), and Pulumi
+`protect` in prod on what a running deployment depends on. A type the stack starts registering
+without a decision here fails the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from offline import runner
+
+
+@dataclass(frozen=True)
+class Options:
+    delete_before_replace: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    protect_in_prod: bool = False
+
+
+DELETE_FIRST = Options(delete_before_replace=True)
+
+# Every custom resource type either stack registers, with its replacement options.
+DECISIONS: dict[str, Options] = {
+    "gcp:container/cluster:Cluster": Options(
+        delete_before_replace=True,
+        ignore_changes=("nodeConfig", "initialNodeCount"),
+        protect_in_prod=True,
+    ),
+    "gcp:container/nodePool:NodePool": Options(ignore_changes=("initialNodeCount",)),
+    "gcp:compute/network:Network": DELETE_FIRST,
+    "gcp:compute/subnetwork:Subnetwork": DELETE_FIRST,
+    "gcp:compute/router:Router": DELETE_FIRST,
+    "gcp:compute/routerNat:RouterNat": DELETE_FIRST,
+    "gcp:compute/firewall:Firewall": DELETE_FIRST,
+    "gcp:secretmanager/secret:Secret": Options(delete_before_replace=True, protect_in_prod=True),
+    "kubernetes:core/v1:Namespace": Options(protect_in_prod=True),
+    # No name of their own, or replaced only together with their (new) name: defaults.
+    "gcp:serviceaccount/account:Account": Options(),
+    "gcp:projects/iAMMember:IAMMember": Options(),
+    "gcp:projects/iAMCustomRole:IAMCustomRole": Options(),
+    "gcp:serviceaccount/iAMMember:IAMMember": Options(),
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": Options(),
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": Options(),
+    "gcp:projects/serviceIdentity:ServiceIdentity": Options(),
+    "gcp:secretmanager/secretVersion:SecretVersion": Options(),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": Options(),
+    "kubernetes:core/v1:ResourceQuota": Options(),
+    "kubernetes:core/v1:LimitRange": Options(),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": Options(),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": Options(),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": Options(),
+    "kubernetes:policy/v1:PodDisruptionBudget": Options(),
+    "pulumi:providers:kubernetes": Options(),
+}
+
+LAUNCHERS = {
+    "dev": set(),  # dev: nothing but the cluster's deletion_protection setting decides
+    "prod": {"astro-gpu-prod-ml-training-launcher"},
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_resource_has_its_replacement_options(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    run: runner.Run = request.getfixturevalue(stack)
+    prod = stack == "prod"
+    for r in run.registrations:
+        if not r.custom:
+            continue
+        assert r.type in DECISIONS, f"no day-2 decision for {r.type} ({r.name})"
+        want = DECISIONS[r.type]
+        assert r.delete_before_replace is want.delete_before_replace, r.name
+        assert tuple(r.ignore_changes) == want.ignore_changes, r.name
+        launcher = r.name in LAUNCHERS[stack]
+        assert r.protect is ((want.protect_in_prod or launcher) and prod), r.name
+
+
+def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
+    """Per deployment: its secret, its launcher identity (impersonation mode) and its namespace."""
+    protected = sorted(r.name for r in prod.registrations if r.protect)
+    assert protected == [
+        "astro-gpu-prod-gke",
+        "astro-gpu-prod-ml-training-connection",
+        "astro-gpu-prod-ml-training-launcher",
+        "astro-gpu-prod-ml-training-namespace",
+        "astro-gpu-prod-reporting-connection",
+        "astro-gpu-prod-reporting-namespace",
+    ]
+
+
+def test_dev_protects_nothing(dev: runner.Run) -> None:
+    assert [r.name for r in dev.registrations if r.protect] == []
