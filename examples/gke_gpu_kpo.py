@@ -2,10 +2,13 @@
 
 Everything cluster-specific comes from the Airflow Variables that `make astro-env` puts in the
 deployment's environment (AIRFLOW_VAR_GKE_GPU_*): the connection id, the namespace, and the GPU
-pool's scheduling hints. See astro/DAG_AUTHORS.md.
+pool's scheduling hints, which include how long a task waits for a GPU node from zero and how
+often it retries after a spot preemption. See astro/DAG_AUTHORS.md.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -36,4 +39,10 @@ with DAG(
         tolerations=[k8s.V1Toleration(**t) for t in pool["tolerations"]],
         get_logs=True,
         on_finish_action="delete_pod",
+        # The pool scales from zero: wait for its cold start, not KPO's 120 s defaults.
+        schedule_timeout_seconds=pool["schedule_timeout_seconds"],
+        startup_timeout_seconds=pool["startup_timeout_seconds"],
+        # Spot nodes get preempted: retry, and the retry waits for a new node.
+        retries=pool["retries"],
+        retry_delay=timedelta(seconds=pool["retry_delay_seconds"]),
     )
