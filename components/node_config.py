@@ -140,10 +140,12 @@ def node_pool(
     cfg = args.config
     return gcp.container.NodePool(
         resource_name,
-        # A generated name (`<name>-<suffix>`): most pool changes (machine type, disk, accelerator,
-        # driver, node SA) force a new pool, and Pulumi replaces create-before-delete. With a fixed
-        # name the new pool would collide with the old one ("already exists") halfway through an
-        # `up`; with a prefix the new pool comes up first, tasks move to it, then the old one goes.
+        # A generated name (`<name>-<suffix>`): many pool changes (accelerator type or count,
+        # driver version, node service account, spot, a preloaded image) force a new pool
+        # (offline/forcenew.py), and Pulumi replaces create-before-delete. With a fixed name the
+        # new pool would collide with the old one ("already exists") halfway through an `up`; with
+        # a prefix the new pool comes up first, tasks move to it, then the old one goes. (Machine
+        # type and disk changes are in-place node-by-node updates in the current provider.)
         # Pods never depend on this name: they select the pool by its node labels.
         name_prefix=pool_name_prefix(cfg.name),
         project=args.project_id,

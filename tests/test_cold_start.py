@@ -62,7 +62,7 @@ def test_every_figure_and_part_has_a_source() -> None:
 def test_test_sized_figures_scale_the_same_function() -> None:
     """The contract suite runs the real budget with seconds-sized figures."""
     small = cold_start.Figures(
-        *(cold_start.Figure(s, "test") for s in (1, 1, 3, 4, 2, 1, 1))  # type: ignore[arg-type]
+        *(cold_start.Figure(s, "test") for s in (1, 1, 3, 4, 2, 1, 1))
     )
     b = cold_start.budget(pool(spot=True), small)
     assert (b.schedule_timeout_seconds, b.startup_timeout_seconds) == (4, 2)
