@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from components import cold_start
 from offline import runner, timings
 from offline.analyzer import Verdict
 from offline.mocks import PLACEHOLDERS, Registration
@@ -198,6 +199,29 @@ def _minutes(seconds: int) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def cold_start_lines(plan: dict[str, Any]) -> list[str]:
+    """How long a task waits for each GPU pool (the exported KPO hints), and the sourced figures
+    behind those waits (components/cold_start.py)."""
+    hints = (plan["outputs"].get("gpu_scheduling") or {}).get("value") or {}
+    if not hints:
+        return []
+    lines = [
+        "",
+        "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):",
+    ]
+    for name, h in sorted(hints.items()):
+        lines.append(
+            f"    {name}: scheduled within {_minutes(h['schedule_timeout_seconds'])}, started within "
+            f"{_minutes(h['startup_timeout_seconds'])}, {h['retries']} retr"
+            f"{'y' if h['retries'] == 1 else 'ies'} {h['retry_delay_seconds']} s apart"
+        )
+    lines.append("  from:")
+    for field in fields(cold_start.SOURCED):
+        figure = getattr(cold_start.SOURCED, field.name)
+        lines.append(f"    {field.name} {figure.seconds} s: {figure.source}")
+    return lines
+
+
 def render_text(plan: dict[str, Any]) -> str:
     resources = plan["resources"]
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -226,6 +250,7 @@ def render_text(plan: dict[str, Any]) -> str:
     for v in policies["mandatory"] + policies["advisory"]:
         lines.append(f"    [{v['level']}] {v['policy']}  ({v['resource']})")
         lines.append(f"        {v['message']}")
+    lines += cold_start_lines(plan)
     path = plan["critical_path"]
     lines += [
         "",

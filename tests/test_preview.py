@@ -65,6 +65,21 @@ def test_prod_preview_marks_protected_cluster() -> None:
     )
 
 
+def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
+    done = preview("--stack", "prod")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = lines.index(
+        "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):"
+    )
+    assert lines[start + 1 : start + 4] == [
+        "    a100: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
+        "    l4: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
+        "  from:",
+    ]
+    assert lines[start + 4].startswith("    node_boot 270 s: GPU VM created and joined")
+
+
 def test_invalid_config_exits_2_with_errors_and_no_traceback(tmp_path: Path) -> None:
     doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     platform = doc["config"]["astro-gke-gpu:platform"]
