@@ -1,6 +1,8 @@
 """Export what the Airflow side consumes, from the real program run under mocks (never re-typed):
 stack outputs, each connection secret's payload and its reader, each namespace's Role rules, the
-cluster CA.
+cluster CA; and what the contract suite's fake Google and Kubernetes endpoints enforce: the project
+IAM grants and custom role permissions, the service-account IAM grants (Token Creator), the Roles
+and RoleBindings, and each deployment's Astro identity (from the stack config).
 
     python -m offline.export --stack dev [--ca-pem-file ca.pem] [--endpoint 127.0.0.1:8443] [--ip-endpoint]
 
@@ -68,6 +70,44 @@ def export(
         "roles": roles,
         "secret_readers": readers,
         "cluster_ca_certificate": cluster.outputs["masterAuth"]["clusterCaCertificate"],
+        "cluster": {k: cluster.inputs[k] for k in ("project", "location", "name")},
+        "astro_identities": {
+            d["name"]: d["astro_identity"] for d in config[KEY].get("deployments", [])
+        },
+        "project_iam_members": [
+            {k: r.inputs[k] for k in ("project", "role", "member")}
+            for r in run.of_type("gcp:projects/iAMMember:IAMMember")
+        ],
+        # Custom roles by the name project grants refer to (`projects/<p>/roles/<roleId>`).
+        "custom_roles": {
+            r.outputs["name"]: r.inputs["permissions"]
+            for r in run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+        },
+        "service_account_iam_members": [
+            {
+                "service_account_id": r.inputs["serviceAccountId"],
+                "role": r.inputs["role"],
+                "member": r.inputs["member"],
+            }
+            for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        ],
+        "rbac_roles": [
+            {
+                "namespace": r.inputs["metadata"]["namespace"],
+                "name": r.inputs["metadata"]["name"],
+                "rules": r.inputs["rules"],
+            }
+            for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+        ],
+        "role_bindings": [
+            {
+                "namespace": r.inputs["metadata"]["namespace"],
+                "name": r.inputs["metadata"]["name"],
+                "role_ref": r.inputs["roleRef"],
+                "subjects": r.inputs["subjects"],
+            }
+            for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+        ],
     }
 
 
