@@ -7,7 +7,8 @@ import pulumi
 from components import config, network
 from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
 from components.cluster import GkeCluster, GkeClusterArgs
-from components.gpu_pool import GpuNodePool, GpuNodePoolArgs, scheduling_hints
+from components.compute_class import GpuComputeClass, GpuComputeClassArgs
+from components.gpu_pool import GpuNodePool, GpuNodePoolArgs, class_hints, scheduling_hints
 from components.launcher_role import LauncherRole, LauncherRoleArgs
 from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
@@ -55,8 +56,13 @@ SystemNodePool(
     ),
 )
 
+# One Kubernetes provider for what the stack puts into the cluster (classes, deployments).
+k8s_provider = cluster.provider() if cfg.deployments or cfg.gpu_classes else None
+
+class_of = {pool: gpu_class.name for gpu_class in cfg.gpu_classes for pool in gpu_class.pools}
+gpu_pools: dict[str, GpuNodePool] = {}
 for pool in cfg.gpu_pools:
-    GpuNodePool(
+    gpu_pools[pool.name] = GpuNodePool(
         f"{name}-{pool.name}",
         GpuNodePoolArgs(
             project_id=cfg.project_id,
@@ -65,6 +71,18 @@ for pool in cfg.gpu_pools:
             config=pool,
             service_account=nodes.email,
             labels=labels,
+            compute_class=class_of.get(pool.name),
+        ),
+    )
+
+for gpu_class in cfg.gpu_classes:
+    assert k8s_provider is not None
+    GpuComputeClass(
+        f"{name}-{gpu_class.name}",
+        GpuComputeClassArgs(
+            config=gpu_class,
+            pool_names=[gpu_pools[member].pool.name for member in gpu_class.pools],
+            k8s_provider=k8s_provider,
         ),
     )
 
@@ -83,7 +101,7 @@ if cfg.deployments:
             f"{name}-secrets-cmek",
             SecretManagerKeysArgs(project_id=cfg.project_id, config=cfg.secret_manager),
         ).grants
-    k8s_provider = cluster.provider()
+    assert k8s_provider is not None
     for deployment in cfg.deployments:
         access = AirflowDeploymentAccess(
             f"{name}-{deployment.name}",
@@ -106,4 +124,14 @@ pulumi.export("cluster_location", cfg.location)
 pulumi.export("cluster_endpoint", cluster.endpoint)
 pulumi.export("node_service_account", nodes.email)
 pulumi.export("airflow", airflow)
-pulumi.export("gpu_scheduling", {pool.name: scheduling_hints(pool) for pool in cfg.gpu_pools})
+pools_by_name = {pool.name: pool for pool in cfg.gpu_pools}
+pulumi.export(
+    "gpu_scheduling",
+    {
+        **{pool.name: scheduling_hints(pool, class_of.get(pool.name)) for pool in cfg.gpu_pools},
+        **{
+            c.name: class_hints(c.name, [pools_by_name[member] for member in c.pools])
+            for c in cfg.gpu_classes
+        },
+    },
+)

@@ -20,6 +20,9 @@ GPU_TAINT_EFFECT = "NO_SCHEDULE"  # provider spelling of NoSchedule
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 POOL_LABEL = "gpu-pool"
+# A manually created pool joins a custom ComputeClass through this node label AND a NoSchedule
+# taint of the same key and value (GKE docs "About custom ComputeClasses").
+COMPUTE_CLASS_KEY = "cloud.google.com/compute-class"
 
 
 GpuNodePoolArgs = node_config.NodePoolArgs[GpuPoolConfig]
@@ -42,22 +45,67 @@ def accelerator(cfg: GpuPoolConfig) -> gcp.container.NodePoolNodeConfigGuestAcce
     )
 
 
-def scheduling_hints(cfg: GpuPoolConfig) -> dict[str, object]:
+RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+IMAGE_CACHE = "CONTAINER_IMAGE_CACHE"
+
+
+def provisioning(cfg: GpuPoolConfig) -> node_config.Provisioning:
+    """Reservations (GKE "Consuming reserved zonal resources": key
+    compute.googleapis.com/reservation-name) and image preloading (GKE "Use secondary boot disks
+    to preload data or container images": mode CONTAINER_IMAGE_CACHE, needs image streaming)."""
+    affinity = None
+    if cfg.reservation is not None:
+        specific = cfg.reservation.affinity == "SPECIFIC_RESERVATION"
+        affinity = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type=cfg.reservation.affinity,
+            key=RESERVATION_KEY if specific else None,
+            values=[cfg.reservation.name] if specific and cfg.reservation.name else None,
+        )
+    disks = (
+        [
+            gcp.container.NodePoolNodeConfigSecondaryBootDiskArgs(
+                disk_image=cfg.preload_disk_image, mode=IMAGE_CACHE
+            )
+        ]
+        if cfg.preload_disk_image
+        else None
+    )
+    return node_config.Provisioning(reservation_affinity=affinity, secondary_boot_disks=disks)
+
+
+def _toleration(key: str, value: str) -> dict[str, str]:
+    return {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+
+
+def tolerations(compute_class: str | None) -> list[dict[str, str]]:
+    gpu = [_toleration(GPU_TAINT_KEY, GPU_TAINT_VALUE)]
+    return gpu + [_toleration(COMPUTE_CLASS_KEY, compute_class)] if compute_class else gpu
+
+
+def scheduling_hints(cfg: GpuPoolConfig, compute_class: str | None = None) -> dict[str, object]:
     """What a KubernetesPodOperator task needs to land on this pool, and to wait for it: the
     cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names."""
     return {
         **cold_start.budget(cfg).hints(),
         "node_selector": {ACCELERATOR_LABEL: cfg.accelerator_type, POOL_LABEL: cfg.name},
-        "tolerations": [
-            {
-                "key": GPU_TAINT_KEY,
-                "operator": "Equal",
-                "value": GPU_TAINT_VALUE,
-                "effect": "NoSchedule",
-            }
-        ],
+        "tolerations": tolerations(compute_class),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": cfg.accelerator_count,
+    }
+
+
+def class_hints(name: str, members: list[GpuPoolConfig]) -> dict[str, object]:
+    """What a task needs to run on a ComputeClass: its selector ONLY (GKE rejects a pod that also
+    selects `cloud.google.com/gke-accelerator`), both tolerations, and the waits of the slowest
+    member (the autoscaler may have to fall through to it)."""
+    budgets = [cold_start.budget(p).hints() for p in members]
+    waits = {key: max(b[key] for b in budgets) for key in budgets[0]}
+    return {
+        **waits,
+        "node_selector": {COMPUTE_CLASS_KEY: name},
+        "tolerations": tolerations(name),
+        "resource_name": GPU_RESOURCE,
+        "gpus_per_node": members[0].accelerator_count,
     }
 
 
@@ -69,17 +117,29 @@ class GpuNodePool(pulumi.ComponentResource):
     ):
         super().__init__("astro-gke-gpu:gke:GpuNodePool", name, None, opts)
         cfg = args.config
+        labels = {**cfg.node_labels, POOL_LABEL: cfg.name}
+        taints = [
+            gcp.container.NodePoolNodeConfigTaintArgs(
+                key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT
+            )
+        ]
+        if args.compute_class:
+            labels[COMPUTE_CLASS_KEY] = args.compute_class
+            taints.append(
+                gcp.container.NodePoolNodeConfigTaintArgs(
+                    key=COMPUTE_CLASS_KEY, value=args.compute_class, effect=GPU_TAINT_EFFECT
+                )
+            )
         self.pool = node_config.node_pool(
             f"{name}-pool",
             parent=self,
             args=args,
-            node_labels={**cfg.node_labels, POOL_LABEL: cfg.name},
+            node_labels=labels,
             node_locations=cfg.zones or None,
-            taints=[
-                gcp.container.NodePoolNodeConfigTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT
-                )
-            ],
+            taints=taints,
             guest_accelerators=[accelerator(cfg)],
+            provisioning=provisioning(cfg),
         )
-        self.register_outputs({"name": self.pool.name, "scheduling": scheduling_hints(cfg)})
+        self.register_outputs(
+            {"name": self.pool.name, "scheduling": scheduling_hints(cfg, args.compute_class)}
+        )

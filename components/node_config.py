@@ -72,6 +72,15 @@ def autoscaling(
     )
 
 
+@dataclass(frozen=True)
+class Provisioning:
+    """How a GPU pool gets its VMs and images, beyond the baseline (components/gpu_pool.py)."""
+
+    reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None
+    secondary_boot_disks: list[gcp.container.NodePoolNodeConfigSecondaryBootDiskArgs] | None = None
+    flex_start: bool | None = None
+
+
 def hardened_node_config(
     *,
     machine_type: str,
@@ -83,7 +92,9 @@ def hardened_node_config(
     resource_labels: dict[str, str],
     taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
     guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
+    provisioning: Provisioning | None = None,
 ) -> gcp.container.NodePoolNodeConfigArgs:
+    provisioning = provisioning or Provisioning()
     return gcp.container.NodePoolNodeConfigArgs(
         machine_type=machine_type,
         disk_size_gb=disk_size_gb,
@@ -103,6 +114,9 @@ def hardened_node_config(
         resource_labels=resource_labels,
         taints=taints,
         guest_accelerators=guest_accelerators,
+        reservation_affinity=provisioning.reservation_affinity,
+        secondary_boot_disks=provisioning.secondary_boot_disks,
+        flex_start=provisioning.flex_start,
     )
 
 
@@ -123,6 +137,8 @@ class NodePoolArgs(Generic[PoolConfig]):
     config: PoolConfig
     service_account: pulumi.Input[str]
     labels: dict[str, str]
+    # The custom ComputeClass the pool belongs to (GPU pools only; components/compute_class.py).
+    compute_class: str | None = None
 
 
 def node_pool(
@@ -134,6 +150,7 @@ def node_pool(
     node_locations: list[str] | None = None,
     taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
     guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
+    provisioning: Provisioning | None = None,
 ) -> gcp.container.NodePool:
     """A node pool with the shared baseline: autoscaling, auto-repair/upgrade, surge upgrades and
     the hardened node config. Pool components add only what makes them different."""
@@ -169,6 +186,7 @@ def node_pool(
             resource_labels=args.labels,
             taints=taints,
             guest_accelerators=guest_accelerators,
+            provisioning=provisioning,
         ),
         opts=pulumi.ResourceOptions(parent=parent, ignore_changes=IGNORE_CHANGES),
     )

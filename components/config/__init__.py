@@ -30,6 +30,7 @@ from components.config._base import (
     _check_gcp_labels,
     _Model,
 )
+from components.config.classes import GpuClassConfig
 from components.config.cluster import (
     AuthorizedNetwork,
     ClusterConfig,
@@ -76,6 +77,7 @@ __all__ = [
     "ControlPlaneConfig",
     "CreateNetworkConfig",
     "ExistingNetworkConfig",
+    "GpuClassConfig",
     "GpuPoolConfig",
     "GpuSharingConfig",
     "MaintenanceWindowConfig",
@@ -115,6 +117,12 @@ class StackConfig(_Model):
     gpu_pools: list[GpuPoolConfig] = Field(
         min_length=1, description="GPU node pools; at least one."
     )
+    gpu_classes: list[GpuClassConfig] = Field(
+        default_factory=list,
+        description=(
+            "Custom ComputeClasses: ordered fallbacks over `gpu_pools` (each pool in at most one)."
+        ),
+    )
     secret_manager: SecretManagerConfig = Field(default_factory=SecretManagerConfig)
     deployments: list[AirflowDeploymentConfig] = Field(
         default_factory=list,
@@ -146,6 +154,36 @@ class StackConfig(_Model):
             raise ValueError(
                 f"node pool names must be unique (incl. system_pool): {', '.join(dupes)}"
             )
+        return v
+
+    @field_validator("gpu_classes")
+    @classmethod
+    def _classes_over_own_pools(
+        cls, v: list[GpuClassConfig], info: ValidationInfo
+    ) -> list[GpuClassConfig]:
+        pools = {p.name: p for p in info.data.get("gpu_pools") or []}
+        problems = []
+        names = [c.name for c in v]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"class names must be unique: {', '.join(dupes)}")
+        # Classes and pools share one namespace: the keys of the gpu_scheduling output.
+        if clash := sorted(set(names) & set(pools)):
+            problems.append(f"a class may not be named like a GPU pool: {', '.join(clash)}")
+        members = [p for c in v for p in c.pools]
+        if twice := sorted({p for p in members if members.count(p) > 1}):
+            problems.append(f"a pool belongs to at most one class: {', '.join(twice)}")
+        for c in v:
+            if unknown := [p for p in c.pools if p not in pools]:
+                problems.append(f"{c.name}: no GPU pool named {', '.join(unknown)}")
+                continue
+            shapes = {_pod_shape(pools[p]) for p in c.pools}
+            if len(shapes) > 1:
+                problems.append(
+                    f"{c.name}: members must share accelerator type, count, sharing and "
+                    "partition size (a pod that fits one member must fit every member)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return v
 
     @field_validator("deployments")
@@ -186,6 +224,11 @@ class StackConfig(_Model):
     @property
     def all_labels(self) -> dict[str, str]:
         return {**self.labels, "environment": self.environment, "managed-by": "pulumi"}
+
+
+def _pod_shape(pool: GpuPoolConfig) -> tuple[object, ...]:
+    """What a pod on the pool may request and gets: equal across the members of a class."""
+    return (pool.accelerator_type, pool.accelerator_count, pool.sharing, pool.partition_size)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -153,6 +153,43 @@ class GpuSharingConfig(_Model):
     max_shared_clients_per_gpu: int = Field(ge=2, le=48, description="Containers per physical GPU.")
 
 
+RESERVATION_NAME = re.compile(
+    r"^(?:projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/reservations/)?[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+)
+DISK_IMAGE = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/images/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+)
+
+
+class ReservationConfig(_Model):
+    """Which Compute Engine reservations the pool's VMs consume (node_config.reservation_affinity;
+    GKE "Consuming reserved zonal resources")."""
+
+    affinity: Literal["ANY_RESERVATION", "SPECIFIC_RESERVATION", "NO_RESERVATION"] = Field(
+        description="`ANY_RESERVATION`: any matching reservation; `SPECIFIC_RESERVATION`: only `name`; "
+        "`NO_RESERVATION`: never (keeps reserved capacity for other workloads)."
+    )
+    name: str | None = Field(
+        default=None,
+        description="With SPECIFIC_RESERVATION: the reservation, or projects/<p>/reservations/<name> "
+        "for a shared one.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None, info: ValidationInfo) -> str | None:
+        specific = info.data.get("affinity") == "SPECIFIC_RESERVATION"
+        if specific and v is None:
+            raise ValueError("required with affinity SPECIFIC_RESERVATION")
+        if not specific and v is not None:
+            raise ValueError("only used with affinity SPECIFIC_RESERVATION")
+        if v is not None and not RESERVATION_NAME.match(v):
+            raise ValueError(
+                "must be <reservation> or projects/<project>/reservations/<reservation>"
+            )
+        return v
+
+
 class GpuPoolConfig(PoolSettings):
     """One GPU node pool. Tainted `nvidia.com/gpu=present:NoSchedule`; drivers installed by GKE."""
 
@@ -190,6 +227,38 @@ class GpuPoolConfig(PoolSettings):
     node_labels: dict[str, str] = Field(
         default_factory=dict, description="Extra Kubernetes node labels."
     )
+    reservation: ReservationConfig | None = Field(
+        default=None,
+        description="Consume Compute Engine reservations (on-demand pools only: Spot VMs cannot).",
+    )
+    preload_disk_image: str | None = Field(
+        default=None,
+        description=(
+            "projects/<p>/global/images/<image>: a disk image holding the task images, attached as "
+            "a secondary boot disk in CONTAINER_IMAGE_CACHE mode so pods start without pulling "
+            '(image streaming stays on). A new image means a new pool. See README, "Preloading '
+            'task images".'
+        ),
+    )
+
+    @field_validator("reservation")
+    @classmethod
+    def _reservation(
+        cls, v: ReservationConfig | None, info: ValidationInfo
+    ) -> ReservationConfig | None:
+        if v is not None and v.affinity != "NO_RESERVATION" and info.data.get("spot"):
+            raise ValueError(
+                'Spot VMs cannot consume reservations (Compute Engine "Consume reservations", '
+                "limitations); use NO_RESERVATION or an on-demand pool"
+            )
+        return v
+
+    @field_validator("preload_disk_image")
+    @classmethod
+    def _preload(cls, v: str | None) -> str | None:
+        if v is not None and not DISK_IMAGE.match(v):
+            raise ValueError("must be projects/<project>/global/images/<image>")
+        return v
 
     @field_validator("machine_type")
     @classmethod
