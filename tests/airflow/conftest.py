@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenarios import FAILURES, MODES, run_all
 from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
@@ -65,3 +66,9 @@ def fake_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def kpo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time."""
+    return run_all({**MODES, **FAILURES}, tmp_path_factory.mktemp("kpo"))

@@ -1,11 +1,22 @@
 """A recording fake Kubernetes API server on 127.0.0.1 for the contract suite.
 
-It serves TLS with a certificate issued by a trustme CA (the CA the mocked GKE cluster reports),
-accepts only the bearer token the stub `gke-gcloud-auth-plugin` hands out, and emulates what
-KubernetesPodOperator touches: pod create/get/list/patch/delete with a Pending -> Running ->
-Succeeded lifecycle, container logs, events (list and watch), and the exec websocket (channel
-protocol v4) that `do_xcom_push` uses. Every request is recorded as the RBAC check it would need:
-(verb, resource, subresource, namespace).
+It serves TLS with a certificate issued by a trustme CA (the CA the mocked GKE cluster reports) and
+authorizes every request the way GKE does, in this order, from the stack's own registrations
+(`offline.export`), never re-typed:
+
+1. the bearer token must be one the fake Google endpoints minted and not expired (else 401); GKE
+   names the caller by its email only when the token carries the userinfo.email scope, otherwise by
+   its numeric id, which no RoleBinding names (the plugin asks for that scope for this reason:
+   kubernetes/cloud-provider-gcp, cmd/gke-gcloud-auth-plugin `defaultScopes`);
+2. on the DNS-based endpoint only, the caller must hold `container.clusters.connect` through the
+   project's IAM grants (else 403): the Google front end checks it before the API server sees the
+   request. The IP endpoint has no such gate;
+3. Kubernetes RBAC from the stack's Roles and RoleBindings (else 403 with the API server's message).
+
+It emulates what KubernetesPodOperator touches: pod create/get/list/patch/delete with a Pending ->
+Running -> Succeeded lifecycle, container logs, events (list and watch), and the exec websocket
+(channel protocol v4) that `do_xcom_push` uses. Every request is recorded as the RBAC check it
+would need: (verb, resource, subresource, namespace), with the caller and the answer.
 """
 
 from __future__ import annotations
@@ -21,9 +32,18 @@ from typing import Any
 
 import trustme
 from aiohttp import WSMsgType, web
+from fake_google import Minted, TokenRegistry
 
 SIDECAR = "airflow-xcom-sidecar"
+CONNECT = "container.clusters.connect"
+EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
+# Discovery is open to every authenticated user (the system:discovery ClusterRole).
+DISCOVERY = ("/version", "/api", "/apis", "/api/v1")
 PENDING_SECONDS = 0.6
+# A pod waiting for a GPU node stays Pending for minutes, and KubernetesPodOperator reads its events
+# meanwhile. Here a pod stays Pending until its events were read, whatever the auth plugin's latency
+# (the deferrable trigger runs it again for each API client), up to this long.
+PENDING_MAX_SECONDS = 15.0
 STDOUT, STDERR, ERROR = 1, 2, 3
 
 
@@ -40,8 +60,21 @@ class Call:
     resource: str
     subresource: str
     namespace: str
-    authorized: bool
-    allowed: bool = True
+    name: str
+    user: str | None = None  # the Kubernetes username the token maps to; None: 401
+    via: str = ""  # who minted the token: "oauth" (the identity's own key) or its impersonator
+    token: str = ""  # the bearer token, when it was one the fake Google endpoints minted
+    status: int = 200  # what the auth chain answered (200: passed to the handler)
+    denied_by: str = ""  # "authentication", "iam" (DNS endpoint gate) or "rbac"
+    message: str = ""
+
+    @property
+    def authorized(self) -> bool:
+        return self.user is not None
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200
 
     @property
     def checks(self) -> list[tuple[str, str, str]]:
@@ -58,6 +91,7 @@ class FakePod:
     manifest: dict[str, Any]
     created: float = field(default_factory=time.monotonic)
     reads: int = 0
+    events_read: bool = False
     sidecar_killed: bool = False
     deleted: bool = False
 
@@ -67,13 +101,70 @@ class FakePod:
 
 
 @dataclass
+class Access:
+    """What GKE authorizes with, derived from the stack's registrations."""
+
+    registry: TokenRegistry
+    # (namespace, username) -> the rules of every Role bound to that user there
+    rbac: dict[tuple[str, str], list[dict[str, list[str]]]]
+    # members holding container.clusters.connect on the project; None: IP endpoint, no gate
+    connect_members: set[str] | None
+    cluster: str  # projects/<p>/locations/<l>/clusters/<c>
+
+    @classmethod
+    def from_export(
+        cls, data: dict[str, Any], registry: TokenRegistry, *, dns_endpoint: bool
+    ) -> Access:
+        rules = {(r["namespace"], r["name"]): r["rules"] for r in data["rbac_roles"]}
+        rbac: dict[tuple[str, str], list[dict[str, list[str]]]] = {}
+        for binding in data["role_bindings"]:
+            ref = binding["role_ref"]
+            if ref["kind"] != "Role":
+                raise NotImplementedError(f"RoleBinding to a {ref['kind']}: not emulated")
+            for subject in binding["subjects"]:
+                if subject["kind"] == "User":
+                    key = (binding["namespace"], subject["name"])
+                    rbac.setdefault(key, []).extend(rules[(binding["namespace"], ref["name"])])
+        c = data["cluster"]
+        connect = None
+        if dns_endpoint:
+            # Only the stack's custom roles are known here; the predefined roles it grants (node
+            # service account roles) hold no container.clusters.* permission.
+            connect = {
+                m["member"]
+                for m in data["project_iam_members"]
+                if m["project"] == c["project"]
+                and CONNECT in data["custom_roles"].get(m["role"], [])
+            }
+        return cls(
+            registry,
+            rbac,
+            connect,
+            f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}",
+        )
+
+    def token(self, authorization: str | None) -> Minted | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        return self.registry.lookup(authorization.removeprefix("Bearer "))
+
+    @staticmethod
+    def username(minted: Minted) -> str:
+        if EMAIL_SCOPE in minted.scopes:
+            return minted.identity
+        return str(int.from_bytes(minted.identity.encode()[:8], "big"))  # stands for the unique id
+
+    def allows(self, user: str, verb: str, resource: str, namespace: str) -> bool:
+        return any(
+            "" in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+            for r in self.rbac.get((namespace, user), [])
+        )
+
+
+@dataclass
 class FakeKube:
     ca: trustme.CA
-    token: str
-    # (apiGroups, resources, verbs) rules of the namespaced Role bound to the caller, and its
-    # namespace: requests they do not allow get 403, as RBAC would answer.
-    role_rules: list[dict[str, list[str]]] = field(default_factory=list)
-    role_namespace: str = ""
+    access: Access | None = None  # set once the stack (which needs this server's address) ran
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")
     calls: list[Call] = field(default_factory=list)
@@ -128,27 +219,56 @@ class FakeKube:
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        authorized = request.headers.get("Authorization") == f"Bearer {self.token}"
-        call = self._rbac_view(request, authorized)
-        allowed = not call.namespace or all(self.allows(*check) for check in call.checks)
-        call = Call(**{**call.__dict__, "allowed": allowed})
+        call = self._rbac_view(request)
+        call = Call(**{**call.__dict__, **self._authorize(call, request)})
         self.calls.append(call)
-        if not authorized:
-            return self._status(401, "Unauthorized", "missing or wrong bearer token")
-        if not allowed:
-            return self._status(403, "Forbidden", f"{call.checks} is not allowed by the Role")
+        if call.denied_by == "authentication":
+            return self._status(401, "Unauthorized", call.message)
+        if call.denied_by == "iam":
+            return web.json_response(
+                {"error": {"code": 403, "message": call.message, "status": "PERMISSION_DENIED"}},
+                status=403,
+            )
+        if call.denied_by == "rbac":
+            return self._status(403, "Forbidden", call.message)
         return await handler(request)
 
-    def allows(self, verb: str, resource: str, namespace: str) -> bool:
-        if namespace != self.role_namespace:
-            return False
-        return any(
-            "" in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
-            for r in self.role_rules
-        )
+    def _authorize(self, call: Call, request: web.Request) -> dict[str, Any]:
+        assert self.access is not None, "FakeKube.access is not set"
+        minted = self.access.token(request.headers.get("Authorization"))
+        if minted is None:
+            return {"status": 401, "denied_by": "authentication", "message": "Unauthorized"}
+        user = self.access.username(minted)
+        result = self._decide(call, request.path, user)
+        return {"user": user, "via": minted.via, "token": minted.token, **result}
+
+    def _decide(self, call: Call, path: str, user: str) -> dict[str, Any]:
+        assert self.access is not None
+        gate = self.access.connect_members
+        if gate is not None and f"serviceAccount:{user}" not in gate:
+            # The exact body Google's front end sends is not documented; GKE's API words IAM
+            # denials like this.
+            message = f'Required "{CONNECT}" permission(s) for "{self.access.cluster}".'
+            return {"status": 403, "denied_by": "iam", "message": message}
+        if not call.resource:  # a non-resource URL
+            if path in DISCOVERY:
+                return {}
+            message = f'forbidden: User "{user}" cannot {call.verb} path "{path}"'
+            return {"status": 403, "denied_by": "rbac", "message": message}
+        for verb, resource, namespace in call.checks:
+            if not self.access.allows(user, verb, resource, namespace):
+                # The API server's wording (GKE appends which IAM permission would also do).
+                name = f' "{call.name}"' if call.name else ""
+                scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                message = (
+                    f'{call.resource}{name} is forbidden: User "{user}" cannot {verb} resource '
+                    f'"{resource}" in API group "" {scope}'
+                )
+                return {"status": 403, "denied_by": "rbac", "message": message}
+        return {}
 
     @staticmethod
-    def _rbac_view(request: web.Request, authorized: bool) -> Call:
+    def _rbac_view(request: web.Request) -> Call:
         parts = [p for p in request.path.split("/") if p]
         namespace = resource = subresource = ""
         name = ""
@@ -175,7 +295,7 @@ class FakeKube:
             resource,
             subresource,
             namespace,
-            authorized,
+            name,
         )
 
     @staticmethod
@@ -253,8 +373,10 @@ class FakeKube:
     # --- pods ------------------------------------------------------------------------------
 
     def _pending(self, pod: FakePod) -> bool:
-        # Pending for the first read and for PENDING_SECONDS, as a pod waiting for a GPU node is.
-        return pod.reads < 2 or time.monotonic() - pod.created < PENDING_SECONDS
+        age = time.monotonic() - pod.created
+        if age >= PENDING_MAX_SECONDS:
+            return False
+        return pod.reads < 2 or age < PENDING_SECONDS or not pod.events_read
 
     def _pod_view(self, pod: FakePod) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -388,6 +510,9 @@ class FakeKube:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         ns = request.match_info["ns"]
+        involved = request.query.get("fieldSelector", "").split("=")[-1]
+        if (ns, involved) in self.pods:
+            self.pods[(ns, involved)].events_read = True
         event = {
             "kind": "Event",
             "apiVersion": "v1",

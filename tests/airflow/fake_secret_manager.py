@@ -24,8 +24,13 @@ class FakeSecretManager:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def principal(self, credentials: Any) -> str:
-        if isinstance(credentials, impersonated_credentials.Credentials):
-            return f"serviceAccount:{credentials.service_account_email}"
+        """Who the call would be made as: the impersonated account, or a service account key's own
+        identity, or else (user credentials) `adc_identity`. The credentials are not refreshed:
+        google-auth's impersonated credentials call the real IAM Credentials host, which cannot be
+        overridden from outside the backend (`iam_endpoint_override` is a constructor argument)."""
+        email = getattr(credentials, "service_account_email", None)
+        if isinstance(credentials, impersonated_credentials.Credentials) or email:
+            return f"serviceAccount:{email}"
         return f"serviceAccount:{self.adc_identity}"
 
     def install(self, monkeypatch: Any) -> FakeSecretManager:

@@ -1,23 +1,34 @@
-"""Run one real KubernetesPodOperator task (dag.test()) against the fake API server, in a fresh
-process, and print what happened as JSON. Used by test_kpo.py; one process per mode keeps
-Airflow's import-time configuration clean.
+"""Run one real KubernetesPodOperator task (dag.test()) through the real auth chain, in a fresh
+process, and write what happened to DIR/result.json. Used by test_kpo.py and test_auth_chain.py;
+one process per run keeps Airflow's import-time configuration clean.
+
+The chain: the connection from the secrets backend -> the Kubernetes client runs the real
+`gke-gcloud-auth-plugin` with the kubeconfig's args -> (impersonation) the real `gcloud`, signed in
+as the deployment's Astro identity, asks the fake IAM Credentials endpoint for a launcher token ->
+the fake API server maps the token to its identity and authorizes it (DNS-endpoint IAM gate,
+then RBAC), all from the stack's exported registrations.
 
     python kpo_run.py --workdir DIR --stack dev --deployment analytics --xcom 1 --deferrable 0 \\
-        --on-finish delete_pod [--dns]
+        --on-finish delete_pod [--dns] [--namespace NS] [--revoke-token-creator] [--no-plugin]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from stack_data import astro_env_values, run_stack_python  # noqa: E402
+
+PLUGIN = "gke-gcloud-auth-plugin"
 
 DAG_TEMPLATE = """
 import json
@@ -31,7 +42,7 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
     KubernetesPodOperator(
         task_id="gpu",
         kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
-        namespace=Variable.get("gke_gpu_namespace"),
+        namespace={namespace},
         in_cluster=False,
         image="busybox",
         cmds=["sh", "-c", "echo hi"],
@@ -49,6 +60,46 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
 """
 
 
+class ErrorLog(logging.Handler):
+    """What a user reads in the task log: every error record, with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        self.lines.append(text)
+
+
+def path_without(program: str, workdir: Path) -> str:
+    """PATH with every directory that holds `program` replaced by a copy (symlinks) without it."""
+    dirs = []
+    for index, entry in enumerate(os.environ["PATH"].split(os.pathsep)):
+        if entry and (Path(entry) / program).exists():
+            shadow = workdir / f"path-{index}"
+            shadow.mkdir(parents=True, exist_ok=True)
+            for item in Path(entry).iterdir():
+                if item.name != program and not (shadow / item.name).exists():
+                    (shadow / item.name).symlink_to(item)
+            entry = str(shadow)
+        dirs.append(entry)
+    return os.pathsep.join(dirs)
+
+
+def migrate_db(home: Path) -> Path:
+    """`airflow db migrate` into `home` (its own process: Airflow reads AIRFLOW_HOME at import)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    )
+    return home / "airflow.db"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
@@ -62,6 +113,22 @@ def main() -> None:
     parser.add_argument(
         "--kubectl", action="store_true", help="also run the real kubectl with the kubeconfig"
     )
+    parser.add_argument(
+        "--namespace-of", help="launch into this other deployment's namespace, not the connection's"
+    )
+    parser.add_argument(
+        "--revoke-token-creator",
+        action="store_true",
+        help="the fake IAM enforces the stack's bindings minus the Astro identity's Token Creator",
+    )
+    parser.add_argument(
+        "--revoke-launcher-role",
+        action="store_true",
+        help="the fake IAM enforces the stack's project grants minus the deployment subject's",
+    )
+    parser.add_argument("--no-plugin", action="store_true", help=f"{PLUGIN} not on PATH")
+    parser.add_argument("--token-lifetime", type=float, default=3600)
+    parser.add_argument("--db-template", type=Path, help="copy this migrated airflow.db")
     args = parser.parse_args()
     work = args.workdir
     (work / "dags").mkdir(parents=True, exist_ok=True)
@@ -71,8 +138,8 @@ def main() -> None:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
     )
 
+    import fake_google
     import fake_kube
-    import stub_plugin
     import trustme
 
     class Env:  # the monkeypatch interface the helpers use
@@ -86,9 +153,8 @@ def main() -> None:
     ca = trustme.CA()
     ca_file = work / "ca.pem"
     ca_file.write_bytes(ca.cert_pem.bytes())
-    kube = fake_kube.FakeKube(ca=ca, token=stub_plugin.TOKEN)
+    kube = fake_kube.FakeKube(ca=ca)
     address = kube.start()
-    plugin_log = stub_plugin.install(work / "bin", env)
 
     # The stack, run under mocks, reports this CA and address for the cluster.
     export_args = [
@@ -106,22 +172,38 @@ def main() -> None:
     for item in args.tune:
         export_args += ["--tune", item]
     data = json.loads(run_stack_python(*export_args))
-    # The API server authorizes with the Role the stack generated for this deployment.
-    namespace = data["outputs"]["airflow"][args.deployment]["namespace"]
-    kube.role_rules, kube.role_namespace = data["roles"][namespace], namespace
-    os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
-    adc = work / "adc.json"
-    adc.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "contract-test",
-                "client_secret": "x",
-                "refresh_token": "x",
-            }
-        )
+    deployment = data["outputs"]["airflow"][args.deployment]
+    namespace = deployment["namespace"]
+    target_namespace = (
+        data["outputs"]["airflow"][args.namespace_of]["namespace"] if args.namespace_of else None
     )
-    os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(adc)
+    astro_identity = data["astro_identities"][args.deployment]
+    subject = deployment["launcher_email"] or astro_identity  # the RoleBinding's User
+    if args.revoke_token_creator:
+        data["service_account_iam_members"] = [
+            b
+            for b in data["service_account_iam_members"]
+            if b["member"] != f"serviceAccount:{astro_identity}"
+        ]
+    if args.revoke_launcher_role:
+        data["project_iam_members"] = [
+            m for m in data["project_iam_members"] if m["member"] != f"serviceAccount:{subject}"
+        ]
+
+    # Google (token endpoint + IAM Credentials) and the API server decide from the stack's grants.
+    registry = fake_google.TokenRegistry(lifetime=args.token_lifetime)
+    google = fake_google.FakeGoogle.from_export(data, registry)
+    google.start()
+    kube.access = fake_kube.Access.from_export(data, registry, dns_endpoint=args.dns)
+
+    # This worker is the deployment's Astro identity; gcloud is signed in as it.
+    worker = fake_google.worker_env(google, astro_identity, work / "worker")
+    os.environ.update(worker)
+    if deployment["auth_mode"] == "impersonation":
+        fake_google.activate_gcloud(worker)
+    if args.no_plugin:
+        os.environ["PATH"] = path_without(PLUGIN, work)
+    os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
     if args.dns:
         # The DNS endpoint presents a publicly trusted certificate; here "public" trust is the
         # trustme CA, placed where the Kubernetes clients look when no CA is pinned (certifi).
@@ -134,21 +216,15 @@ def main() -> None:
 
     from fake_secret_manager import FakeSecretManager
 
-    astro_identity = {
-        "analytics": "astro-analytics-dev",
-        "ml-training": "astro-ml-training",
-        "reporting": "astro-reporting",
-    }[args.deployment]
     FakeSecretManager(
-        f"acme-ml-{args.stack}",
-        data["secrets"],
-        data["secret_readers"],
-        f"{astro_identity}@astro-tenant-4821.iam.gserviceaccount.com",
+        f"acme-ml-{args.stack}", data["secrets"], data["secret_readers"], astro_identity
     ).install(env)
 
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
-    )
+    if args.db_template:  # a migrated metadata database, made once per session
+        (work / "home").mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.db_template, work / "home" / "airflow.db")
+    else:
+        migrate_db(work / "home")
     pool = next(iter(data["outputs"]["gpu_scheduling"]))
     (work / "dags" / "contract.py").write_text(
         DAG_TEMPLATE.format(
@@ -156,6 +232,9 @@ def main() -> None:
             xcom=bool(args.xcom),
             deferrable=bool(args.deferrable),
             on_finish=args.on_finish,
+            namespace=repr(target_namespace)
+            if target_namespace
+            else 'Variable.get("gke_gpu_namespace")',
         )
     )
 
@@ -164,6 +243,9 @@ def main() -> None:
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
     from airflow.utils.session import create_session
 
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the fakes' own access logs
     # 2. The hook builds its client from the connection the secrets backend returns.
     hook = KubernetesHook(conn_id=os.environ["AIRFLOW_VAR_GKE_GPU_CONN_ID"])
     configuration = hook.core_v1_client.api_client.configuration
@@ -179,11 +261,9 @@ def main() -> None:
     pod = next(iter(kube.pods.values()), None)
     kubectl = None
     if args.kubectl:
-        # The same kubeconfig, with the real kubectl and the stub plugin.
+        # The same kubeconfig, with the real kubectl, plugin and gcloud.
         kubeconfig = work / "kubeconfig.json"
-        payload = json.loads(
-            data["secrets"][data["outputs"]["airflow"][args.deployment]["secret_id"]]
-        )
+        payload = json.loads(data["secrets"][deployment["secret_id"]])
         kubeconfig.write_text(json.dumps(payload["extra"]["kube_config"]))
         done = subprocess.run(
             [
@@ -193,13 +273,12 @@ def main() -> None:
                 "get",
                 "pods",
                 "-n",
-                namespace,
+                target_namespace or namespace,
                 "-o",
                 "json",
             ],
             capture_output=True,
             text=True,
-            env={**os.environ, "HOME": str(work)},
             timeout=120,
         )
         kubectl = {
@@ -210,21 +289,31 @@ def main() -> None:
     result = {
         "state": str(run.state),
         "xcoms": xcoms,
-        "calls": [c.__dict__ for c in kube.calls],
-        "plugin_calls": stub_plugin.calls(plugin_log),
+        "calls": [
+            {**c.__dict__, "authorized": c.authorized, "allowed": c.allowed} for c in kube.calls
+        ],
+        "google": google.requests,
+        "astro_identity": astro_identity,
+        "cluster": data["cluster"],
+        "target_namespace": target_namespace,
+        "exec": json.loads(data["secrets"][deployment["secret_id"]])["extra"]["kube_config"][
+            "users"
+        ][0]["user"]["exec"],
+        "errors": errors.lines,
         "exec_commands": kube.exec_commands,
         "stdin": kube.stdin_received,
         "pod": pod.manifest if pod else None,
         "pod_deleted": pod.deleted if pod else None,
         "role_rules": data["roles"][namespace],
         "checks": [check for c in kube.calls for check in c.checks],
-        "deployment": data["outputs"]["airflow"][args.deployment],
+        "deployment": deployment,
         "hook": hook_view,
         "ca_pem": ca.cert_pem.bytes().decode(),
         "kubectl": kubectl,
         "scheduling": data["outputs"]["gpu_scheduling"],
     }
     kube.stop()
+    google.stop()
     (work / "result.json").write_text(json.dumps(result, default=str))
 
 

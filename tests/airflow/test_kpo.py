@@ -1,6 +1,7 @@
-"""2-4. KubernetesHook and a real KubernetesPodOperator task (dag.test()) against the recording fake
-API server, for every mode, with the Role the stack generated enforced; the observed RBAC table.
-Also the real kubectl with the same kubeconfig, and the example DAG parsed by a real DagBag."""
+"""2-4. KubernetesHook and a real KubernetesPodOperator task (dag.test()) through the real auth chain
+(gke-gcloud-auth-plugin, gcloud, loopback Google endpoints) against the recording fake API server,
+for every mode, with the stack's IAM grants and RBAC enforced; the observed RBAC table. Also the real
+kubectl with the same kubeconfig, and the example DAG parsed by a real DagBag."""
 
 from __future__ import annotations
 
@@ -13,63 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenarios import MODES
 from stack_data import ROOT, astro_env_values
-
-HERE = Path(__file__).resolve().parent
-LAUNCHER = "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"
-
-# name: (stack, deployment, xcom, deferrable, on_finish_action, extra kpo_run args)
-MODES: dict[str, tuple[str, str, bool, bool, str, list[str]]] = {
-    "sync": (
-        "dev",
-        "analytics",
-        False,
-        False,
-        "keep_pod",
-        ["--tune", "analytics:xcom=false,deferrable=false"],
-    ),
-    "sync-xcom": ("dev", "analytics", True, False, "delete_pod", ["--kubectl"]),
-    "deferrable": (
-        "dev",
-        "analytics",
-        False,
-        True,
-        "delete_pod",
-        ["--tune", "analytics:xcom=false,deferrable=true"],
-    ),
-    "deferrable-xcom": ("prod", "ml-training", True, True, "delete_pod", []),
-    "dns-endpoint": ("dev", "analytics", True, False, "delete_pod", ["--dns"]),
-    "adc": ("prod", "reporting", False, False, "delete_pod", []),
-}
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name, (stack, deployment, xcom, deferrable, on_finish, extra) in MODES.items():
-        work = tmp_path_factory.mktemp(name)
-        args = [
-            sys.executable,
-            str(HERE / "kpo_run.py"),
-            "--workdir",
-            str(work),
-            "--stack",
-            stack,
-            "--deployment",
-            deployment,
-            "--xcom",
-            str(int(xcom)),
-            "--deferrable",
-            str(int(deferrable)),
-            "--on-finish",
-            on_finish,
-            *extra,
-        ]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ})
-        if done.returncode != 0 or not (work / "result.json").exists():
-            raise AssertionError(f"{name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-        results[name] = json.loads((work / "result.json").read_text())
-    return results
+def runs(kpo: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: kpo[name] for name in MODES}
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -116,7 +67,35 @@ def test_exec_plugin_args_per_auth_mode(runs: dict[str, dict[str, Any]], mode: s
         if d["auth_mode"] == "impersonation"
         else ["--use_application_default_credentials"]
     )
-    assert r["plugin_calls"] and all(call == expected for call in r["plugin_calls"])
+    assert r["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert r["exec"]["args"] == expected
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_token_came_through_the_real_chain(
+    runs: dict[str, dict[str, Any]], mode: str
+) -> None:
+    """Who each request was, and who minted its token: in impersonation mode the plugin ran gcloud
+    as the Astro identity, which got the launcher's token from IAM Credentials (it holds Token
+    Creator); in adc mode the Astro identity's own credentials signed for its token."""
+    r = runs[mode]
+    d = r["deployment"]
+    astro = r["astro_identity"]
+    impersonation = d["auth_mode"] == "impersonation"
+    user, via = (d["launcher_email"], astro) if impersonation else (astro, "oauth")
+    assert {(c["user"], c["via"]) for c in r["calls"]} == {(user, via)}
+    google = r["google"]
+    assert {(g["endpoint"], g["caller"], g["status"]) for g in google} == (
+        {("token", astro, 200), ("generateAccessToken", astro, 200)}
+        if impersonation
+        else {("token", astro, 200)}
+    )
+    endpoint = "generateAccessToken" if impersonation else "token"
+    issued = {g["token"] for g in google if g["endpoint"] == endpoint}
+    if impersonation:
+        assert {g["target"] for g in google if "target" in g} == {d["launcher_email"]}
+    # Every token the API server accepted is one of those.
+    assert {c["token"] for c in r["calls"]} <= issued
 
 
 def test_hook_client_server_ca_and_namespace(runs: dict[str, dict[str, Any]]) -> None:

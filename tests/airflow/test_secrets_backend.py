@@ -55,16 +55,11 @@ def test_backend_resolves_the_connection(
 ) -> None:
     data = export(stack)
     d = data["outputs"]["airflow"][deployment]
-    astro = {
-        "analytics": "astro-analytics-dev",
-        "ml-training": "astro-ml-training",
-        "reporting": "astro-reporting",
-    }
     fake = FakeSecretManager(
         project_id=f"acme-ml-{stack}",
         secrets=data["secrets"],
         readers=data["secret_readers"],
-        adc_identity=f"{astro[deployment]}@astro-tenant-4821.iam.gserviceaccount.com",
+        adc_identity=data["astro_identities"][deployment],
     ).install(monkeypatch)
     backend = backend_from(env_for(data, deployment, tmp_path))
 
@@ -96,7 +91,7 @@ def test_another_deployments_secret_is_refused(
         "acme-ml-prod",
         data["secrets"],
         data["secret_readers"],
-        "astro-ml-training@astro-tenant-4821.iam.gserviceaccount.com",
+        data["astro_identities"]["ml-training"],
     ).install(monkeypatch)
     backend = backend_from(env_for(data, "ml-training", tmp_path))
     assert backend.get_connection("gke_gpu_reporting") is None
