@@ -7,7 +7,17 @@ Sources:
 - Regions and zones: https://cloud.google.com/compute/docs/regions-zones (zone letters per region).
 - GPU machine types: https://cloud.google.com/compute/docs/gpus and
   https://cloud.google.com/compute/docs/accelerator-optimized-machines (fixed GPU counts on A/G series).
-- MIG profiles: https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi
+- MIG profiles: https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi (A100, H100,
+  H200, B200), with the partition sizes and counts GKE's device plugin accepts
+  (GoogleCloudPlatform/container-engine-accelerators pkg/gpu/nvidia/mig/mig.go,
+  `gpuPartitionSizeMaxCount`); NVIDIA's 4g.20gb/4g.40gb profiles are not in it.
+- Boot disks: each series' "Supported disk types" section on
+  https://cloud.google.com/compute/docs/accelerator-optimized-machines and
+  https://cloud.google.com/compute/docs/general-purpose-machines (page of 2026-04-13).
+- GPU zones: Compute Engine "GPU regions and zones"; the table below was built from the
+  skypilot-org/skypilot-catalog GCP catalog (from the GCP SKU/zone API) and the G4 GA release note
+  (Oct 2025). It only warns (a policy), never refuses: `gcloud compute accelerator-types list` is
+  the authority before you pick zones.
 """
 
 from __future__ import annotations
@@ -143,7 +153,28 @@ SERIES: dict[str, GpuSeries] = {
         accelerators=frozenset({"nvidia-b200"}),
         fixed_counts={"a4-highgpu-8g": 8},
     ),
+    # A4X: NVIDIA GB200 Grace Blackwell, Arm (Grace, Neoverse V2) CPUs; reservation-bound ("you
+    # must reserve capacity"; no Spot, no Flex-start VMs).
+    "a4x": GpuSeries(
+        accelerators=frozenset({"nvidia-gb200"}),
+        fixed_counts={"a4x-highgpu-4g": 4},
+    ),
+    # G4: NVIDIA RTX PRO 6000 Blackwell Server Edition, AMD EPYC Turin (x86). The fractional
+    # g4-standard-6/12/24 (Preview, vGPU) are left out.
+    "g4": GpuSeries(
+        accelerators=frozenset({"nvidia-rtx-pro-6000"}),
+        fixed_counts={
+            "g4-standard-48": 1,
+            "g4-standard-96": 2,
+            "g4-standard-192": 4,
+            "g4-standard-384": 8,
+        },
+    ),
 }
+
+# Series whose CPUs are Arm: task images must be arm64 or multi-arch, and GKE taints Arm nodes
+# kubernetes.io/arch=arm64:NoSchedule ("Prepare an Arm workload for deployment").
+ARM_SERIES: frozenset[str] = frozenset({"a4x"})
 
 # Within A2/A3 the accelerator also follows from the machine family, not only the series.
 MACHINE_FAMILY_ACCELERATOR: dict[str, str] = {
@@ -155,17 +186,109 @@ MACHINE_FAMILY_ACCELERATOR: dict[str, str] = {
     "a3-megagpu": "nvidia-h100-mega-80gb",
     "a3-ultragpu": "nvidia-h200-141gb",
     "a4-highgpu": "nvidia-b200",
+    "a4x-highgpu": "nvidia-gb200",
     "g2-standard": "nvidia-l4",
+    "g4-standard": "nvidia-rtx-pro-6000",
 }
 
 ACCELERATORS: frozenset[str] = frozenset().union(*(s.accelerators for s in SERIES.values()))
 
-# GPUs that support multi-instance partitioning, and their partition sizes.
+# GPUs that support multi-instance partitioning: partition size -> partitions per GPU (what a
+# node advertises as nvidia.com/gpu is GPUs x partitions; the device plugin's map, see above).
+_H100_MIG = {"1g.10gb": 7, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "7g.80gb": 1}
+MIG_PARTITION_COUNTS: dict[str, dict[str, int]] = {
+    "nvidia-tesla-a100": {"1g.5gb": 7, "2g.10gb": 3, "3g.20gb": 2, "7g.40gb": 1},
+    "nvidia-a100-80gb": {"1g.10gb": 7, "2g.20gb": 3, "3g.40gb": 2, "7g.80gb": 1},
+    "nvidia-h100-80gb": _H100_MIG,
+    "nvidia-h100-mega-80gb": _H100_MIG,
+    "nvidia-h200-141gb": {
+        "1g.18gb": 7,
+        "1g.35gb": 4,
+        "2g.35gb": 3,
+        "3g.71gb": 2,
+        "4g.71gb": 1,
+        "7g.141gb": 1,
+    },
+    "nvidia-b200": {
+        "1g.23gb": 7,
+        "1g.45gb": 4,
+        "2g.45gb": 3,
+        "3g.90gb": 2,
+        "4g.90gb": 1,
+        "7g.180gb": 1,
+    },
+}
 MIG_PARTITIONS: dict[str, frozenset[str]] = {
-    "nvidia-tesla-a100": frozenset({"1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"}),
-    "nvidia-a100-80gb": frozenset({"1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
-    "nvidia-h100-80gb": frozenset({"1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
-    "nvidia-h100-mega-80gb": frozenset({"1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
+    gpu: frozenset(sizes) for gpu, sizes in MIG_PARTITION_COUNTS.items()
+}
+
+# Boot disk types per series or machine family (the longest matching prefix wins). Series not
+# listed are not checked. Hyperdisk-only: A4X, A4, A3 Ultra, G4 ("Hyperdisk Balanced ... the only
+# disk type that is supported for the boot disk"; "You can't use Persistent Disk") and the CPU
+# series N4, N4D, N4A, C4, C4D. G2 refuses pd-standard; A2 and N1 take Persistent Disk only.
+PD = frozenset({"pd-balanced", "pd-ssd", "pd-standard"})
+HYPERDISK_BOOT = frozenset({"hyperdisk-balanced"})
+BOOT_DISKS: dict[str, frozenset[str]] = {
+    "a4x": HYPERDISK_BOOT,
+    "a4": HYPERDISK_BOOT,
+    "a3-ultragpu": HYPERDISK_BOOT,
+    "a3": frozenset({"pd-balanced", "pd-ssd", "hyperdisk-balanced"}),
+    "a2": PD,
+    "g2": frozenset({"pd-balanced", "pd-ssd"}),
+    "g4": HYPERDISK_BOOT,
+    "n1": PD,
+    "e2": PD,
+    "n2": PD,
+    "n2d": PD,
+    "c3": frozenset({"pd-balanced", "pd-ssd", "hyperdisk-balanced"}),
+    "n4": HYPERDISK_BOOT,
+    "n4d": HYPERDISK_BOOT,
+    "n4a": HYPERDISK_BOOT,
+    "c4": HYPERDISK_BOOT,
+    "c4d": HYPERDISK_BOOT,
+}
+
+
+def boot_disks(machine_type: str) -> frozenset[str] | None:
+    """The boot disk types a machine type accepts, or None when the catalog does not know."""
+    family = family_of(machine_type)
+    return BOOT_DISKS.get(family) or BOOT_DISKS.get(series_of(machine_type))
+
+
+# Accelerators offered per zone, where sourced (see the module docstring). A zone missing here is
+# unknown, not empty.
+_A100, _A100_80, _H100, _H100M = (
+    "nvidia-tesla-a100",
+    "nvidia-a100-80gb",
+    "nvidia-h100-80gb",
+    "nvidia-h100-mega-80gb",
+)
+_H200, _L4, _RTX6000 = "nvidia-h200-141gb", "nvidia-l4", "nvidia-rtx-pro-6000"
+GPU_ZONES: dict[str, frozenset[str]] = {
+    "us-central1-a": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+    "us-central1-b": frozenset({_A100, _H100, _H100M, _H200, _L4, _RTX6000}),
+    "us-central1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+    "us-central1-f": frozenset({_A100}),
+    "us-east1-b": frozenset({_A100, _L4}),
+    "us-east1-c": frozenset({_L4}),
+    "us-east1-d": frozenset({_L4}),
+    "us-east4-a": frozenset({_H100, _H100M, _L4}),
+    "us-east4-b": frozenset({_H100, _H100M, _H200}),
+    "us-east4-c": frozenset({_A100_80, _H100, _H100M, _L4, _RTX6000}),
+    "us-west1-a": frozenset({_H100, _H100M, _L4}),
+    "us-west1-b": frozenset({_A100, _H100, _H100M, _L4}),
+    "us-west1-c": frozenset({_H200, _L4}),
+    "us-west4-a": frozenset({_H100, _H100M, _L4}),
+    "us-west4-b": frozenset({_A100}),
+    "us-west4-c": frozenset({_L4}),
+    "europe-west1-b": frozenset({_H100, _H100M, _H200, _L4}),
+    "europe-west1-c": frozenset({_H100, _H100M, _L4}),
+    "europe-west4-a": frozenset({_A100, _A100_80, _H200, _L4, _RTX6000}),
+    "europe-west4-b": frozenset({_A100, _H100, _H100M, _L4}),
+    "europe-west4-c": frozenset({_H100, _H100M, _L4}),
+    "asia-southeast1-a": frozenset({_L4}),
+    "asia-southeast1-b": frozenset({_A100, _H100, _H100M, _L4, _RTX6000}),
+    "asia-southeast1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
 }
 
 # N1 standard/highmem/highcpu shapes (vCPU counts); other series list their own types above.

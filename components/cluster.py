@@ -162,6 +162,11 @@ class GkeCluster(pulumi.ComponentResource):
             if cfg.secrets_encryption_key
             else None,
             cost_management_config=gcp.container.ClusterCostManagementConfigArgs(enabled=True),
+            # Idle GPU nodes cost money: how eagerly the autoscaler removes unneeded nodes (no node
+            # auto-provisioning: only the profile is set). ComputeClasses add their own delay.
+            cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                autoscaling_profile=cfg.autoscaling_profile
+            ),
             resource_labels=args.labels,
             deletion_protection=cfg.deletion_protection,
             opts=pulumi.ResourceOptions(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from components import cold_start, node_config
+from components import catalog, cold_start, node_config
 from components.config import GpuPoolConfig
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -50,11 +50,17 @@ IMAGE_CACHE = "CONTAINER_IMAGE_CACHE"
 
 
 def provisioning(cfg: GpuPoolConfig) -> node_config.Provisioning:
-    """Reservations (GKE "Consuming reserved zonal resources": key
+    """Flex-start (GKE "About flex-start": node_config.flex_start, with no reservation),
+    reservations (GKE "Consuming reserved zonal resources": key
     compute.googleapis.com/reservation-name) and image preloading (GKE "Use secondary boot disks
     to preload data or container images": mode CONTAINER_IMAGE_CACHE, needs image streaming)."""
     affinity = None
-    if cfg.reservation is not None:
+    if cfg.flex_start:
+        # GKE's flex-start pools take --reservation-affinity=none.
+        affinity = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="NO_RESERVATION"
+        )
+    elif cfg.reservation is not None:
         specific = cfg.reservation.affinity == "SPECIFIC_RESERVATION"
         affinity = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
             consume_reservation_type=cfg.reservation.affinity,
@@ -70,7 +76,11 @@ def provisioning(cfg: GpuPoolConfig) -> node_config.Provisioning:
         if cfg.preload_disk_image
         else None
     )
-    return node_config.Provisioning(reservation_affinity=affinity, secondary_boot_disks=disks)
+    return node_config.Provisioning(
+        reservation_affinity=affinity,
+        secondary_boot_disks=disks,
+        flex_start=True if cfg.flex_start else None,
+    )
 
 
 def _toleration(key: str, value: str) -> dict[str, str]:
@@ -90,8 +100,21 @@ def scheduling_hints(cfg: GpuPoolConfig, compute_class: str | None = None) -> di
         "node_selector": {ACCELERATOR_LABEL: cfg.accelerator_type, POOL_LABEL: cfg.name},
         "tolerations": tolerations(compute_class),
         "resource_name": GPU_RESOURCE,
-        "gpus_per_node": cfg.accelerator_count,
+        "gpus_per_node": gpus_per_pod(cfg),
     }
+
+
+def gpus_per_pod(cfg: GpuPoolConfig) -> int:
+    """How many `nvidia.com/gpu` one pod may request on the pool. Shared GPUs (time-sharing,
+    MPS): 1 (GKE refuses more: "at most 1 nvidia.com/gpu can be requested on GPU nodes", "About
+    GPU sharing strategies"). MIG: every partition on the node, GPUs x partitions per GPU (each
+    partition is one device to GKE's device plugin). Otherwise the node's GPUs."""
+    if cfg.sharing is not None:
+        return 1
+    if cfg.partition_size is not None:
+        per_gpu = catalog.MIG_PARTITION_COUNTS[cfg.accelerator_type][cfg.partition_size]
+        return cfg.accelerator_count * per_gpu
+    return cfg.accelerator_count
 
 
 def class_hints(name: str, members: list[GpuPoolConfig]) -> dict[str, object]:
@@ -105,7 +128,7 @@ def class_hints(name: str, members: list[GpuPoolConfig]) -> dict[str, object]:
         "node_selector": {COMPUTE_CLASS_KEY: name},
         "tolerations": tolerations(name),
         "resource_name": GPU_RESOURCE,
-        "gpus_per_node": members[0].accelerator_count,
+        "gpus_per_node": gpus_per_pod(members[0]),
     }
 
 

@@ -32,8 +32,10 @@ def shielded() -> gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs:
     )
 
 
-def management() -> gcp.container.NodePoolManagementArgs:
-    return gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True)
+def management(flex_start: bool = False) -> gcp.container.NodePoolManagementArgs:
+    # Flex-start pools run without auto-repair (GKE's flex-start pool flags include
+    # --no-enable-autorepair): a repaired node would go back into the capacity queue.
+    return gcp.container.NodePoolManagementArgs(auto_repair=not flex_start, auto_upgrade=True)
 
 
 # GKE's own default for AutoscaledRolloutPolicy.wait_for_drain_duration ("Defaults to 3 days. The
@@ -62,13 +64,14 @@ def upgrade_settings(cfg: PoolSettings) -> gcp.container.NodePoolUpgradeSettings
 
 
 def autoscaling(
-    min_nodes: int, max_nodes: int, spot: bool
+    min_nodes: int, max_nodes: int, anywhere: bool
 ) -> gcp.container.NodePoolAutoscalingArgs:
-    # ANY lets the autoscaler take spot capacity wherever it exists; BALANCED spreads on-demand.
+    # ANY lets the autoscaler take scarce capacity (spot, flex-start: GKE's flex-start pools use
+    # --location-policy=ANY) wherever it exists; BALANCED spreads on-demand nodes across zones.
     return gcp.container.NodePoolAutoscalingArgs(
         min_node_count=min_nodes,
         max_node_count=max_nodes,
-        location_policy="ANY" if spot else "BALANCED",
+        location_policy="ANY" if anywhere else "BALANCED",
     )
 
 
@@ -155,6 +158,7 @@ def node_pool(
     """A node pool with the shared baseline: autoscaling, auto-repair/upgrade, surge upgrades and
     the hardened node config. Pool components add only what makes them different."""
     cfg = args.config
+    flex_start = bool(provisioning and provisioning.flex_start)
     return gcp.container.NodePool(
         resource_name,
         # A generated name (`<name>-<suffix>`): many pool changes (accelerator type or count,
@@ -173,8 +177,8 @@ def node_pool(
         # size back, so later changes are ignored (IGNORE_CHANGES): a new min_nodes is an in-place
         # autoscaling update, and a refresh after the autoscaler resized the pool replaces nothing.
         initial_node_count=cfg.min_nodes,
-        autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot),
-        management=management(),
+        autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot or flex_start),
+        management=management(flex_start),
         upgrade_settings=upgrade_settings(cfg),
         node_config=hardened_node_config(
             machine_type=cfg.machine_type,

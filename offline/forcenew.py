@@ -169,6 +169,10 @@ CLUSTER: dict[str, Field] = {
     "enableLegacyAbac": U,
     "enableShieldedNodes": U,
     "enableIntranodeVisibility": U,
+    # cluster_autoscaling and its autoscaling_profile (Default "BALANCED") carry no ForceNew in
+    # resource_container_cluster.go; GKE updates them in place (UpdateCluster).
+    "clusterAutoscaling": UB,
+    "clusterAutoscaling.autoscalingProfile": U,
     "loggingService": U,
     "monitoringService": U,
     "removeDefaultNodePool": U,

@@ -37,6 +37,9 @@ HARDENED_BASELINE: dict[str, Any] = {
         "managedPrometheus": {"enabled": True},
     },
     "costManagementConfig": {"enabled": True},
+    # hardening (issue 15) and idle GPUs removed sooner (issue 13), in every stack
+    "enableIntranodeVisibility": True,
+    "clusterAutoscaling": {"autoscalingProfile": "OPTIMIZE_UTILIZATION"},
 }
 
 TRANSIENT_DEFAULT_POOL = {

@@ -61,9 +61,19 @@ def test_every_figure_and_part_has_a_source() -> None:
 
 def test_test_sized_figures_scale_the_same_function() -> None:
     """The contract suite runs the real budget with seconds-sized figures."""
-    small = cold_start.Figures(
-        *(cold_start.Figure(s, "test") for s in (1, 1, 3, 4, 2, 1, 1))
-    )
+    small = cold_start.Figures(*(cold_start.Figure(s, "test") for s in (1, 1, 3, 4, 2, 1, 1, 1)))
     b = cold_start.budget(pool(spot=True), small)
     assert (b.schedule_timeout_seconds, b.startup_timeout_seconds) == (4, 2)
     assert cold_start.budget(pool(spot=False), small).schedule_timeout_seconds == 3
+
+
+def test_flex_start_waits_like_spot_but_retries_like_on_demand() -> None:
+    b = cold_start.budget(pool(spot=False, flex_start=True))
+    assert (b.schedule_timeout_seconds, b.retries) == (900, 1)
+    assert [p[0] for p in b.parts][-2] == "schedule: flex-start"
+
+
+def test_preloaded_images_start_within_kpos_default() -> None:
+    b = cold_start.budget(pool(preload_disk_image="projects/acme-ml-dev/global/images/tasks-v1"))
+    assert (b.schedule_timeout_seconds, b.startup_timeout_seconds) == (900, 120)
+    assert b.parts[-1][:2] == ("startup: preloaded image", 120)

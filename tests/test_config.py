@@ -102,19 +102,25 @@ def test_gpu_count_matches_machine_type(
 
 
 @pytest.mark.parametrize(
-    ("machine", "accel", "count"),
+    ("machine", "accel", "count", "disk"),
     [
-        ("g2-standard-24", "nvidia-l4", 2),
-        ("n1-standard-16", "nvidia-tesla-v100", 8),
-        ("a2-ultragpu-2g", "nvidia-a100-80gb", 2),
-        ("a3-megagpu-8g", "nvidia-h100-mega-80gb", 8),
-        ("a4-highgpu-8g", "nvidia-b200", 8),
+        ("g2-standard-24", "nvidia-l4", 2, "pd-balanced"),
+        ("n1-standard-16", "nvidia-tesla-v100", 8, "pd-balanced"),
+        ("a2-ultragpu-2g", "nvidia-a100-80gb", 2, "pd-ssd"),
+        ("a3-megagpu-8g", "nvidia-h100-mega-80gb", 8, "pd-balanced"),
+        ("a3-ultragpu-8g", "nvidia-h200-141gb", 8, "hyperdisk-balanced"),
+        ("a4-highgpu-8g", "nvidia-b200", 8, "hyperdisk-balanced"),
+        ("a4x-highgpu-4g", "nvidia-gb200", 4, "hyperdisk-balanced"),
+        ("g4-standard-48", "nvidia-rtx-pro-6000", 1, "hyperdisk-balanced"),
+        ("g4-standard-96", "nvidia-rtx-pro-6000", 2, "hyperdisk-balanced"),
+        ("g4-standard-192", "nvidia-rtx-pro-6000", 4, "hyperdisk-balanced"),
+        ("g4-standard-384", "nvidia-rtx-pro-6000", 8, "hyperdisk-balanced"),
     ],
 )
-def test_valid_gpu_shapes_pass(machine: str, accel: str, count: int) -> None:
+def test_valid_gpu_shapes_pass(machine: str, accel: str, count: int, disk: str) -> None:
     raw = raw_platform()
     raw["gpu_pools"][0].update(
-        machine_type=machine, accelerator_type=accel, accelerator_count=count
+        machine_type=machine, accelerator_type=accel, accelerator_count=count, disk_type=disk
     )
     pool = config.load(raw).gpu_pools[0]
     assert (pool.machine_type, pool.accelerator_type, pool.accelerator_count) == (
@@ -411,4 +417,144 @@ def test_prod_requires_intranode_visibility_and_binary_authorization() -> None:
     assert found == {
         "cluster.intranode_visibility": "must be true when environment is prod",
         "cluster.binary_authorization": "must be true when environment is prod",
+    }
+
+
+@pytest.mark.parametrize(
+    ("machine", "accel", "count", "disk", "rule"),
+    [
+        (
+            "a4-highgpu-8g",
+            "nvidia-b200",
+            8,
+            "pd-balanced",
+            "a4-highgpu-8g cannot boot from pd-balanced; it takes hyperdisk-balanced",
+        ),
+        (
+            "g4-standard-96",
+            "nvidia-rtx-pro-6000",
+            2,
+            "pd-ssd",
+            "g4-standard-96 cannot boot from pd-ssd; it takes hyperdisk-balanced",
+        ),
+        (
+            "a3-ultragpu-8g",
+            "nvidia-h200-141gb",
+            8,
+            "pd-balanced",
+            "a3-ultragpu-8g cannot boot from pd-balanced; it takes hyperdisk-balanced",
+        ),
+        (
+            "g2-standard-8",
+            "nvidia-l4",
+            1,
+            "pd-standard",
+            "g2-standard-8 cannot boot from pd-standard; it takes pd-balanced, pd-ssd",
+        ),
+        (
+            "a2-highgpu-1g",
+            "nvidia-tesla-a100",
+            1,
+            "hyperdisk-balanced",
+            "a2-highgpu-1g cannot boot from hyperdisk-balanced",
+        ),
+    ],
+)
+def test_boot_disk_must_fit_the_series(
+    machine: str, accel: str, count: int, disk: str, rule: str
+) -> None:
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(
+            machine_type=machine, accelerator_type=accel, accelerator_count=count, disk_type=disk
+        )
+    )
+    assert list(found) == ["gpu_pools[0].disk_type"]
+    assert found["gpu_pools[0].disk_type"].startswith(rule)
+
+
+def test_hyperdisk_only_cpu_series_for_the_system_pool() -> None:
+    found = problems(lambda c: c["system_pool"].update(machine_type="n4-standard-4"))
+    assert found == {
+        "system_pool.disk_type": "n4-standard-4 cannot boot from pd-balanced; it takes "
+        "hyperdisk-balanced (Compute Engine machine series, supported disk types)"
+    }
+
+
+@pytest.mark.parametrize(
+    ("accel", "machine", "sizes"),
+    [
+        (
+            "nvidia-h200-141gb",
+            "a3-ultragpu-8g",
+            {"1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"},
+        ),
+        (
+            "nvidia-b200",
+            "a4-highgpu-8g",
+            {"1g.23gb", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"},
+        ),
+    ],
+)
+def test_mig_on_h200_and_b200(accel: str, machine: str, sizes: set[str]) -> None:
+    for size in sizes:
+        raw = raw_platform()
+        raw["gpu_pools"][0].update(
+            machine_type=machine,
+            accelerator_type=accel,
+            accelerator_count=8,
+            disk_type="hyperdisk-balanced",
+            partition_size=size,
+        )
+        assert config.load(raw).gpu_pools[0].partition_size == size
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(
+            machine_type=machine,
+            accelerator_type=accel,
+            accelerator_count=8,
+            disk_type="hyperdisk-balanced",
+            partition_size="4g.40gb",  # NVIDIA's H100 profile: not GKE's, not this GPU's
+        )
+    )
+    assert found == {
+        "gpu_pools[0].partition_size": f"{accel} partitions are {', '.join(sorted(sizes))}"
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"spot": True}, "spot (a separate provisioning model)"),
+        ({"min_nodes": 1}, "min_nodes > 0 (flex-start pools scale from zero)"),
+        (
+            {"upgrade_strategy": "AUTOSCALED_BLUE_GREEN"},
+            "AUTOSCALED_BLUE_GREEN (GKE upgrades flex-start nodes SHORT_LIVED)",
+        ),
+        (
+            {
+                "machine_type": "a4x-highgpu-4g",
+                "accelerator_type": "nvidia-gb200",
+                "accelerator_count": 4,
+                "disk_type": "hyperdisk-balanced",
+            },
+            "A4X (no Flex-start VMs: capacity is reservation-only)",
+        ),
+    ],
+)
+def test_flex_start_conflicts(changes: dict[str, Any], fragment: str) -> None:
+    # from an on-demand pool that scales from zero: each case adds exactly one conflict
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(flex_start=True, **{"spot": False, **changes})
+    )
+    assert list(found) == ["gpu_pools[0].flex_start"]
+    assert found["gpu_pools[0].flex_start"] == f"flex_start cannot be combined with {fragment}"
+
+
+def test_flex_start_takes_no_reservation() -> None:
+    found = problems(
+        lambda c: c["gpu_pools"][0].update(
+            flex_start=True, spot=False, reservation={"affinity": "ANY_RESERVATION"}
+        )
+    )
+    assert found == {
+        "gpu_pools[0].reservation": "flex-start pools consume no reservation (GKE requires NO_RESERVATION)"
     }

@@ -128,6 +128,16 @@ class ClusterConfig(_Model):
             "rules see it (works with Dataplane V2). Costs more flow-log volume. Required true in prod."
         ),
     )
+    autoscaling_profile: Literal["OPTIMIZE_UTILIZATION", "BALANCED"] = Field(
+        default="OPTIMIZE_UTILIZATION",
+        description=(
+            "Cluster autoscaler profile. `OPTIMIZE_UTILIZATION` (default, dev and prod): idle "
+            'nodes go sooner ("scale down the cluster more aggressively: it can remove more '
+            "nodes, and remove nodes faster ... optimized for batch workloads that are not "
+            'sensitive to start-up latency", GKE cluster autoscaler docs), which is what KPO '
+            "batch tasks on GPUs are; `BALANCED` keeps spare nodes longer (GKE's default)."
+        ),
+    )
     secrets_encryption_key: str | None = Field(
         default=None,
         description=(

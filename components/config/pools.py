@@ -53,8 +53,12 @@ class PoolSettings(_Model):
     min_nodes: int = Field(ge=0, le=1000, description="Autoscaling minimum per zone.")
     max_nodes: int = Field(ge=1, le=1000, description="Autoscaling maximum per zone.")
     disk_size_gb: int = Field(default=100, ge=20, le=65536, description="Boot disk size.")
-    disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard"] = Field(
-        default="pd-balanced", description="Boot disk type."
+    disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"] = Field(
+        default="pd-balanced",
+        description=(
+            "Boot disk type. A4X, A4, A3 Ultra and G4 (and the N4/C4 CPU series) boot only from "
+            "`hyperdisk-balanced`; A2, G2 and N1 only from Persistent Disk (G2: not pd-standard)."
+        ),
     )
     spot: bool = Field(
         default=False,
@@ -104,6 +108,18 @@ class PoolSettings(_Model):
     def _blue_green_only(cls, v: int | None, info: ValidationInfo) -> int | None:
         if v is not None and info.data.get("upgrade_strategy") != "AUTOSCALED_BLUE_GREEN":
             raise ValueError("only used with upgrade_strategy AUTOSCALED_BLUE_GREEN")
+        return v
+
+    @field_validator("disk_type")
+    @classmethod
+    def _boot_disk_fits_series(cls, v: str, info: ValidationInfo) -> str:
+        machine = info.data.get("machine_type")
+        allowed = catalog.boot_disks(machine) if machine else None
+        if allowed is not None and v not in allowed:
+            raise ValueError(
+                f"{machine} cannot boot from {v}; it takes {', '.join(sorted(allowed))} "
+                "(Compute Engine machine series, supported disk types)"
+            )
         return v
 
     @field_validator("max_nodes")
@@ -227,6 +243,16 @@ class GpuPoolConfig(PoolSettings):
     node_labels: dict[str, str] = Field(
         default_factory=dict, description="Extra Kubernetes node labels."
     )
+    flex_start: bool = Field(
+        default=False,
+        description=(
+            'Dynamic Workload Scheduler flex-start VMs (GKE "About flex-start", GKE >= '
+            "1.32.2-gke.1652000): capacity when it can be found, nodes for up to 7 days, no "
+            "preemption. The stack sets what GKE requires of such a pool: scale from zero, location "
+            "policy ANY, no reservations, no auto-repair; GKE upgrades it with its SHORT_LIVED "
+            "strategy. Not with spot, reservations or AUTOSCALED_BLUE_GREEN; not on A4X."
+        ),
+    )
     reservation: ReservationConfig | None = Field(
         default=None,
         description="Consume Compute Engine reservations (on-demand pools only: Spot VMs cannot).",
@@ -241,6 +267,25 @@ class GpuPoolConfig(PoolSettings):
         ),
     )
 
+    @field_validator("flex_start")
+    @classmethod
+    def _flex_start(cls, v: bool, info: ValidationInfo) -> bool:
+        if not v:
+            return v
+        conflicts = []
+        if info.data.get("spot"):
+            conflicts.append("spot (a separate provisioning model)")
+        if info.data.get("min_nodes"):
+            conflicts.append("min_nodes > 0 (flex-start pools scale from zero)")
+        if info.data.get("upgrade_strategy") != "SURGE":
+            conflicts.append("AUTOSCALED_BLUE_GREEN (GKE upgrades flex-start nodes SHORT_LIVED)")
+        machine = info.data.get("machine_type") or ""
+        if catalog.series_of(machine) == "a4x":
+            conflicts.append("A4X (no Flex-start VMs: capacity is reservation-only)")
+        if conflicts:
+            raise ValueError(f"flex_start cannot be combined with {'; '.join(conflicts)}")
+        return v
+
     @field_validator("reservation")
     @classmethod
     def _reservation(
@@ -250,6 +295,10 @@ class GpuPoolConfig(PoolSettings):
             raise ValueError(
                 'Spot VMs cannot consume reservations (Compute Engine "Consume reservations", '
                 "limitations); use NO_RESERVATION or an on-demand pool"
+            )
+        if v is not None and v.affinity != "NO_RESERVATION" and info.data.get("flex_start"):
+            raise ValueError(
+                "flex-start pools consume no reservation (GKE requires NO_RESERVATION)"
             )
         return v
 
