@@ -256,3 +256,15 @@ def test_api_server_authenticates_and_gates_every_token(chain: Chain) -> None:
         (None, 401, "authentication"),
         (None, 401, "authentication"),
     ]
+
+
+def test_plugin_reuses_its_token_when_it_can_cache(chain: Chain) -> None:
+    """The plugin caches next to ~/.kube/config, only when that directory exists: then repeated
+    runs (the deferrable trigger runs it for each API call) skip gcloud and IAM Credentials, until
+    10 s before the token expires."""
+    chain.registry.lifetime = 3600
+    (Path(chain.env["HOME"]) / ".kube").mkdir()
+    tokens = {chain.plugin(IMPERSONATE, chain.launcher)[0] for _ in range(3)}
+    assert len(tokens) == 1
+    assert [g["endpoint"] for g in chain.google.requests].count("generateAccessToken") == 1
+    assert (Path(chain.env["HOME"]) / ".kube" / "gke_gcloud_auth_plugin_cache").exists()
