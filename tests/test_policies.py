@@ -299,9 +299,9 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
         edit(
             POOL,
             GPU_POOL_DEV,
-            lambda w: w["nodeConfig"]["guestAccelerators"][0].update(type="nvidia-rtx-pro-6000"),
+            lambda w: w["nodeConfig"]["guestAccelerators"][0].update(type="nvidia-tesla-k80"),
         ),
-        "nvidia-rtx-pro-6000 is not allowed",
+        "nvidia-tesla-k80 is not allowed",
         {},
     ),
     (
@@ -507,6 +507,34 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "gpu-compute-class-taint",
+        "dev",
+        "mandatory",
+        edit(
+            POOL,
+            GPU_POOL_DEV,
+            set_path("nodeConfig", "labels", "cloud.google.com/compute-class", value="l4-any"),
+        ),
+        "a pool in ComputeClass l4-any must also carry the taint cloud.google.com/compute-class=l4-any:NoSchedule",
+        {},
+    ),
+    (
+        "gpu-flex-start-pool",
+        "dev",
+        "mandatory",
+        edit(POOL, GPU_POOL_DEV, set_path("nodeConfig", "flexStart", value=True)),
+        "a flex-start pool cannot also be spot.",
+        {},
+    ),
+    (
+        "gpu-zone-offers-accelerator",
+        "dev",
+        "advisory",
+        edit(POOL, GPU_POOL_DEV, set_path("nodeLocations", value=["us-central1-f"])),
+        "us-central1-f do(es) not offer nvidia-l4 as far as the catalog knows",
+        {},
+    ),
+    (
         "stack-gpu-pool-has-cpu-pool",
         "dev",
         "mandatory",
@@ -597,6 +625,7 @@ def test_pack_metadata(pack: PolicyPackServer) -> None:
     assert {n for n, lvl in levels.items() if lvl == analyzer_pb2.ADVISORY} == {
         "gke-labels",
         "gpu-scale-to-zero-non-prod",
+        "gpu-zone-offers-accelerator",
         "secret-labels",
     }
     assert all(lvl in (analyzer_pb2.ADVISORY, analyzer_pb2.MANDATORY) for lvl in levels.values())
@@ -624,6 +653,13 @@ def test_default_accelerators_match_the_stack_catalog() -> None:
     from astro_gke_policies import gke
 
     assert set(gke.DEFAULT_ACCELERATORS) == set(catalog.ACCELERATORS)
+    assert {"nvidia-gb200", "nvidia-rtx-pro-6000"} <= set(gke.DEFAULT_ACCELERATORS)
+
+
+def test_pack_gpu_zones_match_the_stack_catalog() -> None:
+    from astro_gke_policies import capacity
+
+    assert capacity.GPU_ZONES == catalog.GPU_ZONES
 
 
 def test_prod_stacks_is_configurable(pack: PolicyPackServer, stacks: dict[str, runner.Run]) -> None:

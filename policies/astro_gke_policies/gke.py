@@ -22,10 +22,12 @@ is_cluster_or_pool = of_type(CLUSTER, NODE_POOL)
 DEFAULT_ACCELERATORS = (
     "nvidia-a100-80gb",
     "nvidia-b200",
+    "nvidia-gb200",
     "nvidia-h100-80gb",
     "nvidia-h100-mega-80gb",
     "nvidia-h200-141gb",
     "nvidia-l4",
+    "nvidia-rtx-pro-6000",
     "nvidia-tesla-a100",
     "nvidia-tesla-p100",
     "nvidia-tesla-p4",
@@ -218,7 +220,9 @@ def _shielded_boot(props: Mapping[str, Any], args: ResourceValidationArgs) -> It
 
 
 def _auto_repair_upgrade(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
-    for flag in ("autoRepair", "autoUpgrade"):
+    # Flex-start pools run without auto-repair, as GKE requires (policy gpu-flex-start-pool).
+    flex_start = get(props, "nodeConfig", "flexStart") is True
+    for flag in ("autoUpgrade",) if flex_start else ("autoRepair", "autoUpgrade"):
         if get(props, "management", flag) is not True:
             yield f"management.{flag} must be true."
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-from astro_gke_policies import gke, iam, network, rbac, secrets, stack, workloads
+from astro_gke_policies import (
+    capacity,
+    gke,
+    iam,
+    network,
+    rbac,
+    remote,
+    secrets,
+    stack,
+    workloads,
+)
 
 PACK_NAME = "astro-gke-gpu-policies"
 
@@ -12,9 +22,11 @@ PACK_NAME = "astro-gke-gpu-policies"
 def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
+        *capacity.policies(),
         *iam.policies(),
         *network.policies(),
         *rbac.policies(),
+        *remote.policies(),
         *secrets.policies(),
         *stack.policies(),
         *workloads.policies(),

@@ -1,0 +1,130 @@
+"""GPU capacity policies: ComputeClass membership, flex-start pools, and zones that offer the GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+
+from astro_gke_policies.define import ADVISORY, MANDATORY, Meta, resource_policy
+from astro_gke_policies.gke import gpu_accelerators, is_pool
+from astro_gke_policies.props import get, items, number, text
+
+COMPUTE_CLASS_KEY = "cloud.google.com/compute-class"
+
+# Kept here, not imported from the stack (the pack is standalone); a test keeps it equal to
+# components/catalog.py GPU_ZONES, which names its sources. A zone missing here is unknown.
+_A100, _A100_80, _H100, _H100M = (
+    "nvidia-tesla-a100",
+    "nvidia-a100-80gb",
+    "nvidia-h100-80gb",
+    "nvidia-h100-mega-80gb",
+)
+_H200, _L4, _RTX6000 = "nvidia-h200-141gb", "nvidia-l4", "nvidia-rtx-pro-6000"
+GPU_ZONES: dict[str, frozenset[str]] = {
+    "us-central1-a": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+    "us-central1-b": frozenset({_A100, _H100, _H100M, _H200, _L4, _RTX6000}),
+    "us-central1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+    "us-central1-f": frozenset({_A100}),
+    "us-east1-b": frozenset({_A100, _L4}),
+    "us-east1-c": frozenset({_L4}),
+    "us-east1-d": frozenset({_L4}),
+    "us-east4-a": frozenset({_H100, _H100M, _L4}),
+    "us-east4-b": frozenset({_H100, _H100M, _H200}),
+    "us-east4-c": frozenset({_A100_80, _H100, _H100M, _L4, _RTX6000}),
+    "us-west1-a": frozenset({_H100, _H100M, _L4}),
+    "us-west1-b": frozenset({_A100, _H100, _H100M, _L4}),
+    "us-west1-c": frozenset({_H200, _L4}),
+    "us-west4-a": frozenset({_H100, _H100M, _L4}),
+    "us-west4-b": frozenset({_A100}),
+    "us-west4-c": frozenset({_L4}),
+    "europe-west1-b": frozenset({_H100, _H100M, _H200, _L4}),
+    "europe-west1-c": frozenset({_H100, _H100M, _L4}),
+    "europe-west4-a": frozenset({_A100, _A100_80, _H200, _L4, _RTX6000}),
+    "europe-west4-b": frozenset({_A100, _H100, _H100M, _L4}),
+    "europe-west4-c": frozenset({_H100, _H100M, _L4}),
+    "asia-southeast1-a": frozenset({_L4}),
+    "asia-southeast1-b": frozenset({_A100, _H100, _H100M, _L4, _RTX6000}),
+    "asia-southeast1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+}
+
+
+def _class_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    name = text(get(props, "nodeConfig", "labels") or {}, COMPUTE_CLASS_KEY)
+    if not name:
+        return
+    taints = items(get(props, "nodeConfig", "taints"))
+    if not any(
+        text(t, "key") == COMPUTE_CLASS_KEY
+        and text(t, "value") == name
+        and text(t, "effect") == "NO_SCHEDULE"
+        for t in taints
+    ):
+        yield (
+            f"a pool in ComputeClass {name} must also carry the taint "
+            f"{COMPUTE_CLASS_KEY}={name}:NoSchedule (GKE joins a manual pool by label AND taint)."
+        )
+
+
+def _flex_start(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "nodeConfig", "flexStart") is not True:
+        return
+    if get(props, "nodeConfig", "spot") is True:
+        yield "a flex-start pool cannot also be spot."
+    if get(props, "management", "autoRepair") is not False:
+        yield "a flex-start pool runs without auto-repair (management.autoRepair false)."
+    if text(props, "autoscaling", "locationPolicy") != "ANY":
+        yield "a flex-start pool takes capacity in any zone (autoscaling.locationPolicy ANY)."
+    if number(props, "autoscaling", "minNodeCount") != 0:
+        yield "a flex-start pool scales from zero (autoscaling.minNodeCount 0)."
+    affinity = text(props, "nodeConfig", "reservationAffinity", "consumeReservationType")
+    if affinity != "NO_RESERVATION":
+        yield "a flex-start pool consumes no reservation (reservationAffinity NO_RESERVATION)."
+
+
+def _zone_offers_gpu(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    zones = [text(z) for z in items(get(props, "nodeLocations"))]
+    if not zones:
+        location = text(props, "location")
+        zones = [location] if location.count("-") == 2 else []  # a zonal cluster's zone
+    for accelerator in gpu_accelerators(props):
+        kind = text(accelerator, "type")
+        missing = [z for z in zones if z in GPU_ZONES and kind not in GPU_ZONES[z]]
+        if missing:
+            yield (
+                f"{', '.join(missing)} do(es) not offer {kind} as far as the catalog knows; "
+                "check `gcloud compute accelerator-types list` before relying on it."
+            )
+
+
+def policies() -> list[ResourceValidationPolicy]:
+    return [
+        resource_policy(
+            Meta(
+                "gpu-compute-class-taint",
+                "A pool that joins a ComputeClass carries the class taint with its label.",
+                MANDATORY,
+            ),
+            is_pool,
+            _class_taint,
+        ),
+        resource_policy(
+            Meta(
+                "gpu-flex-start-pool",
+                "A flex-start pool is set up the way GKE requires it.",
+                MANDATORY,
+            ),
+            is_pool,
+            _flex_start,
+        ),
+        resource_policy(
+            Meta(
+                "gpu-zone-offers-accelerator",
+                "Each zone of a GPU pool offers its accelerator.",
+                ADVISORY,
+            ),
+            is_pool,
+            _zone_offers_gpu,
+        ),
+    ]
