@@ -51,6 +51,11 @@ def _no_static_credentials(props: Mapping[str, Any], _: ResourceValidationArgs) 
     if connection.get("password"):
         yield "the connection carries a password."
     extra = _json_object(connection.get("extra")) or {}
+    if extra.get("in_cluster") is True:
+        # In-cluster: the hook loads the pod's own service account token; the secret holds none.
+        if extra.get("kube_config") is not None:
+            yield "the connection sets both in_cluster and kube_config, which the hook refuses."
+        return
     kubeconfig = _json_object(extra.get("kube_config"))
     if kubeconfig is None:
         yield "the connection's kube_config is missing or not JSON, so it cannot be checked."

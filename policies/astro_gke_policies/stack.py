@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
@@ -55,6 +55,23 @@ def _deployment_complete(args: StackValidationArgs) -> Iterator[tuple[str, str |
             )
 
 
+def _in_cluster(resources: list[PolicyResource], deployment: PolicyResource) -> bool:
+    """Its RoleBinding names Kubernetes service accounts only (a Remote Execution agent in this
+    cluster): KubernetesPodOperator then runs in-cluster."""
+    bindings = [
+        r
+        for r in _children(resources, deployment)
+        if r.resource_type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+    ]
+    kinds = {
+        get(s, "kind")
+        for b in bindings
+        for s in items(get(b.props, "subjects"))
+        if isinstance(s, Mapping)
+    }
+    return kinds == {"ServiceAccount"}
+
+
 def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     roles: dict[str, frozenset[str]] = {}
     for custom in (r for r in args.resources if r.resource_type == CUSTOM_ROLE):
@@ -66,6 +83,8 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
     grants = [r for r in args.resources if r.resource_type == PROJECT_IAM_MEMBER]
     for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
         mine = [g for g in grants if g.parent is not None and g.parent.urn == deployment.urn]
+        if not mine and _in_cluster(args.resources, deployment):
+            continue  # the API server authenticates the agent pod's token: no Google grant
         if len(mine) != 1:
             yield (
                 f"Airflow deployment {deployment.name} has {len(mine)} project-level grants; expected 1.",
