@@ -13,6 +13,7 @@ from components.launcher_role import LauncherRole, LauncherRoleArgs
 from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
 from components.system_pool import SystemNodePool, SystemNodePoolArgs
+from components.xcom_bucket import XComStorage, XComStorageArgs
 
 cfg = config.from_pulumi()  # raises ConfigError before any resource is registered
 name = cfg.cluster.name
@@ -86,6 +87,16 @@ for gpu_class in cfg.gpu_classes:
         ),
     )
 
+# What DAGs pass to KubernetesPodOperator per pool or class (also AIRFLOW_VAR_* for agents).
+pools_by_name = {pool.name: pool for pool in cfg.gpu_pools}
+gpu_scheduling = {
+    **{pool.name: scheduling_hints(pool, class_of.get(pool.name)) for pool in cfg.gpu_pools},
+    **{
+        c.name: class_hints(c.name, [pools_by_name[member] for member in c.pools])
+        for c in cfg.gpu_classes
+    },
+}
+
 # --- Airflow access: one isolated namespace, identity and connection per Astro deployment ---
 airflow: dict[str, dict[str, object]] = {}
 if cfg.deployments:
@@ -101,6 +112,20 @@ if cfg.deployments:
             f"{name}-secrets-cmek",
             SecretManagerKeysArgs(project_id=cfg.project_id, config=cfg.secret_manager),
         ).grants
+    # Remote Execution: the XCom role and CMEK grants, once for every remote deployment.
+    remote = [d for d in cfg.deployments if d.agent is not None]
+    xcom = (
+        XComStorage(
+            f"{name}-xcom",
+            XComStorageArgs(
+                project_id=cfg.project_id,
+                cluster_name=name,
+                kms_keys=[d.agent.xcom.kms_key for d in remote if d.agent and d.agent.xcom.kms_key],
+            ),
+        )
+        if remote
+        else None
+    )
     assert k8s_provider is not None
     for deployment in cfg.deployments:
         access = AirflowDeploymentAccess(
@@ -115,6 +140,10 @@ if cfg.deployments:
                 labels=labels,
                 secret_dependencies=secret_grants,
                 protect=cfg.protect_live_objects,
+                region=cfg.region,
+                xcom_role=xcom.role_name if xcom else None,
+                xcom_key_grants=xcom.key_grants if xcom else {},
+                gpu_scheduling=gpu_scheduling,
             ),
         )
         airflow[deployment.name] = access.outputs
@@ -124,14 +153,4 @@ pulumi.export("cluster_location", cfg.location)
 pulumi.export("cluster_endpoint", cluster.endpoint)
 pulumi.export("node_service_account", nodes.email)
 pulumi.export("airflow", airflow)
-pools_by_name = {pool.name: pool for pool in cfg.gpu_pools}
-pulumi.export(
-    "gpu_scheduling",
-    {
-        **{pool.name: scheduling_hints(pool, class_of.get(pool.name)) for pool in cfg.gpu_pools},
-        **{
-            c.name: class_hints(c.name, [pools_by_name[member] for member in c.pools])
-            for c in cfg.gpu_classes
-        },
-    },
-)
+pulumi.export("gpu_scheduling", gpu_scheduling)

@@ -1,25 +1,34 @@
 """Everything one Astro deployment needs to launch pods, isolated from every other deployment:
 
 - its Google subject: a launcher service account it may only impersonate (default), or its own
-  identity (`adc`); the subject gets the launcher role on the project (authenticate only);
+  identity (`adc`); the subject gets the launcher role on the project (authenticate only). The
+  deployment's identity is the Astro identity (hosted) or the Remote Execution agent's Google
+  service account (remote, agent `external`);
+- in-cluster (remote, agent `this_cluster`): no Google subject at all. KubernetesPodOperator
+  authenticates with the agent pod's Kubernetes service account token, the RoleBinding names that
+  service account, and the agent reads the secret through Workload Identity (components/agent.py);
 - its namespace (Pod Security Admission labels, quota, limit range, default-deny ingress, a
   disruption budget that keeps drains off running task pods), a Role
   with exactly what KubernetesPodOperator uses, and a RoleBinding to the subject (a `User`: GKE
-  authenticates Google identities by email);
-- the Airflow connection in Secret Manager (the kubeconfig inside is exec-plugin only), readable by
-  the subject alone.
+  authenticates Google identities by email; a `ServiceAccount` in-cluster);
+- the Airflow connection in Secret Manager (the kubeconfig inside is exec-plugin only; in-cluster
+  there is none), readable by the subject alone. With `existing_secrets_backend` the secret goes
+  where the deployment's own backend looks and that backend's identity reads it; no backend
+  setting is exported then, so the deployment keeps every connection it already has;
+- remote deployments: the agent (components/agent.py) and `agent_values` for its Helm chart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components import agent as remote_agent
 from components import airflow_connection, rbac
 from components.cluster import GkeCluster
 from components.config import AirflowDeploymentConfig, SecretManagerConfig
@@ -52,6 +61,12 @@ class AirflowDeploymentAccessArgs:
     secret_dependencies: Sequence[pulumi.Resource]
     # Pulumi `protect` on what a running deployment depends on (see LIVE_OBJECTS).
     protect: bool = False
+    # Remote deployments: the bucket location (the cluster region), the stack's XCom role and
+    # CMEK grants (components/xcom_bucket.py), and the scheduling hints for AIRFLOW_VAR_*.
+    region: str = ""
+    xcom_role: pulumi.Input[str] | None = None
+    xcom_key_grants: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    gpu_scheduling: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _replication(cfg: SecretManagerConfig) -> gcp.secretmanager.SecretReplicationArgs:
@@ -85,7 +100,7 @@ def _replication(cfg: SecretManagerConfig) -> gcp.secretmanager.SecretReplicatio
 
 
 class AirflowDeploymentAccess(pulumi.ComponentResource):
-    subject_email: pulumi.Output[str]
+    subject_email: pulumi.Output[str] | None
     outputs: dict[str, Any]
 
     def __init__(
@@ -99,12 +114,36 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         gcp_opts = pulumi.ResourceOptions(parent=self)
         # What a running deployment depends on: deleting or replacing one breaks its tasks.
         live = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        astro_member = f"serviceAccount:{d.astro_identity}"
+        labels = {"app.kubernetes.io/managed-by": "pulumi", "airflow-deployment": d.name}
+
+        # --- Remote Execution: the agent, its identities and XCom bucket ------------------
+        agent: remote_agent.RemoteAgent | None = None
+        if d.agent is not None:
+            if args.xcom_role is None:
+                raise ValueError("a remote deployment needs the stack's XCom role")
+            key = d.agent.xcom.kms_key
+            agent = remote_agent.RemoteAgent(
+                f"{name}-agent",
+                remote_agent.RemoteAgentArgs(
+                    project_id=args.project_id,
+                    location=args.region,
+                    deployment=d,
+                    k8s_provider=args.k8s_provider,
+                    xcom_role=args.xcom_role,
+                    key_grants=[args.xcom_key_grants[key]] if key else [],
+                    labels=args.labels,
+                    namespace_labels={**labels, **PSA_LABELS},
+                    protect=args.protect,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         # --- Google identity -------------------------------------------------------------
         launcher_email: pulumi.Output[str] | None = None
-        if d.auth_mode == "impersonation":
-            assert d.launcher_id is not None
+        self.subject_email = None
+        identity = d.google_identity
+        if d.launch_mode == "impersonation":
+            assert d.launcher_id is not None and identity is not None
             launcher = gcp.serviceaccount.Account(
                 f"{name}-launcher",
                 project=args.project_id,
@@ -121,24 +160,48 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
                 f"{name}-astro-token-creator",
                 service_account_id=launcher.name,
                 role=TOKEN_CREATOR,
-                member=astro_member,
+                member=f"serviceAccount:{identity}",
                 opts=gcp_opts,
             )
-        else:
-            self.subject_email = pulumi.Output.from_input(d.astro_identity)
-        subject_member = self.subject_email.apply(lambda e: f"serviceAccount:{e}")
+        elif d.launch_mode == "adc":
+            assert identity is not None
+            self.subject_email = pulumi.Output.from_input(identity)
 
-        gcp.projects.IAMMember(
-            f"{name}-cluster-access",
-            project=args.project_id,
-            role=args.launcher_role,
-            member=subject_member,
-            opts=gcp_opts,
-        )
+        # Who the stack's backend reads the secret as, and who the RoleBinding names.
+        readers: list[pulumi.Output[str]]
+        subjects: list[k8s.rbac.v1.SubjectArgs]
+        if self.subject_email is not None:
+            subject_member = self.subject_email.apply(lambda e: f"serviceAccount:{e}")
+            # The one project-level grant: authenticate to the cluster (IAM cannot be scoped to
+            # a namespace). In-cluster needs none: the API server authenticates the pod's token.
+            gcp.projects.IAMMember(
+                f"{name}-cluster-access",
+                project=args.project_id,
+                role=args.launcher_role,
+                member=subject_member,
+                opts=gcp_opts,
+            )
+            readers = [subject_member]
+            subjects = [
+                k8s.rbac.v1.SubjectArgs(
+                    kind="User", name=self.subject_email, api_group="rbac.authorization.k8s.io"
+                )
+            ]
+        else:
+            assert agent is not None and d.agent is not None
+            # The workers always launch pods; a distinct triggerer only runs KPO triggers
+            # (get pods, logs, events, delete on kill) in deferrable mode.
+            launchers = d.agent.service_accounts[: 2 if d.deferrable else 1]
+            readers = [agent.members[ksa] for ksa in launchers]
+            subjects = [
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=ksa, namespace=d.agent.namespace
+                )
+                for ksa in launchers
+            ]
 
         # --- Kubernetes: namespace, guard rails, RBAC ------------------------------------
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        labels = {"app.kubernetes.io/managed-by": "pulumi", "airflow-deployment": d.name}
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=d.namespace, labels={**labels, **PSA_LABELS}),
@@ -229,18 +292,21 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="Role", name=ROLE_NAME
             ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="User", name=self.subject_email, api_group="rbac.authorization.k8s.io"
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[role]),
+            subjects=subjects,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.k8s_provider,
+                # In-cluster: the subjects are the agent's service accounts, created first.
+                depends_on=[role, *(agent.service_account_objects if agent else [])],
+            ),
         )
 
         # --- The Airflow connection in Secret Manager ------------------------------------
+        existing = d.existing_secrets_backend
+        secret_project = d.secret_project(args.project_id)
         secret = gcp.secretmanager.Secret(
             f"{name}-connection",
-            project=args.project_id,
+            project=secret_project,
             secret_id=d.secret_id,
             labels={**args.labels, "airflow-deployment": d.name, "purpose": "airflow-connection"},
             replication=_replication(args.secret_manager),
@@ -254,40 +320,73 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
                 ),
             ),
         )
-        kubeconfig = args.cluster.kubeconfig(
-            d.auth_mode, impersonate=launcher_email, namespace=d.namespace
-        )
-        # Secret in Pulumi state: the apply returns a secret Output, which marks the result.
-        payload: pulumi.Output[str] = kubeconfig.apply(
-            lambda kc: pulumi.Output.secret(airflow_connection.connection_json(kc, d.namespace))
-        )
+        if d.in_cluster:
+            payload: pulumi.Output[str] = pulumi.Output.secret(
+                airflow_connection.connection_json(d.namespace, None)
+            )
+        else:
+            kubeconfig = args.cluster.kubeconfig(
+                d.auth_mode, impersonate=launcher_email, namespace=d.namespace
+            )
+            # Secret in Pulumi state: the apply returns a secret Output, which marks the result.
+            payload = kubeconfig.apply(
+                lambda kc: pulumi.Output.secret(airflow_connection.connection_json(d.namespace, kc))
+            )
         gcp.secretmanager.SecretVersion(
             f"{name}-connection-v",
             secret=secret.id,
             secret_data=payload,
             opts=gcp_opts,
         )
-        gcp.secretmanager.SecretIamMember(
-            f"{name}-connection-reader",
-            project=args.project_id,
-            secret_id=secret.secret_id,
-            role=SECRET_ACCESSOR,
-            member=subject_member,
-            opts=gcp_opts,
-        )
+        if existing is not None:
+            # The deployment's own backend reads with its own identity: that identity, and no
+            # other, may read this one secret.
+            if existing.reader is not None:
+                readers = [pulumi.Output.from_input(f"serviceAccount:{existing.reader}")]
+            elif identity is not None:
+                readers = [pulumi.Output.from_input(f"serviceAccount:{identity}")]
+        for i, reader in enumerate(readers):
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-connection-reader" + (f"-{i}" if i else ""),
+                project=secret_project,
+                secret_id=secret.secret_id,
+                role=SECRET_ACCESSOR,
+                member=reader,
+                opts=gcp_opts,
+            )
 
-        kwargs = (
-            launcher_email.apply(lambda e: airflow_connection.backend_kwargs(args.project_id, d, e))
-            if launcher_email is not None
-            else airflow_connection.backend_kwargs(args.project_id, d, None)
-        )
+        # --- Outputs ------------------------------------------------------------------------
+        kwargs: pulumi.Input[str] | None = None
+        if existing is None:
+            kwargs = (
+                launcher_email.apply(
+                    lambda e: airflow_connection.backend_kwargs(secret_project, d, e)
+                )
+                if launcher_email is not None
+                else airflow_connection.backend_kwargs(secret_project, d, None)
+            )
         self.outputs = {
+            "execution": d.execution,
             "connection_id": d.connection_id,
             "namespace": d.namespace,
             "secret_id": d.secret_id,
-            "auth_mode": d.auth_mode,
+            "secret_project": secret_project,
+            "secrets_backend": "existing" if existing is not None else "stack",
+            "auth_mode": d.launch_mode,
             "launcher_email": launcher_email,
-            "AIRFLOW__SECRETS__BACKEND": airflow_connection.BACKEND,
-            "AIRFLOW__SECRETS__BACKEND_KWARGS": kwargs,
         }
+        if kwargs is not None:
+            self.outputs["AIRFLOW__SECRETS__BACKEND"] = airflow_connection.BACKEND
+            self.outputs["AIRFLOW__SECRETS__BACKEND_KWARGS"] = kwargs
+        if agent is not None:
+            variables = airflow_connection.dag_variables(
+                d.connection_id, d.namespace, dict(args.gpu_scheduling)
+            )
+            bucket = agent.bucket_name
+            self.outputs["agent"] = agent.outputs
+            self.outputs["agent_values"] = pulumi.Output.from_input(kwargs).apply(
+                lambda k: remote_agent.agent_values(
+                    d, bucket=bucket, backend_kwargs=k, dag_variables=variables
+                )
+            )
         self.register_outputs(self.outputs)

@@ -100,6 +100,14 @@ def _node_config(prefix: str, *, pool: bool) -> dict[str, Field]:
         "guestAccelerators.gpuSharingConfig": RB,
         "guestAccelerators.gpuSharingConfig.gpuSharingStrategy": R,
         "guestAccelerators.gpuSharingConfig.maxSharedClientsPerGpu": R,
+        # flex_start and max_run_duration: ForceNew in node_config.go (schemaNodeConfig), as in
+        # the stored hashicorp/terraform-provider-google copy at 8da4e91560e76da82f5cb52bc4c4d16dcd034bf8.
+        "flexStart": R,
+        "maxRunDuration": R,
+        # secondary_boot_disks and both its fields: ForceNew (same file and commit).
+        "secondaryBootDisks": RB,
+        "secondaryBootDisks.diskImage": R,
+        "secondaryBootDisks.mode": R,
         "reservationAffinity": RB,
         "reservationAffinity.consumeReservationType": R,
         "reservationAffinity.key": R,
@@ -421,6 +429,86 @@ def _iam_member(*parent: str) -> dict[str, Field]:
 SERVICE_IDENTITY: dict[str, Field] = {"service": R, "project": R}
 
 
+def _retention_unlocked(old: Any, new: Any) -> bool:
+    return old is True and new is not True
+
+
+# google/services/storage/resource_storage_bucket.go
+# @ 0262be693c00e5902e2190d2ae307d6112467e31: ForceNew on name, location, project,
+# enable_object_retention, custom_placement_config.data_locations and hierarchical_namespace
+# (+ enabled); CustomizeDiff `ForceNewIfChange("retention_policy.0.is_locked", isPolicyLocked)`
+# replaces when a locked policy is unlocked. Everything else (encryption, lifecycle rules, labels,
+# storage class, uniform access, public access prevention, soft delete, force_destroy) updates.
+BUCKET: dict[str, Field] = {
+    "name": R,
+    "project": R,
+    "location": R,
+    "enableObjectRetention": R,
+    "customPlacementConfig": UB,
+    "customPlacementConfig.dataLocations": R,
+    "hierarchicalNamespace": RB,
+    "hierarchicalNamespace.enabled": R,
+    "retentionPolicy": UB,
+    "retentionPolicy.isLocked": Field(
+        False, when=_retention_unlocked, note="replaced when a locked policy is unlocked"
+    ),
+    "retentionPolicy.retentionPeriod": U,
+    "encryption": UB,
+    "encryption.defaultKmsKeyName": U,
+    "requesterPays": U,
+    "forceDestroy": U,
+    "labels": U,
+    "storageClass": U,
+    "lifecycleRules": UB,
+    "lifecycleRules.action": UB,
+    "lifecycleRules.action.type": U,
+    "lifecycleRules.action.storageClass": U,
+    "lifecycleRules.condition": UB,
+    **{
+        f"lifecycleRules.condition.{k}": U
+        for k in (
+            "age",
+            "createdBefore",
+            "customTimeBefore",
+            "daysSinceCustomTime",
+            "daysSinceNoncurrentTime",
+            "noncurrentTimeBefore",
+            "withState",
+            "matchesStorageClasses",
+            "numNewerVersions",
+            "matchesPrefixes",
+            "matchesSuffixes",
+            "sendAgeIfZero",
+            "sendDaysSinceNoncurrentTimeIfZero",
+            "sendDaysSinceCustomTimeIfZero",
+            "sendNumNewerVersionsIfZero",
+        )
+    },
+    "versioning": UB,
+    "versioning.enabled": U,
+    "autoclass": UB,
+    "autoclass.enabled": U,
+    "autoclass.terminalStorageClass": U,
+    "website": UB,
+    "website.mainPageSuffix": U,
+    "website.notFoundPage": U,
+    "cors": UB,
+    "cors.origins": U,
+    "cors.methods": U,
+    "cors.responseHeaders": U,
+    "cors.maxAgeSeconds": U,
+    "defaultEventBasedHold": U,
+    "logging": UB,
+    "logging.logBucket": U,
+    "logging.logObjectPrefix": U,
+    "uniformBucketLevelAccess": U,
+    "rpo": U,
+    "publicAccessPrevention": U,
+    "softDeletePolicy": UB,
+    "softDeletePolicy.retentionDurationSeconds": U,
+}
+
+
 # --- Kubernetes -----------------------------------------------------------------------------
 # pulumi/pulumi-kubernetes provider/pkg/provider/diff.go @ 00302beb58ae08591f0c8b0b065871c50ba35250:
 # `.metadata.name` and `.metadata.namespace` replace every kind; per kind also e.g. RoleBinding
@@ -493,6 +581,11 @@ TABLE: dict[str, dict[str, Field]] = {
         "project", "location", "repository"
     ),
     "gcp:projects/serviceIdentity:ServiceIdentity": SERVICE_IDENTITY,
+    "gcp:storage/bucket:Bucket": BUCKET,
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _iam_member("bucket"),
+    "kubernetes:core/v1:ServiceAccount": _k8s(
+        automountServiceAccountToken=U, secrets=U, imagePullSecrets=U
+    ),
     "kubernetes:core/v1:Namespace": _k8s(spec=U),
     "kubernetes:core/v1:ResourceQuota": _k8s(
         spec=UB, spec__hard=U, spec__scopeSelector=U, spec__scopes=R
@@ -503,6 +596,9 @@ TABLE: dict[str, dict[str, Field]] = {
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s(roleRef=R, subjects=U),
     # diff.go lists `.spec` only for policy/v1beta1 PodDisruptionBudget; policy/v1 updates it.
     "kubernetes:policy/v1:PodDisruptionBudget": _k8s(spec=U),
+    # A custom resource: diff.go lists no kind-specific forceNew path for it, so only
+    # metadata.name/namespace replace; its spec is applied to the live object.
+    "kubernetes:cloud.google.com/v1:ComputeClass": _k8s(spec=U),
     "pulumi:providers:kubernetes": K8S_PROVIDER,
 }
 
@@ -564,13 +660,19 @@ SOURCES: dict[str, str] = {
         "google-beta/services/resourcemanager/resource_project_service_identity.go",
         "7d060ee7",
     ),
+    "gcp:storage/bucket:Bucket": _source(
+        TPG, "google/services/storage/resource_storage_bucket.go", "0262be69"
+    ),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _IAM,
     "kubernetes:core/v1:Namespace": _K8S_DIFF,
+    "kubernetes:core/v1:ServiceAccount": _K8S_DIFF,
     "kubernetes:core/v1:ResourceQuota": _K8S_DIFF,
     "kubernetes:core/v1:LimitRange": _K8S_DIFF,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _K8S_DIFF,
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _K8S_DIFF,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _K8S_DIFF,
     "kubernetes:policy/v1:PodDisruptionBudget": _K8S_DIFF,
+    "kubernetes:cloud.google.com/v1:ComputeClass": _K8S_DIFF,
     "pulumi:providers:kubernetes": _source(
         "pulumi/pulumi-kubernetes", "provider/pkg/provider/provider.go", "010f5d8e"
     )

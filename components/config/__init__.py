@@ -46,6 +46,7 @@ from components.config.deployments import (
     AirflowDeploymentConfig,
     ContainerDefaults,
     SecretManagerConfig,
+    isolation_problems,
 )
 from components.config.network import CreateNetworkConfig, ExistingNetworkConfig, NetworkConfig
 from components.config.pools import (
@@ -188,18 +189,14 @@ class StackConfig(_Model):
 
     @field_validator("deployments")
     @classmethod
-    def _isolated(cls, v: list[AirflowDeploymentConfig]) -> list[AirflowDeploymentConfig]:
-        problems = []
-        for what, values in (
-            ("names", [d.name for d in v]),
-            ("namespaces", [d.namespace for d in v]),
-            ("astro identities", [d.astro_identity for d in v]),
-            ("launcher account ids", [d.launcher_id for d in v if d.launcher_id]),
-            ("secret ids", [d.secret_id for d in v]),
-        ):
-            dupes = sorted({x for x in values if values.count(x) > 1})
-            if dupes:
-                problems.append(f"{what} must be unique across deployments: {', '.join(dupes)}")
+    def _isolated(
+        cls, v: list[AirflowDeploymentConfig], info: ValidationInfo
+    ) -> list[AirflowDeploymentConfig]:
+        problems = isolation_problems(
+            v,
+            project_id=info.data.get("project_id"),
+            secret_manager=info.data.get("secret_manager"),
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return v

@@ -1,0 +1,139 @@
+"""Object storage for XComs of Remote Execution deployments (Astro docs
+remote-execution-configure-xcom-backend: agents need an object-storage XCom backend).
+
+Choice: one bucket per remote deployment (not one shared bucket with a prefix each). A bucket is
+the smallest thing Cloud Storage IAM grants on without IAM Conditions, so "the agent may touch its
+own XComs only" is one bucket-level grant per deployment, and each deployment keeps its own
+lifecycle, CMEK key and deletion.
+
+What the agent may do there is a custom role with exactly what `XComObjectStorageBackend` does
+through gcsfs (providers common-io xcom/backend.py, gcsfs core.py):
+- `storage.objects.create` (write a value), `storage.objects.get` and `storage.objects.list`
+  (read it back; `exists()` runs an object get and a prefix list in parallel),
+  `storage.objects.delete` (`purge` when a task is cleared);
+- `storage.buckets.get`: every write first runs `path.parent.mkdir(parents=True, exist_ok=True)`;
+  gcsfs `_mkdir` asks whether the bucket exists (`GET b/<bucket>`); without this permission it
+  falls back to listing, and on an empty bucket (new, or emptied by the lifecycle rule) concludes
+  that the bucket is missing and tries to create it: the first XCom push would fail.
+`roles/storage.objectUser` lacks `storage.buckets.get` and carries more object permissions
+(update, restore, multipart uploads) than the backend uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config.deployments import XComStorageConfig
+
+KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+XCOM_PERMISSIONS = [
+    "storage.buckets.get",
+    "storage.objects.create",
+    "storage.objects.delete",
+    "storage.objects.get",
+    "storage.objects.list",
+]
+
+
+def storage_agent(project_number: str) -> str:
+    """The Cloud Storage service agent, which encrypts with a bucket's default KMS key."""
+    return f"serviceAccount:service-{project_number}@gs-project-accounts.iam.gserviceaccount.com"
+
+
+@dataclass(frozen=True)
+class XComStorageArgs:
+    project_id: str
+    cluster_name: str
+    kms_keys: Sequence[str]
+
+
+class XComStorage(pulumi.ComponentResource):
+    """Stack-wide, once: the XCom custom role and the CMEK grants, one per distinct key (two
+    deployments on one key share one grant: a non-authoritative IAM member per deployment would
+    remove the binding for both when one of them is deleted)."""
+
+    role_name: pulumi.Output[str]
+    key_grants: dict[str, gcp.kms.CryptoKeyIAMMember]
+
+    def __init__(
+        self, name: str, args: XComStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("astro-gke-gpu:xcom:XComStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Role ids cannot be reused for days after deletion: derive a stable one from the cluster.
+        role = gcp.projects.IAMCustomRole(
+            f"{name}-role",
+            project=args.project_id,
+            role_id="astroXcomObjects_" + args.cluster_name.replace("-", "_"),
+            title=f"Airflow XCom objects for {args.cluster_name}",
+            description="What XComObjectStorageBackend does in its bucket; granted per bucket only.",
+            permissions=XCOM_PERMISSIONS,
+            stage="GA",
+            opts=child,
+        )
+        self.role_name = role.name
+        self.key_grants = {}
+        keys = sorted(set(args.kms_keys))
+        if keys:
+            number = gcp.organizations.get_project_output(project_id=args.project_id).number
+            member = number.apply(storage_agent)
+            for key in keys:
+                self.key_grants[key] = gcp.kms.CryptoKeyIAMMember(
+                    f"{name}-kms-{key.split('/')[5]}-{key.split('/')[7]}",
+                    crypto_key_id=key,
+                    role=KMS_ROLE,
+                    member=member,
+                    opts=child,
+                )
+        self.register_outputs({"role": self.role_name})
+
+
+def bucket(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    project_id: str,
+    bucket_name: str,
+    location: str,
+    config: XComStorageConfig,
+    labels: dict[str, str],
+    depends_on: Iterable[pulumi.Resource] = (),
+    protect: bool = False,
+) -> gcp.storage.Bucket:
+    return gcp.storage.Bucket(
+        name,
+        name=bucket_name,
+        project=project_id,
+        location=location,
+        storage_class="STANDARD",
+        # IAM only, no ACLs; never public, whatever IAM says.
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        lifecycle_rules=[
+            gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=config.retention_days),
+            )
+        ],
+        encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=config.kms_key)
+        if config.kms_key
+        else None,
+        labels=labels,
+        # A delete with objects inside fails instead of emptying the bucket: XComs of running
+        # DAG runs are never dropped by a `pulumi up`.
+        force_destroy=False,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            # Its name is fixed (the agent values point at it), so a replacement (location or
+            # name, both ForceNew in resource_storage_bucket.go) cannot come up beside the old
+            # bucket: delete first, which force_destroy=false refuses while XComs remain.
+            # Protected in prod: running DAG runs read their XComs from it.
+            delete_before_replace=True,
+            protect=protect,
+            depends_on=list(depends_on),
+        ),
+    )
