@@ -19,6 +19,7 @@ REQUIRED_APIS: dict[str, str] = {
     "iam.googleapis.com": "service accounts, custom role, service-account IAM",
     "iamcredentials.googleapis.com": "impersonation: Astro mints the launcher's tokens at run time",
     "secretmanager.googleapis.com": "the Airflow connection secrets",
+    "storage.googleapis.com": "XCom buckets of Remote Execution deployments, when configured",
     "cloudkms.googleapis.com": "CMEK grants (secrets encryption keys), when configured",
     "artifactregistry.googleapis.com": "per-repository image pull grants, when configured",
     "logging.googleapis.com": "GKE system and workload logs",
@@ -32,6 +33,7 @@ API_OF_MODULE: dict[str, str] = {
     "serviceaccount": "iam.googleapis.com",
     "projects": "cloudresourcemanager.googleapis.com",
     "secretmanager": "secretmanager.googleapis.com",
+    "storage": "storage.googleapis.com",
     "kms": "cloudkms.googleapis.com",
     "artifactregistry": "artifactregistry.googleapis.com",
 }
