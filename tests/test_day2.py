@@ -39,6 +39,10 @@ DECISIONS: dict[str, Options] = {
     "gcp:compute/routerNat:RouterNat": DELETE_FIRST,
     "gcp:compute/firewall:Firewall": DELETE_FIRST,
     "gcp:secretmanager/secret:Secret": Options(delete_before_replace=True, protect_in_prod=True),
+    # A remote deployment's XCom bucket: its name is fixed (the agent values point at it), so a
+    # replacement (location or name) deletes first, which force_destroy=false refuses while XComs
+    # remain. Protected in prod: running DAG runs read their XComs from it.
+    "gcp:storage/bucket:Bucket": Options(delete_before_replace=True, protect_in_prod=True),
     "kubernetes:core/v1:Namespace": Options(protect_in_prod=True),
     # No name of their own, or replaced only together with their (new) name: defaults.
     "gcp:serviceaccount/account:Account": Options(),
@@ -50,11 +54,14 @@ DECISIONS: dict[str, Options] = {
     "gcp:projects/serviceIdentity:ServiceIdentity": Options(),
     "gcp:secretmanager/secretVersion:SecretVersion": Options(),
     "gcp:secretmanager/secretIamMember:SecretIamMember": Options(),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": Options(),
     "kubernetes:core/v1:ResourceQuota": Options(),
     "kubernetes:core/v1:LimitRange": Options(),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": Options(),
     "kubernetes:rbac.authorization.k8s.io/v1:Role": Options(),
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": Options(),
+    # The in-cluster agent's service accounts: a new name is a new object beside the old one.
+    "kubernetes:core/v1:ServiceAccount": Options(),
     "kubernetes:policy/v1:PodDisruptionBudget": Options(),
     "pulumi:providers:kubernetes": Options(),
 }
@@ -83,9 +90,14 @@ def test_every_resource_has_its_replacement_options(
 
 
 def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
-    """Per deployment: its secret, its launcher identity (impersonation mode) and its namespace."""
+    """Per deployment: its secret, its launcher identity (impersonation mode) and its namespace;
+    per remote deployment also its agent's namespace and its XCom bucket."""
     protected = sorted(r.name for r in prod.registrations if r.protect)
     assert protected == [
+        "astro-gpu-prod-batch-remote-agent-namespace",
+        "astro-gpu-prod-batch-remote-agent-xcom",
+        "astro-gpu-prod-batch-remote-connection",
+        "astro-gpu-prod-batch-remote-namespace",
         "astro-gpu-prod-gke",
         "astro-gpu-prod-ml-training-connection",
         "astro-gpu-prod-ml-training-launcher",
