@@ -63,6 +63,8 @@ DECISIONS: dict[str, Options] = {
     # The in-cluster agent's service accounts: a new name is a new object beside the old one.
     "kubernetes:core/v1:ServiceAccount": Options(),
     "kubernetes:policy/v1:PodDisruptionBudget": Options(),
+    # Cluster-scoped, fixed name; a member pool's replacement only updates its priorities.
+    "kubernetes:cloud.google.com/v1:ComputeClass": Options(),
     "pulumi:providers:kubernetes": Options(),
 }
 

@@ -27,35 +27,17 @@ CLASS_TOLERATION = {
 }
 
 
-def with_spot_fallback(c: dict[str, Any]) -> None:
-    """prod plus a spot L4 pool in front of the on-demand one, both in class l4-any."""
-    on_demand = c["gpu_pools"][0]
-    c["gpu_pools"].append(
-        {
-            "name": "l4-spot",
-            "machine_type": on_demand["machine_type"],
-            "accelerator_type": "nvidia-l4",
-            "accelerator_count": on_demand["accelerator_count"],
-            "max_nodes": 4,
-            "spot": True,
-            "zones": ["us-central1-a", "us-central1-b", "us-central1-c"],
-        }
-    )
-    c["gpu_classes"] = [{"name": "l4-any", "pools": ["l4-spot", "l4"]}]
-
-
 @pytest.fixture(scope="module")
 def fallback() -> runner.Run:
-    cfg = runner.stack_config("prod")
-    raw = raw_platform("prod")
-    with_spot_fallback(raw)
-    return runner.run("prod", config={**cfg, "astro-gke-gpu:platform": raw})
+    """prod: class l4-any over spot L4 in three zones, on-demand L4, flex-start L4."""
+    return runner.run("prod")
 
 
 def test_compute_class_lists_member_pools_in_order(fallback: runner.Run) -> None:
     cc = fallback.one(COMPUTE_CLASS)
     spot = fallback.one(NODE_POOL, "astro-gpu-prod-l4-spot-pool")
     on_demand = fallback.one(NODE_POOL, "astro-gpu-prod-l4-pool")
+    flex = fallback.one(NODE_POOL, "astro-gpu-prod-l4-flex-pool")
     assert cc.inputs == {
         "apiVersion": "cloud.google.com/v1",
         "kind": "ComputeClass",
@@ -64,6 +46,7 @@ def test_compute_class_lists_member_pools_in_order(fallback: runner.Run) -> None
             "priorities": [
                 {"nodepools": [spot.outputs["name"]]},
                 {"nodepools": [on_demand.outputs["name"]]},
+                {"nodepools": [flex.outputs["name"]]},
             ],
             "whenUnsatisfiable": "DoNotScaleUp",
             "nodePoolAutoCreation": {"enabled": False},
@@ -71,12 +54,16 @@ def test_compute_class_lists_member_pools_in_order(fallback: runner.Run) -> None
         },
     }
     # It waits for the pools it names, through the Kubernetes provider of the cluster.
-    assert {spot.urn, on_demand.urn} <= set(cc.dependencies)
+    assert {spot.urn, on_demand.urn, flex.urn} <= set(cc.dependencies)
     assert cc.provider.startswith(fallback.one("pulumi:providers:kubernetes").urn)
 
 
 def test_members_carry_the_class_label_and_taint_others_do_not(fallback: runner.Run) -> None:
-    for name in ("astro-gpu-prod-l4-spot-pool", "astro-gpu-prod-l4-pool"):
+    for name in (
+        "astro-gpu-prod-l4-spot-pool",
+        "astro-gpu-prod-l4-pool",
+        "astro-gpu-prod-l4-flex-pool",
+    ):
         node = fallback.one(NODE_POOL, name).inputs["nodeConfig"]
         assert node["labels"]["cloud.google.com/compute-class"] == "l4-any"
         assert node["taints"] == [
@@ -111,7 +98,6 @@ def test_class_hint_selects_the_class_only_and_waits_for_the_slowest_member(
 
 def problems(mutate: Callable[[dict[str, Any]], None]) -> dict[str, str]:
     raw = raw_platform("prod")
-    with_spot_fallback(raw)
     mutate(raw)
     with pytest.raises(config.ConfigError) as exc:
         config.load(raw)
@@ -134,7 +120,7 @@ def problems(mutate: Callable[[dict[str, Any]], None]) -> dict[str, str]:
             "l4-any: members must share accelerator type, count, sharing and partition size",
         ),
         (
-            lambda c: c["gpu_classes"][0].update(name="a100", pools=["l4-spot", "l4"]),
+            lambda c: c["gpu_classes"][0].update(name="a100"),
             "a class may not be named like a GPU pool: a100",
         ),
         (
@@ -230,3 +216,41 @@ def test_provisioning_rules(changes: dict[str, Any], path: str, rule: str) -> No
     found = pool_problems(**changes)
     assert list(found) == [path]
     assert rule in found[path]
+
+
+def test_flex_start_pool_exact(fallback: runner.Run) -> None:
+    """What GKE requires of a flex-start pool (its documented pool flags): from zero, location
+    policy ANY, no reservation, no auto-repair."""
+    pool = fallback.one(NODE_POOL, "astro-gpu-prod-l4-flex-pool").inputs
+    assert pool["nodeConfig"]["flexStart"] is True
+    assert pool["nodeConfig"]["spot"] is False
+    assert pool["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert pool["autoscaling"] == {
+        "minNodeCount": 0.0,
+        "maxNodeCount": 2.0,
+        "locationPolicy": "ANY",
+    }
+    assert pool["management"] == {"autoRepair": False, "autoUpgrade": True}
+    on_demand = fallback.one(NODE_POOL, "astro-gpu-prod-l4-pool").inputs
+    assert "flexStart" not in on_demand["nodeConfig"]
+    assert on_demand["management"] == {"autoRepair": True, "autoUpgrade": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "gpus"),
+    [
+        ({}, 1),  # a2-highgpu-1g: one whole A100
+        ({"partition_size": "1g.5gb"}, 7),  # MIG: 7 partitions of the one GPU
+        ({"sharing": {"strategy": "TIME_SHARING", "max_shared_clients_per_gpu": 4}}, 1),
+    ],
+)
+def test_gpus_per_node_is_what_one_pod_may_request(
+    run_with: Callable[..., runner.Run], changes: dict[str, Any], gpus: int
+) -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        a100 = next(p for p in c["gpu_pools"] if p["name"] == "a100")
+        a100.pop("sharing", None)
+        a100.update(changes)
+
+    run = run_with(mutate, "prod")
+    assert run.outputs["gpu_scheduling"]["a100"]["gpus_per_node"] == gpus

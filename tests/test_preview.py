@@ -72,12 +72,16 @@ def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
     start = lines.index(
         "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):"
     )
-    assert lines[start + 1 : start + 4] == [
+    assert lines[start + 1 : start + 7] == [
         "    a100: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
         "    l4: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
+        # the class waits as long as its slowest member (spot and flex-start: 15 min)
+        "    l4-any: scheduled within 15m00s, started within 15m00s, 3 retries 60 s apart",
+        "    l4-flex: scheduled within 15m00s, started within 15m00s, 1 retry 60 s apart",
+        "    l4-spot: scheduled within 15m00s, started within 15m00s, 3 retries 60 s apart",
         "  from:",
     ]
-    assert lines[start + 4].startswith("    node_boot 270 s: GPU VM created and joined")
+    assert lines[start + 7].startswith("    node_boot 270 s: GPU VM created and joined")
 
 
 def test_invalid_config_exits_2_with_errors_and_no_traceback(tmp_path: Path) -> None:

@@ -94,8 +94,14 @@ def test_bumping_the_driver_replaces_the_pool(prod: runner.Run, run_with: RunWit
 
     changes = review.diff(prod.registrations, run_with(latest, "prod").registrations)
     path = f"{GPU_POOL_PATH}.gpuDriverInstallationConfig.gpuDriverVersion"
-    assert ops(changes) == {"astro-gpu-prod-l4-pool": ("replace", [path])}
-    assert changes[0].hurts == "GPU node pool astro-gpu-prod-l4"
+    # The pool is replaced; its ComputeClass (l4-any) is updated to list the new pool's
+    # generated name (known after apply), never replaced.
+    assert ops(changes) == {
+        "astro-gpu-prod-l4-pool": ("replace", [path]),
+        "astro-gpu-prod-l4-any-class": ("update", ["spec.priorities[1].nodepools[0]"]),
+    }
+    pool = next(c for c in changes if c.name == "astro-gpu-prod-l4-pool")
+    assert pool.hurts == "GPU node pool astro-gpu-prod-l4"
 
 
 def test_moving_the_cluster_to_another_zone_replaces_it_and_what_hangs_off_it(

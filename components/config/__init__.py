@@ -162,7 +162,9 @@ class StackConfig(_Model):
     def _classes_over_own_pools(
         cls, v: list[GpuClassConfig], info: ValidationInfo
     ) -> list[GpuClassConfig]:
-        pools = {p.name: p for p in info.data.get("gpu_pools") or []}
+        if "gpu_pools" not in info.data:
+            return v  # the pools are invalid and already reported: no second, derived error
+        pools = {p.name: p for p in info.data["gpu_pools"]}
         problems = []
         names = [c.name for c in v]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
