@@ -251,7 +251,23 @@ def test_json_review_matches_the_schema(snapshot: str, tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     jsonschema.validate(doc, json.loads((ROOT / "offline" / "plan.schema.json").read_text()))
     path = "nodeConfig.guestAccelerators[0].gpuDriverInstallationConfig.gpuDriverVersion"
+    l4_class = (
+        "urn:pulumi:prod::astro-gke-gpu::astro-gke-gpu:gke:GpuComputeClass"
+        "$kubernetes:cloud.google.com/v1:ComputeClass::astro-gpu-prod-l4-any-class"
+    )
     assert doc["changes"] == [
+        {
+            # the class l4 belongs to lists the replacement pool's new generated name
+            "urn": l4_class,
+            "type": "kubernetes:cloud.google.com/v1:ComputeClass",
+            "name": "astro-gpu-prod-l4-any-class",
+            "op": "update",
+            "properties": ["spec.priorities[1].nodepools[0]"],
+            "replacement": None,
+            "caused_by": [L4_POOL],
+            "hurts": None,
+            "notes": [],
+        },
         {
             "urn": L4_POOL,
             "type": "gcp:container/nodePool:NodePool",
@@ -262,13 +278,13 @@ def test_json_review_matches_the_schema(snapshot: str, tmp_path: Path) -> None:
             "caused_by": [],
             "hurts": "GPU node pool astro-gpu-prod-l4",
             "notes": [],
-        }
+        },
     ]
     assert doc["review"] == {
         "base": snapshot,
         "commit": snapshot,
         "prod": True,
-        "counts": {"create": 0, "update": 0, "replace": 1, "delete": 0},
+        "counts": {"create": 0, "update": 1, "replace": 1, "delete": 0},
         "hurting": [L4_POOL],
         "allowed": [],
         "refused": [L4_POOL],
