@@ -87,9 +87,24 @@ def _toleration(key: str, value: str) -> dict[str, str]:
     return {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
 
 
-def tolerations(compute_class: str | None) -> list[dict[str, str]]:
-    gpu = [_toleration(GPU_TAINT_KEY, GPU_TAINT_VALUE)]
-    return gpu + [_toleration(COMPUTE_CLASS_KEY, compute_class)] if compute_class else gpu
+# GKE taints every Arm node kubernetes.io/arch=arm64:NoSchedule ("Prepare an Arm workload for
+# deployment"); A4X (GB200) runs NVIDIA Grace Arm CPUs, so its task images must be arm64 or
+# multi-arch, and its hints select and tolerate the Arm architecture.
+ARCH_KEY = "kubernetes.io/arch"
+ARM64 = "arm64"
+
+
+def is_arm(cfg: GpuPoolConfig) -> bool:
+    return catalog.series_of(cfg.machine_type) in catalog.ARM_SERIES
+
+
+def tolerations(compute_class: str | None, arm: bool = False) -> list[dict[str, str]]:
+    out = [_toleration(GPU_TAINT_KEY, GPU_TAINT_VALUE)]
+    if compute_class:
+        out.append(_toleration(COMPUTE_CLASS_KEY, compute_class))
+    if arm:
+        out.append(_toleration(ARCH_KEY, ARM64))
+    return out
 
 
 def scheduling_hints(cfg: GpuPoolConfig, compute_class: str | None = None) -> dict[str, object]:
@@ -97,8 +112,12 @@ def scheduling_hints(cfg: GpuPoolConfig, compute_class: str | None = None) -> di
     cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names."""
     return {
         **cold_start.budget(cfg).hints(),
-        "node_selector": {ACCELERATOR_LABEL: cfg.accelerator_type, POOL_LABEL: cfg.name},
-        "tolerations": tolerations(compute_class),
+        "node_selector": {
+            ACCELERATOR_LABEL: cfg.accelerator_type,
+            POOL_LABEL: cfg.name,
+            **({ARCH_KEY: ARM64} if is_arm(cfg) else {}),
+        },
+        "tolerations": tolerations(compute_class, is_arm(cfg)),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": gpus_per_pod(cfg),
     }
@@ -126,7 +145,7 @@ def class_hints(name: str, members: list[GpuPoolConfig]) -> dict[str, object]:
     return {
         **waits,
         "node_selector": {COMPUTE_CLASS_KEY: name},
-        "tolerations": tolerations(name),
+        "tolerations": tolerations(name, is_arm(members[0])),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": gpus_per_pod(members[0]),
     }

@@ -254,3 +254,34 @@ def test_gpus_per_node_is_what_one_pod_may_request(
 
     run = run_with(mutate, "prod")
     assert run.outputs["gpu_scheduling"]["a100"]["gpus_per_node"] == gpus
+
+
+def test_arm_gpu_pool_hint_selects_and_tolerates_arm64(run_with: Callable[..., runner.Run]) -> None:
+    """A4X (GB200) nodes run Arm CPUs, which GKE taints kubernetes.io/arch=arm64:NoSchedule."""
+
+    def a4x(c: dict[str, Any]) -> None:
+        c["gpu_pools"][0].update(
+            machine_type="a4x-highgpu-4g",
+            accelerator_type="nvidia-gb200",
+            accelerator_count=4,
+            disk_type="hyperdisk-balanced",
+            spot=False,
+            reservation={"affinity": "SPECIFIC_RESERVATION", "name": "gb200-block"},
+        )
+
+    hint = run_with(a4x).outputs["gpu_scheduling"]["l4-spot"]
+    assert hint["node_selector"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-gb200",
+        "gpu-pool": "l4-spot",
+        "kubernetes.io/arch": "arm64",
+    }
+    assert hint["tolerations"] == [
+        GPU_TOLERATION,
+        {
+            "key": "kubernetes.io/arch",
+            "operator": "Equal",
+            "value": "arm64",
+            "effect": "NoSchedule",
+        },
+    ]
+    assert hint["gpus_per_node"] == 4
