@@ -36,7 +36,7 @@ class GpuClassConfig(_Model):
         description=(
             "When no member can get capacity: `DoNotScaleUp` keeps the pod pending (it never "
             "lands on a node without the GPU); `ScaleUpAnyway` lets GKE create a node outside "
-            "the priorities."
+            "the priorities. Always sent explicitly: GKE's sources disagree on the default."
         ),
     )
     consolidation_delay_minutes: int = Field(
@@ -45,7 +45,9 @@ class GpuClassConfig(_Model):
         le=1440,
         description=(
             "How long a class node may sit underused before the autoscaler removes it "
-            "(autoscalingPolicy.consolidationDelayMinutes): idle GPUs cost money."
+            "(autoscalingPolicy.consolidationDelayMinutes, 1-1440 in GKE's ComputeClass CRD): idle "
+            "GPUs cost money. Default 10: the upstream cluster autoscaler's own "
+            "scale-down-unneeded-time (kubernetes/autoscaler FAQ.md)."
         ),
     )
 
