@@ -34,6 +34,12 @@ ASTRO_TRAINING = "astro-ml-training@astro-tenant-4821.iam.gserviceaccount.com"
 LAUNCHER_TRAINING = "ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com"
 ASTRO_REPORTING = "astro-reporting@astro-tenant-4821.iam.gserviceaccount.com"
 BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
+WI_POOL = (
+    "principal://iam.googleapis.com/projects/123456789012/locations/global/"
+    "workloadIdentityPools/acme-ml-prod.svc.id.goog/subject"
+)
+BATCH_WORKER = f"{WI_POOL}/ns/astro-agent-batch/sa/astro-agent-worker"
+BATCH_TRIGGERER = f"{WI_POOL}/ns/astro-agent-batch/sa/astro-agent-triggerer"
 
 CORE_RULES = [
     {
@@ -272,6 +278,7 @@ def test_secret_id_matches_the_backend_pattern(dev: runner.Run, prod: runner.Run
     assert {s.inputs["secretId"] for s in prod.of_type(SECRET)} == {
         "airflow-connections-gke_gpu",
         "airflow-connections-gke_gpu_reporting",
+        "airflow-connections-gke_gpu_batch",
     }
 
 
@@ -392,23 +399,43 @@ def test_deployer_provider_uses_adc_and_the_cluster_endpoint(dev: runner.Run) ->
 # --- Isolation and ordering ---------------------------------------------------------------------
 
 
-def test_two_deployments_share_nothing(prod: runner.Run) -> None:
+def test_deployments_share_nothing(prod: runner.Run) -> None:
     namespaces = [r.inputs["metadata"]["name"] for r in prod.of_type(NAMESPACE)]
-    assert sorted(namespaces) == ["airflow-ml-training", "airflow-reporting"]
+    assert sorted(namespaces) == [
+        "airflow-batch",
+        "airflow-ml-training",
+        "airflow-reporting",
+        "astro-agent-batch",
+    ]
     roles = [
         (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
         for r in prod.of_type(ROLE)
     ]
     assert sorted(roles) == [
+        ("airflow-batch", "kpo-launcher"),
         ("airflow-ml-training", "kpo-launcher"),
         ("airflow-reporting", "kpo-launcher"),
     ]
-    subjects = [b.inputs["subjects"][0]["name"] for b in prod.of_type(BINDING)]
-    assert sorted(subjects) == sorted([LAUNCHER_TRAINING, ASTRO_REPORTING])
-    readers = {r.inputs["secretId"]: r.inputs["member"] for r in prod.of_type(SECRET_IAM)}
+    subjects = {
+        b.inputs["metadata"]["namespace"]: [(s["kind"], s["name"]) for s in b.inputs["subjects"]]
+        for b in prod.of_type(BINDING)
+    }
+    assert subjects == {
+        "airflow-ml-training": [("User", LAUNCHER_TRAINING)],
+        "airflow-reporting": [("User", ASTRO_REPORTING)],
+        "airflow-batch": [
+            ("ServiceAccount", "astro-agent-worker"),
+            ("ServiceAccount", "astro-agent-triggerer"),
+        ],
+    }
+    readers = {
+        (r.inputs["secretId"], r.inputs["member"]) for r in prod.of_type(SECRET_IAM)
+    }
     assert readers == {
-        "airflow-connections-gke_gpu": f"serviceAccount:{LAUNCHER_TRAINING}",
-        "airflow-connections-gke_gpu_reporting": f"serviceAccount:{ASTRO_REPORTING}",
+        ("airflow-connections-gke_gpu", f"serviceAccount:{LAUNCHER_TRAINING}"),
+        ("airflow-connections-gke_gpu_reporting", f"serviceAccount:{ASTRO_REPORTING}"),
+        ("airflow-connections-gke_gpu_batch", BATCH_WORKER),
+        ("airflow-connections-gke_gpu_batch", BATCH_TRIGGERER),
     }
     # Neither Astro identity can reach the other's launcher, namespace or secret.
     assert all("reporting" not in str(target) for _, target, _ in grants_to(prod, ASTRO_TRAINING))
@@ -441,6 +468,8 @@ def test_kubernetes_objects_and_secrets_never_wait_on_node_pools(
     pools = {r.urn for r in run.of_type(NODE_POOL)}
     checked = 0
     for r in run.registrations:
+        if "astro-gke-gpu:airflow:DeploymentAccess" not in r.urn:
+            continue  # the access path only (a ComputeClass names its pools on purpose)
         if r.type.startswith("kubernetes:") or r.type.startswith("gcp:secretmanager/"):
             assert not (_closure(run, r.urn) & pools), r.name
             checked += 1
@@ -456,9 +485,12 @@ def test_kubernetes_objects_and_secrets_never_wait_on_node_pools(
 def test_outputs_for_astro(dev: runner.Run, prod: runner.Run) -> None:
     assert dev.outputs["airflow"] == {
         "analytics": {
+            "execution": "hosted",
             "connection_id": "gke_gpu",
             "namespace": "airflow-analytics",
             "secret_id": "airflow-connections-gke_gpu",
+            "secret_project": "acme-ml-dev",
+            "secrets_backend": "stack",
             "auth_mode": "impersonation",
             "launcher_email": LAUNCHER_DEV,
             "AIRFLOW__SECRETS__BACKEND": BACKEND,
@@ -538,9 +570,18 @@ def test_deployments_must_be_isolated() -> None:
         c["deployments"].append(dict(c["deployments"][0]))
 
     found = _problems(clone)
-    message = found["deployments"]
-    for what in ("names", "namespaces", "astro identities", "launcher account ids", "secret ids"):
-        assert f"{what} must be unique across deployments" in message
+    assert found == {
+        "deployments": "; ".join(
+            [
+                "names must be unique across deployments: analytics",
+                "namespaces (task and agent) must be unique across deployments: airflow-analytics",
+                "Google identities (astro_identity, agent.google_service_account) must be unique "
+                f"across deployments: {ASTRO_DEV}",
+                "launcher account ids must be unique across deployments: analytics-kpo",
+                "secret ids must be unique across deployments: airflow-connections-gke_gpu",
+            ]
+        )
+    }
 
 
 def test_secret_manager_replication_rules() -> None:
@@ -609,7 +650,10 @@ def test_each_namespace_refuses_evicting_running_task_pods(
     """A drain (surge upgrade, kubectl drain) evicts through the Eviction API: zero allowed
     disruptions over every pod KPO creates (it labels them kubernetes_pod_operator=True)."""
     run: runner.Run = request.getfixturevalue(stack)
-    namespaces = sorted(r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE))
+    # Task namespaces: an agent's namespace runs the agent, not task pods.
+    namespaces = sorted(
+        r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE) if "-agent-" not in r.name
+    )
     budgets = run.of_type(PDB)
     assert sorted(b.inputs["metadata"]["namespace"] for b in budgets) == namespaces
     for b in budgets:

@@ -102,6 +102,8 @@ POOL = "container/nodePool:NodePool"
 GPU_POOL_DEV = "astro-gpu-dev-l4-spot-pool"
 ROLE = "rbac.authorization.k8s.io/v1:Role"
 FIREWALL = "compute/firewall:Firewall"
+BUCKET = "storage/bucket:Bucket"
+BUCKET_IAM = "storage/bucketIAMMember:BucketIAMMember"
 
 
 def _secret_payload(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
@@ -124,6 +126,14 @@ def _open_to_the_world(wire: dict[str, Any]) -> None:
 
 def _add_token(payload: dict[str, Any]) -> None:
     payload["extra"]["kube_config"]["users"][0]["user"]["token"] = "ya29.static-token"
+
+
+def _in_cluster_project_grant(regs: list[Registration]) -> list[Registration]:
+    """A project-level grant under the in-cluster deployment, which needs none."""
+    parent = find(regs, "airflow:DeploymentAccess", "astro-gpu-prod-batch-remote").urn
+    grant = {"project": "acme-ml-prod", "role": "roles/container.developer", "member": "x"}
+    added = add("gcp:projects/iAMMember:IAMMember", "batch-project-grant", grant)(regs)
+    return [*added[:-1], dataclasses.replace(added[-1], parent=parent)]
 
 
 # (policy, stack, level, mutation, message fragment, policy config)
@@ -568,6 +578,128 @@ CASES: list[tuple[str, str, str, Mutation, str, dict[str, Any]]] = [
             set_path("role", value="roles/container.developer"),
         ),
         "gets roles/container.developer on the project",
+        {},
+    ),
+    # --- Remote Execution (prod's batch-remote: agent in the cluster) ---
+    (
+        "xcom-bucket-hardened",
+        "prod",
+        "mandatory",
+        edit(BUCKET, None, set_path("publicAccessPrevention", value="inherited")),
+        "publicAccessPrevention must be 'enforced'",
+        {},
+    ),
+    (
+        "xcom-bucket-hardened",
+        "prod",
+        "mandatory",
+        edit(BUCKET, None, set_path("uniformBucketLevelAccess", value=False)),
+        "uniformBucketLevelAccess must be true",
+        {},
+    ),
+    (
+        "xcom-bucket-expires-objects",
+        "prod",
+        "mandatory",
+        edit(BUCKET, None, set_path("lifecycleRules", value=[])),
+        "no lifecycle rule deletes objects after an age in days",
+        {},
+    ),
+    (
+        "storage-grants-bucket-scoped",
+        "prod",
+        "mandatory",
+        edit(
+            "projects/iAMMember:IAMMember",
+            "astro-gpu-prod-ml-training-cluster-access",
+            set_path("role", value="roles/storage.objectUser"),
+        ),
+        "roles/storage.objectUser on the project reaches every bucket",
+        {},
+    ),
+    (
+        "storage-grants-bucket-scoped",
+        "prod",
+        "mandatory",
+        edit(BUCKET_IAM, None, set_path("role", value="roles/storage.admin")),
+        "roles/storage.admin administers the bucket",
+        {},
+    ),
+    (
+        "iam-no-public-members",
+        "prod",
+        "mandatory",
+        edit(BUCKET_IAM, None, set_path("member", value="allUsers")),
+        "allUsers makes this resource public",
+        {},
+    ),
+    (
+        "rbac-service-account-subject-isolated",
+        "prod",
+        "mandatory",
+        edit(
+            "rbac.authorization.k8s.io/v1:RoleBinding",
+            "astro-gpu-prod-batch-remote-binding",
+            lambda w: w["subjects"][0].update(namespace="airflow-batch"),
+        ),
+        "service account astro-agent-worker lives in the namespace it may launch pods in",
+        {},
+    ),
+    (
+        "rbac-service-account-subject-isolated",
+        "prod",
+        "mandatory",
+        edit(
+            "rbac.authorization.k8s.io/v1:RoleBinding",
+            "astro-gpu-prod-batch-remote-binding",
+            lambda w: w["subjects"][1].update(name="default"),
+        ),
+        "subjects[1] is a `default` service account",
+        {},
+    ),
+    (
+        "stack-remote-agent-isolated",
+        "prod",
+        "mandatory",
+        add(
+            "gcp:storage/bucketIAMMember:BucketIAMMember",
+            "foreign-xcom-reader",
+            {
+                "bucket": "acme-ml-prod-batch-remote-xcom",
+                "role": "roles/storage.objectViewer",
+                "member": "serviceAccount:ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com",
+            },
+        ),
+        "foreign-xcom-reader grants on the XCom bucket of astro-gpu-prod-batch-remote-agent from "
+        "outside it",
+        {},
+    ),
+    (
+        "stack-remote-agent-isolated",
+        "prod",
+        "mandatory",
+        remove(BUCKET),
+        "remote agent astro-gpu-prod-batch-remote-agent has 0 XCom buckets; expected 1",
+        {},
+    ),
+    (
+        "secret-kubeconfig-no-static-credentials",
+        "prod",
+        "mandatory",
+        edit(
+            "secretmanager/secretVersion:SecretVersion",
+            "astro-gpu-prod-batch-remote-connection-v",
+            _secret_payload(lambda p: p["extra"].update(kube_config={"users": []})),
+        ),
+        "sets both in_cluster and kube_config",
+        {},
+    ),
+    (
+        "stack-launcher-only-cluster-role",
+        "prod",
+        "mandatory",
+        _in_cluster_project_grant,
+        "the launcher of astro-gpu-prod-batch-remote gets roles/container.developer on the project",
         {},
     ),
 ]
