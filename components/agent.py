@@ -32,6 +32,7 @@ and its grant live here (the cluster access is the hosted path, see airflow_acce
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,10 @@ def workload_principal(project_number: str, project_id: str, namespace: str, ksa
         f"principal://iam.googleapis.com/projects/{project_number}/locations/global/"
         f"workloadIdentityPools/{project_id}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
     )
+
+
+def _principal(project_id: str, namespace: str, ksa: str, project_number: str) -> str:
+    return workload_principal(project_number, project_id, namespace, ksa)
 
 
 def agent_values(
@@ -160,9 +165,7 @@ class RemoteAgent(pulumi.ComponentResource):
                 )
                 self.service_account_objects.append(sa)
                 self.members[ksa] = number.apply(
-                    lambda n, ksa=ksa: workload_principal(
-                        n, args.project_id, str(agent.namespace), ksa
-                    )
+                    functools.partial(_principal, args.project_id, agent.namespace, ksa)
                 )
         else:
             assert agent.google_service_account is not None
