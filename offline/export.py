@@ -71,8 +71,11 @@ def export(
         "secret_readers": readers,
         "cluster_ca_certificate": cluster.outputs["masterAuth"]["clusterCaCertificate"],
         "cluster": {k: cluster.inputs[k] for k in ("project", "location", "name")},
+        # Hosted deployments; a remote one runs as its agent (outputs: airflow[<d>].agent).
         "astro_identities": {
-            d["name"]: d["astro_identity"] for d in config[KEY].get("deployments", [])
+            d["name"]: d["astro_identity"]
+            for d in config[KEY].get("deployments", [])
+            if d.get("astro_identity")
         },
         "project_iam_members": [
             {k: r.inputs[k] for k in ("project", "role", "member")}
@@ -90,6 +93,11 @@ def export(
                 "member": r.inputs["member"],
             }
             for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        ],
+        # Remote Execution: who may use each XCom bucket (Workload Identity principals in-cluster).
+        "bucket_iam_members": [
+            {k: r.inputs[k] for k in ("bucket", "role", "member")}
+            for r in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
         ],
         "rbac_roles": [
             {

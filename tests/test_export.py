@@ -84,7 +84,21 @@ def test_prod_adc_identity_is_its_own_subject() -> None:
     ] == [(f"serviceAccount:{training_astro}", f"projects/acme-ml-prod/serviceAccounts/{training}")]
     assert sorted(
         (b["namespace"], [s["name"] for s in b["subjects"]]) for b in data["role_bindings"]
-    ) == [("airflow-ml-training", [training]), ("airflow-reporting", [reporting])]
+    ) == [
+        ("airflow-batch", ["astro-agent-worker", "astro-agent-triggerer"]),
+        ("airflow-ml-training", [training]),
+        ("airflow-reporting", [reporting]),
+    ]
+    # The in-cluster agent: no Astro identity; its service accounts on its XCom bucket only.
+    pool = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/acme-ml-prod.svc.id.goog/subject/ns/astro-agent-batch/sa"
+    assert data["bucket_iam_members"] == [
+        {
+            "bucket": "acme-ml-prod-batch-remote-xcom",
+            "role": "projects/acme-ml-prod/roles/astroXcomObjects_astro_gpu_prod",
+            "member": f"{pool}/{ksa}",
+        }
+        for ksa in ("astro-agent-worker", "astro-agent-triggerer")
+    ]
 
 
 def test_ip_endpoint_launcher_role_has_no_connect() -> None:
