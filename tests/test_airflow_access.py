@@ -428,9 +428,7 @@ def test_deployments_share_nothing(prod: runner.Run) -> None:
             ("ServiceAccount", "astro-agent-triggerer"),
         ],
     }
-    readers = {
-        (r.inputs["secretId"], r.inputs["member"]) for r in prod.of_type(SECRET_IAM)
-    }
+    readers = {(r.inputs["secretId"], r.inputs["member"]) for r in prod.of_type(SECRET_IAM)}
     assert readers == {
         ("airflow-connections-gke_gpu", f"serviceAccount:{LAUNCHER_TRAINING}"),
         ("airflow-connections-gke_gpu_reporting", f"serviceAccount:{ASTRO_REPORTING}"),
