@@ -94,6 +94,12 @@ def export(
             }
             for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
         ],
+        # Every secret grant (an in-cluster secret has one reader per agent service account;
+        # `secret_readers` keeps one member per secret).
+        "secret_iam_members": [
+            {k: r.inputs[k] for k in ("project", "secretId", "role", "member")}
+            for r in run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+        ],
         # Remote Execution: who may use each XCom bucket (Workload Identity principals in-cluster).
         "bucket_iam_members": [
             {k: r.inputs[k] for k in ("bucket", "role", "member")}

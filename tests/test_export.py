@@ -91,14 +91,19 @@ def test_prod_adc_identity_is_its_own_subject() -> None:
     ]
     # The in-cluster agent: no Astro identity; its service accounts on its XCom bucket only.
     pool = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/acme-ml-prod.svc.id.goog/subject/ns/astro-agent-batch/sa"
-    assert data["bucket_iam_members"] == [
+    assert sorted(data["bucket_iam_members"], key=lambda m: m["member"]) == [
         {
             "bucket": "acme-ml-prod-batch-remote-xcom",
             "role": "projects/acme-ml-prod/roles/astroXcomObjects_astro_gpu_prod",
             "member": f"{pool}/{ksa}",
         }
-        for ksa in ("astro-agent-worker", "astro-agent-triggerer")
+        for ksa in ("astro-agent-triggerer", "astro-agent-worker")
     ]
+    assert sorted(
+        m["member"]
+        for m in data["secret_iam_members"]
+        if m["secretId"] == "airflow-connections-gke_gpu_batch"
+    ) == [f"{pool}/astro-agent-triggerer", f"{pool}/astro-agent-worker"]
 
 
 def test_ip_endpoint_launcher_role_has_no_connect() -> None:
