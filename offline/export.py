@@ -25,6 +25,11 @@ from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
 KEY = f"{runner.PROJECT}:platform"
 
 
+def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Registrations arrive in the order their inputs resolve, which varies from run to run."""
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
 def export(
     stack: str,
     ca_pem: str,
@@ -77,51 +82,63 @@ def export(
             for d in config[KEY].get("deployments", [])
             if d.get("astro_identity")
         },
-        "project_iam_members": [
-            {k: r.inputs[k] for k in ("project", "role", "member")}
-            for r in run.of_type("gcp:projects/iAMMember:IAMMember")
-        ],
+        "project_iam_members": _ordered(
+            [
+                {k: r.inputs[k] for k in ("project", "role", "member")}
+                for r in run.of_type("gcp:projects/iAMMember:IAMMember")
+            ]
+        ),
         # Custom roles by the name project grants refer to (`projects/<p>/roles/<roleId>`).
         "custom_roles": {
             r.outputs["name"]: r.inputs["permissions"]
             for r in run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
         },
-        "service_account_iam_members": [
-            {
-                "service_account_id": r.inputs["serviceAccountId"],
-                "role": r.inputs["role"],
-                "member": r.inputs["member"],
-            }
-            for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
-        ],
+        "service_account_iam_members": _ordered(
+            [
+                {
+                    "service_account_id": r.inputs["serviceAccountId"],
+                    "role": r.inputs["role"],
+                    "member": r.inputs["member"],
+                }
+                for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+            ]
+        ),
         # Every secret grant (an in-cluster secret has one reader per agent service account;
         # `secret_readers` keeps one member per secret).
-        "secret_iam_members": [
-            {k: r.inputs[k] for k in ("project", "secretId", "role", "member")}
-            for r in run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
-        ],
+        "secret_iam_members": _ordered(
+            [
+                {k: r.inputs[k] for k in ("project", "secretId", "role", "member")}
+                for r in run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+            ]
+        ),
         # Remote Execution: who may use each XCom bucket (Workload Identity principals in-cluster).
-        "bucket_iam_members": [
-            {k: r.inputs[k] for k in ("bucket", "role", "member")}
-            for r in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
-        ],
-        "rbac_roles": [
-            {
-                "namespace": r.inputs["metadata"]["namespace"],
-                "name": r.inputs["metadata"]["name"],
-                "rules": r.inputs["rules"],
-            }
-            for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
-        ],
-        "role_bindings": [
-            {
-                "namespace": r.inputs["metadata"]["namespace"],
-                "name": r.inputs["metadata"]["name"],
-                "role_ref": r.inputs["roleRef"],
-                "subjects": r.inputs["subjects"],
-            }
-            for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-        ],
+        "bucket_iam_members": _ordered(
+            [
+                {k: r.inputs[k] for k in ("bucket", "role", "member")}
+                for r in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+            ]
+        ),
+        "rbac_roles": _ordered(
+            [
+                {
+                    "namespace": r.inputs["metadata"]["namespace"],
+                    "name": r.inputs["metadata"]["name"],
+                    "rules": r.inputs["rules"],
+                }
+                for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+            ]
+        ),
+        "role_bindings": _ordered(
+            [
+                {
+                    "namespace": r.inputs["metadata"]["namespace"],
+                    "name": r.inputs["metadata"]["name"],
+                    "role_ref": r.inputs["roleRef"],
+                    "subjects": r.inputs["subjects"],
+                }
+                for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+            ]
+        ),
     }
 
 
