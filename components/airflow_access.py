@@ -149,7 +149,11 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
                 project=args.project_id,
                 account_id=d.launcher_id,
                 display_name=f"KPO launcher for Astro deployment {d.name}",
-                description="Impersonated by the Astro deployment to launch pods (no keys).",
+                description=(
+                    "Impersonated by the Remote Execution agent to launch pods (no keys)."
+                    if d.agent is not None
+                    else "Impersonated by the Astro deployment to launch pods (no keys)."
+                ),
                 # Replaced only when its account id changes (a new email, so no collision); the
                 # Astro side then needs the new email: protected in prod.
                 opts=live,
