@@ -59,10 +59,12 @@ CREATION: dict[str, Timing] = {
 KUBERNETES_OBJECT = Timing(1, "estimate: one API server request")
 DEFAULT = Timing(5, "estimate for a type not listed")
 
-# Kubernetes objects that need schedulable nodes; anything else waiting on a node pool waits
-# for nothing it uses.
+# Kubernetes objects that need schedulable nodes, or (ComputeClass) the pools themselves: its
+# priorities list the pools' generated names, known only once they exist. Anything else waiting on
+# a node pool waits for nothing it uses.
 NEEDS_NODES = frozenset(
     {
+        "kubernetes:cloud.google.com/v1:ComputeClass",
         "kubernetes:core/v1:Pod",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:apps/v1:StatefulSet",

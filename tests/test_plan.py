@@ -130,7 +130,9 @@ def test_warns_when_something_waits_on_a_pool_without_needing_nodes() -> None:
     pool = reg("gpu", POOL_T, (cluster.urn,))
     ns = reg("ns", NS_T, (pool.urn,))
     deployment = reg("app", "kubernetes:apps/v1:Deployment", (pool.urn,))
-    warnings = plan.needless_waits([cluster, pool, ns, deployment])
+    # A ComputeClass lists its pools' generated names: waiting on them is its job.
+    klass = reg("cc", "kubernetes:cloud.google.com/v1:ComputeClass", (pool.urn,))
+    warnings = plan.needless_waits([cluster, pool, ns, deployment, klass])
     assert warnings == [
         "kubernetes:core/v1:Namespace ns waits on node pool(s) gpu without needing nodes"
     ]
