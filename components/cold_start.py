@@ -13,14 +13,14 @@ starts). Every figure carries its source; `make preview` prints them per pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from components.config import GpuPoolConfig
 
 
 @dataclass(frozen=True)
 class Figure:
-    seconds: int
+    seconds: float
     source: str
 
 
@@ -37,6 +37,25 @@ class Figures:
     retry_delay: Figure
     preloaded_start: Figure
 
+    def scaled(self, factor: float) -> Figures:
+        """Every figure times `factor`: the contract suite runs the real budget on a GPU cold
+        start of seconds instead of minutes (e.g. factor 0.01: 9 min of boot and driver -> 5.4 s)."""
+        if factor <= 0:
+            raise ValueError(f"scale factor must be > 0, got {factor}")
+        return replace(
+            self,
+            **{
+                f.name: replace(
+                    getattr(self, f.name), seconds=getattr(self, f.name).seconds * factor
+                )
+                for f in fields(self)
+            },
+        )
+
+
+# KubernetesPodOperator's own default wait (startup_timeout_seconds=120, and the schedule timeout
+# falls back to it: apache-airflow-providers-cncf-kubernetes 10.25, operators/pod.py).
+KPO_DEFAULT_TIMEOUT = 120
 
 SOURCED = Figures(
     node_boot=Figure(
@@ -83,22 +102,27 @@ SPOT_RETRIES = 3
 ON_DEMAND_RETRIES = 1
 
 
+def _whole(seconds: float) -> float:
+    """Whole seconds as an int (the sourced figures are whole; scaled ones need not be)."""
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
 @dataclass(frozen=True)
 class Budget:
-    schedule_timeout_seconds: int
-    startup_timeout_seconds: int
+    schedule_timeout_seconds: float
+    startup_timeout_seconds: float
     retries: int
-    retry_delay_seconds: int
+    retry_delay_seconds: float
     # What the schedule and startup budgets are made of: (part, seconds, source).
-    parts: tuple[tuple[str, int, str], ...]
+    parts: tuple[tuple[str, float, str], ...]
 
-    def hints(self) -> dict[str, int]:
+    def hints(self) -> dict[str, float]:
         """The KubernetesPodOperator / BaseOperator parameters, by their own names."""
         return {
-            "schedule_timeout_seconds": self.schedule_timeout_seconds,
-            "startup_timeout_seconds": self.startup_timeout_seconds,
+            "schedule_timeout_seconds": _whole(self.schedule_timeout_seconds),
+            "startup_timeout_seconds": _whole(self.startup_timeout_seconds),
             "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
+            "retry_delay_seconds": _whole(self.retry_delay_seconds),
         }
 
 
@@ -106,7 +130,7 @@ def budget(pool: GpuPoolConfig, figures: Figures = SOURCED) -> Budget:
     """The waits a task on `pool` needs. A warm pool (min_nodes > 0) gets the same scheduling
     budget as one at zero whenever it can still grow: the task after the warm nodes are busy waits
     for a new node like any other. Only a pool that cannot grow (min == max) skips it."""
-    parts: list[tuple[str, int, str]] = []
+    parts: list[tuple[str, float, str]] = []
     if pool.max_nodes == pool.min_nodes:
         schedule = figures.no_scale_up.seconds
         parts.append(("schedule: no scale-up", schedule, figures.no_scale_up.source))

@@ -107,11 +107,16 @@ def tolerations(compute_class: str | None, arm: bool = False) -> list[dict[str, 
     return out
 
 
-def scheduling_hints(cfg: GpuPoolConfig, compute_class: str | None = None) -> dict[str, object]:
+def scheduling_hints(
+    cfg: GpuPoolConfig,
+    compute_class: str | None = None,
+    figures: cold_start.Figures = cold_start.SOURCED,
+) -> dict[str, object]:
     """What a KubernetesPodOperator task needs to land on this pool, and to wait for it: the
-    cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names."""
+    cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names.
+    `figures`: the sourced ones; the contract suite passes them scaled down to seconds."""
     return {
-        **cold_start.budget(cfg).hints(),
+        **cold_start.budget(cfg, figures).hints(),
         "node_selector": {
             ACCELERATOR_LABEL: cfg.accelerator_type,
             POOL_LABEL: cfg.name,
@@ -136,11 +141,13 @@ def gpus_per_pod(cfg: GpuPoolConfig) -> int:
     return cfg.accelerator_count
 
 
-def class_hints(name: str, members: list[GpuPoolConfig]) -> dict[str, object]:
+def class_hints(
+    name: str, members: list[GpuPoolConfig], figures: cold_start.Figures = cold_start.SOURCED
+) -> dict[str, object]:
     """What a task needs to run on a ComputeClass: its selector ONLY (GKE rejects a pod that also
     selects `cloud.google.com/gke-accelerator`), both tolerations, and the waits of the slowest
     member (the autoscaler may have to fall through to it)."""
-    budgets = [cold_start.budget(p).hints() for p in members]
+    budgets = [cold_start.budget(p, figures).hints() for p in members]
     waits = {key: max(b[key] for b in budgets) for key in budgets[0]}
     return {
         **waits,

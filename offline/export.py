@@ -8,6 +8,9 @@ and RoleBindings, and each deployment's Astro identity (from the stack config).
 
 `--ca-pem-file`/`--endpoint` make the mocked cluster report a CA and address a test controls;
 `--ip-endpoint` runs the stack in `authorized_networks` mode (the kubeconfig then pins the CA).
+`--time-scale 0.01` adds `scaled_scheduling`: every pool's and class's hints from the real budget
+function (components/cold_start.py) given its sourced figures times 0.01, and KPO's own default
+timeout times the same factor, so a GPU cold start can be replayed in seconds.
 """
 
 from __future__ import annotations
@@ -19,10 +22,78 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from components import catalog, cold_start, gpu_pool
+from components.config import load
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
 
 KEY = f"{runner.PROJECT}:platform"
+# Node labels and taints GKE sets itself ("About node labels" / "Run GPUs in Standard node pools":
+# GPU nodes carry the accelerator label and the nvidia.com/gpu=present:NoSchedule taint; Spot
+# nodes `cloud.google.com/gke-spot=true`; Arm nodes the kubernetes.io/arch=arm64:NoSchedule taint).
+NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
+SPOT_LABEL = "cloud.google.com/gke-spot"
+EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+EFFECTS["NO_EXECUTE"] = "NoExecute"
+
+
+def _node_pool(registration: Any) -> dict[str, Any]:
+    """A node pool as the scheduler sees its nodes: labels and taints (registered, plus GKE's own),
+    its GPUs and its size limits."""
+    inputs, node = registration.inputs, registration.inputs["nodeConfig"]
+    name = registration.outputs.get("name") or inputs.get("name") or inputs["namePrefix"]
+    labels = {**node.get("labels", {}), NODEPOOL_LABEL: name}
+    taints = [
+        {"key": t["key"], "value": t["value"], "effect": EFFECTS[t["effect"]]}
+        for t in node.get("taints") or []
+    ]
+    accelerators = node.get("guestAccelerators") or []
+    if accelerators:
+        labels[gpu_pool.ACCELERATOR_LABEL] = accelerators[0]["type"]
+        gpu_taint = {
+            "key": gpu_pool.GPU_TAINT_KEY,
+            "value": gpu_pool.GPU_TAINT_VALUE,
+            "effect": "NoSchedule",
+        }
+        taints += [gpu_taint] if gpu_taint not in taints else []
+    if node.get("spot"):
+        labels[SPOT_LABEL] = "true"
+    arm = catalog.series_of(node.get("machineType", "")) in catalog.ARM_SERIES
+    arch = gpu_pool.ARM64 if arm else "amd64"
+    labels[gpu_pool.ARCH_KEY] = arch
+    if arch == gpu_pool.ARM64:
+        taints.append({"key": gpu_pool.ARCH_KEY, "value": arch, "effect": "NoSchedule"})
+    autoscaling = inputs.get("autoscaling") or {}
+    return {
+        "name": name,
+        "labels": labels,
+        "taints": taints,
+        "gpus": int(accelerators[0]["count"]) if accelerators else 0,
+        "min_nodes": int(autoscaling.get("minNodeCount", inputs.get("nodeCount", 0))),
+        "max_nodes": int(autoscaling.get("maxNodeCount", inputs.get("nodeCount", 0))),
+    }
+
+
+def scaled_scheduling(config: dict[str, Any], factor: float) -> dict[str, Any]:
+    """The stack's hint functions on the sourced figures times `factor`."""
+    cfg = load(config[KEY])
+    figures = cold_start.SOURCED.scaled(factor)
+    class_of = {member: c.name for c in cfg.gpu_classes for member in c.pools}
+    by_name = {pool.name: pool for pool in cfg.gpu_pools}
+    return {
+        "factor": factor,
+        "kpo_default_timeout_seconds": cold_start.KPO_DEFAULT_TIMEOUT * factor,
+        "hints": {
+            **{
+                p.name: gpu_pool.scheduling_hints(p, class_of.get(p.name), figures)
+                for p in cfg.gpu_pools
+            },
+            **{
+                c.name: gpu_pool.class_hints(c.name, [by_name[m] for m in c.pools], figures)
+                for c in cfg.gpu_classes
+            },
+        },
+    }
 
 
 def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -36,6 +107,7 @@ def export(
     endpoint: str | None,
     ip_endpoint: bool,
     tune: dict[str, dict[str, bool]] | None = None,
+    time_scale: float | None = None,
 ) -> dict[str, Any]:
     config = copy.deepcopy(runner.stack_config(stack))
     for deployment in config[KEY].get("deployments", []):
@@ -68,7 +140,33 @@ def export(
         if r.inputs["role"] == "roles/secretmanager.secretAccessor"
     }
     cluster = run.one("gcp:container/cluster:Cluster")
+    extra = {"scaled_scheduling": scaled_scheduling(config, time_scale)} if time_scale else {}
     return {
+        **extra,
+        # What the fake scheduler places pods on, and the budgets drains must respect.
+        "node_pools": sorted(
+            (_node_pool(r) for r in run.of_type("gcp:container/nodePool:NodePool")),
+            key=lambda pool: str(pool["name"]),
+        ),
+        # ComputeClass name -> its node pools in priority order (the autoscaler's fallback).
+        "compute_classes": {
+            r.inputs["metadata"]["name"]: [
+                pool
+                for priority in r.inputs["spec"]["priorities"]
+                for pool in priority["nodepools"]
+            ]
+            for r in run.of_type("kubernetes:cloud.google.com/v1:ComputeClass")
+        },
+        "pod_disruption_budgets": _ordered(
+            [
+                {
+                    "namespace": r.inputs["metadata"]["namespace"],
+                    "name": r.inputs["metadata"]["name"],
+                    "spec": r.inputs["spec"],
+                }
+                for r in run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+            ]
+        ),
         "stack": stack,
         "outputs": run.outputs,
         "secrets": secrets,
@@ -155,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DEPLOYMENT:xcom=true,deferrable=false",
         help="override a deployment's xcom/deferrable settings (e.g. to test every mode)",
     )
+    parser.add_argument("--time-scale", type=float, metavar="FACTOR")
     args = parser.parse_args(argv)
     tune: dict[str, dict[str, bool]] = {}
     for item in args.tune:
@@ -166,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             tune.setdefault(name, {})[key] = value == "true"
     ca = args.ca_pem_file.read_text() if args.ca_pem_file else PLACEHOLDER_CA_PEM
     json.dump(
-        export(args.stack, ca, args.endpoint, args.ip_endpoint, tune),
+        export(args.stack, ca, args.endpoint, args.ip_endpoint, tune, args.time_scale),
         sys.stdout,
         indent=2,
         sort_keys=True,

@@ -77,3 +77,22 @@ def test_preloaded_images_start_within_kpos_default() -> None:
     b = cold_start.budget(pool(preload_disk_image="projects/acme-ml-dev/global/images/tasks-v1"))
     assert (b.schedule_timeout_seconds, b.startup_timeout_seconds) == (900, 120)
     assert b.parts[-1][:2] == ("startup: preloaded image", 120)
+
+
+def test_scaled_figures_give_the_scaled_budget() -> None:
+    """`Figures.scaled` (what `offline.export --time-scale` uses): every figure times the factor,
+    sources kept, and the budget of the scaled figures is the budget scaled."""
+    small = cold_start.SOURCED.scaled(0.01)
+    assert small.scale_up_slow_end == cold_start.Figure(
+        6.0, cold_start.SOURCED.scale_up_slow_end.source
+    )
+    assert small.retry_delay.seconds == pytest.approx(0.6)
+    b = cold_start.budget(pool(spot=True), small)
+    assert b.hints() == {
+        "schedule_timeout_seconds": 9,
+        "startup_timeout_seconds": 9,
+        "retries": 3,
+        "retry_delay_seconds": pytest.approx(0.6),
+    }
+    with pytest.raises(ValueError, match="scale factor must be > 0, got 0"):
+        cold_start.SOURCED.scaled(0)

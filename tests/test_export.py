@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from offline import runner
 from offline.export import export
 from offline.mocks import PLACEHOLDER_CA_PEM
@@ -120,3 +122,59 @@ def test_cli_prints_the_same_json() -> None:
         check=True,
     )
     assert json.loads(done.stdout) == export("dev", PLACEHOLDER_CA_PEM, None, False)
+
+
+def test_node_pools_budgets_and_classes_for_the_fake_scheduler() -> None:
+    """What the fake API server places pods with: each pool's labels and taints as its nodes carry
+    them (registered plus GKE's own), the disruption budgets, the class priorities."""
+    data = export("prod", PLACEHOLDER_CA_PEM, None, False)
+    pools = {p["labels"].get("gpu-pool", "system"): p for p in data["node_pools"]}
+    assert sorted(pools) == ["a100", "l4", "l4-flex", "l4-spot", "system"]
+    spot = pools["l4-spot"]
+    assert spot["name"].startswith("l4-spot-")
+    assert spot["labels"] == {
+        "cloud.google.com/compute-class": "l4-any",
+        "cloud.google.com/gke-accelerator": "nvidia-l4",
+        "cloud.google.com/gke-nodepool": spot["name"],
+        "cloud.google.com/gke-spot": "true",
+        "gpu-pool": "l4-spot",
+        "kubernetes.io/arch": "amd64",
+    }
+    assert spot["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        {"key": "cloud.google.com/compute-class", "value": "l4-any", "effect": "NoSchedule"},
+    ]
+    assert (spot["gpus"], spot["min_nodes"], spot["max_nodes"]) == (2, 0, 4)
+    system = pools["system"]
+    assert system["taints"] == [] and system["gpus"] == 0
+    assert (system["min_nodes"], system["max_nodes"]) == (1, 3)
+    assert data["compute_classes"] == {
+        "l4-any": [pools["l4-spot"]["name"], pools["l4"]["name"], pools["l4-flex"]["name"]]
+    }
+    assert data["pod_disruption_budgets"] == [
+        {
+            "namespace": namespace,
+            "name": "kpo-pods",
+            "spec": {
+                "maxUnavailable": 0,
+                "selector": {"matchLabels": {"kubernetes_pod_operator": "True"}},
+            },
+        }
+        for namespace in ("airflow-batch", "airflow-ml-training", "airflow-reporting")
+    ]
+    assert "scaled_scheduling" not in data
+
+
+def test_scaled_scheduling_is_the_hint_functions_at_a_time_scale() -> None:
+    data = export("prod", PLACEHOLDER_CA_PEM, None, False, time_scale=0.01)
+    scaled = data["scaled_scheduling"]
+    assert scaled["factor"] == 0.01 and scaled["kpo_default_timeout_seconds"] == 1.2
+    real = data["outputs"]["gpu_scheduling"]
+    assert set(scaled["hints"]) == set(real) == {"a100", "l4", "l4-any", "l4-flex", "l4-spot"}
+    for name, hint in scaled["hints"].items():
+        # Placement is unchanged; every wait is the real one x 0.01.
+        assert {k: v for k, v in hint.items() if not k.endswith("_seconds")} == {
+            k: v for k, v in real[name].items() if not k.endswith("_seconds")
+        }
+        for key in ("schedule_timeout_seconds", "startup_timeout_seconds", "retry_delay_seconds"):
+            assert hint[key] == pytest.approx(real[name][key] * 0.01), (name, key)
