@@ -143,18 +143,28 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
         "import json\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
         f"bag = DagBag({str(ROOT / 'examples')!r})\n"
+        "assert 'gke_gpu_example' in bag.dags, bag.import_errors\n"
         "dag = bag.dags['gke_gpu_example']\n"
         "t = dag.get_task('nvidia_smi')\n"
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},\n"
         "  'conn': t.kubernetes_conn_id, 'ns': t.namespace, 'in_cluster': t.in_cluster,\n"
         "  'selector': t.node_selector, 'tolerations': [x.to_dict() for x in t.tolerations],\n"
-        "  'limits': t.container_resources.limits}))\n"
+        "  'limits': t.container_resources.limits,\n"
+        "  'callbacks': [c.__module__ + '.' + c.__name__ for c in t.callbacks],\n"
+        "  'waits': [t.schedule_timeout_seconds, t.startup_timeout_seconds, t.retries,\n"
+        "            t.retry_delay.total_seconds()]}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, **env, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+        # An Astro image has the project root on the path: `include.gke_gpu` imports.
+        env={
+            **os.environ,
+            **env,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PYTHONPATH": str(ROOT / "astro"),
+        },
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -170,6 +180,9 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
         "gpu-pool": "l4-spot",
     }
     assert parsed["limits"] == {"nvidia.com/gpu": "1"}
+    # The pool's cold-start waits and Spot retries, and the callback that names a lost node.
+    assert parsed["waits"] == [900, 900, 3, 60.0]
+    assert parsed["callbacks"] == ["include.gke_gpu.ExplainDisruption"]
     assert {
         "key": "nvidia.com/gpu",
         "operator": "Equal",
