@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenarios import FAILURES, MODES, run_all
+from scenarios import FAILURES, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
@@ -70,5 +70,7 @@ def fake_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def kpo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time."""
-    return run_all({**MODES, **FAILURES}, tmp_path_factory.mktemp("kpo"))
+    """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
+    (cold starts, long runs) first."""
+    scenarios = {**LIFECYCLE, **REMOTE, **MODES, **FAILURES}
+    return run_all(scenarios, tmp_path_factory.mktemp("kpo"))

@@ -93,6 +93,10 @@ class TokenRegistry:
             self._tokens[minted.token] = minted
         return minted
 
+    def all(self) -> list[Minted]:
+        with self._lock:
+            return list(self._tokens.values())
+
     def lookup(self, token: str) -> Minted | None:
         """A live token, or None when it is unknown or expired (Google and GKE answer 401)."""
         with self._lock:

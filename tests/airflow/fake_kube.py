@@ -13,16 +13,29 @@ authorizes every request the way GKE does, in this order, from the stack's own r
    request. The IP endpoint has no such gate;
 3. Kubernetes RBAC from the stack's Roles and RoleBindings (else 403 with the API server's message).
 
-It emulates what KubernetesPodOperator touches: pod create/get/list/patch/delete with a Pending ->
-Running -> Succeeded lifecycle, container logs, events (list and watch), and the exec websocket
-(channel protocol v4) that `do_xcom_push` uses. Every request is recorded as the RBAC check it
-would need: (verb, resource, subresource, namespace), with the caller and the answer.
+In-cluster clients (Remote Execution agents) present a service-account token the server issued
+(`issue_service_account_token`); they reach the cluster's internal endpoint, with no IAM gate, and
+RBAC names them `system:serviceaccount:<namespace>:<name>`.
+
+It emulates what KubernetesPodOperator touches: pod create/get/list/patch/delete, container logs,
+events (list and watch), and the exec websocket (channel protocol v4) that `do_xcom_push` uses;
+and what happens to a GPU task's pod (`Lifecycle`):
+- a scheduler that places a pod only on a node pool the stack registered whose labels match its
+  node selector and whose taints it tolerates (else it stays Pending, unschedulable, for ever);
+- a scale-from-zero cold start: Pending and unschedulable with the cluster autoscaler's
+  `TriggeredScaleUp` event, then scheduled with its image pulling, then running;
+- spot preemption the way the kubelet's graceful node shutdown ends a pod;
+- the Eviction API a node drain uses, refused while a PodDisruptionBudget the stack registered
+  allows no disruption (computed the way the disruption controller does).
+Every request is recorded as the RBAC check it would need: (verb, resource, subresource,
+namespace), with the caller and the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import ssl
 import threading
 import time
@@ -45,6 +58,132 @@ PENDING_SECONDS = 0.6
 # (the deferrable trigger runs it again for each API client), up to this long.
 PENDING_MAX_SECONDS = 15.0
 STDOUT, STDERR, ERROR = 1, 2, 3
+SA_PREFIX = "system:serviceaccount:"
+# What the kubelet's graceful node shutdown writes on the pods it ends (a Spot VM's preemption
+# notice starts it on GKE): kubernetes/kubernetes pkg/kubelet/nodeshutdown/
+# nodeshutdown_manager_linux.go, nodeShutdownReason / nodeShutdownMessage, and the DisruptionTarget
+# condition with reason TerminationByKubelet.
+SHUTDOWN_REASON = "Terminated"
+SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
+# The Eviction API's refusal (pkg/registry/core/pod/storage/eviction.go): 429 with this message.
+PDB_REFUSAL = "Cannot evict pod as it would violate the pod's disruption budget."
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What happens to the pods of one run (seconds from a pod's creation)."""
+
+    cold_start: float = 0.0  # Pending, unschedulable, while the autoscaler adds a GPU node
+    image_pull: float = 0.0  # then scheduled, its image pulling
+    run: float = 0.0  # then running at least this long
+    preempt_first: int = 0  # the first N pods end as a preempted Spot node ends them
+
+
+def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
+    """Kubernetes' toleration matching (k8s.io/api core/v1 toleration.go ToleratesTaint)."""
+    for t in tolerations or []:
+        if t.get("effect") and t["effect"] != taint["effect"]:
+            continue
+        if t.get("operator", "Equal") == "Exists":
+            if not t.get("key") or t["key"] == taint["key"]:
+                return True
+        elif t.get("key") == taint["key"] and t.get("value", "") == taint["value"]:
+            return True
+    return False
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector's matchLabels (matchExpressions are not used by the stack)."""
+    if selector.get("matchExpressions"):
+        raise NotImplementedError("matchExpressions: not emulated")
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+@dataclass
+class Scheduler:
+    """Where a pod can run: the node pools the stack registered (`offline.export` node_pools); a
+    pod that selects a ComputeClass goes to the first pool of the class's priorities that fits."""
+
+    pools: list[dict[str, Any]]
+    classes: dict[str, list[str]] = field(default_factory=dict)
+
+    def fits(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        selector = spec.get("nodeSelector") or {}
+        tolerations = spec.get("tolerations") or []
+        gpus = 0
+        for c in spec.get("containers", []):
+            limits = (c.get("resources") or {}).get("limits") or {}
+            gpus += int(limits.get("nvidia.com/gpu", 0))
+        fitting = [
+            pool
+            for pool in self.pools
+            if pool["max_nodes"] > 0
+            and all(pool["labels"].get(k) == v for k, v in selector.items())
+            and all(
+                tolerates(tolerations, t)
+                for t in pool["taints"]
+                if t["effect"] in ("NoSchedule", "NoExecute")
+            )
+            and gpus <= pool["gpus"]
+        ]
+        order = self.classes.get(selector.get("cloud.google.com/compute-class", ""))
+        if order:
+            fitting.sort(key=lambda pool: order.index(pool["name"]))
+        return fitting
+
+    def refusal(self, pool: dict[str, Any], spec: dict[str, Any]) -> str | None:
+        """Why a node of `pool` cannot take the pod (the scheduler's plugin wording), or None."""
+        selector = spec.get("nodeSelector") or {}
+        if not all(pool["labels"].get(k) == v for k, v in selector.items()):
+            return "node(s) didn't match Pod's node affinity/selector"
+        for taint in pool["taints"]:
+            if taint["effect"] in ("NoSchedule", "NoExecute") and not tolerates(
+                spec.get("tolerations") or [], taint
+            ):
+                return f"node(s) had untolerated taint {{{taint['key']}: {taint['value']}}}"
+        return (
+            None if self.fits(spec) and pool in self.fits(spec) else "Insufficient nvidia.com/gpu"
+        )
+
+    def unschedulable_message(self, spec: dict[str, Any]) -> str:
+        """The scheduler's FailedScheduling wording (pkg/scheduler/framework/types.go
+        NoNodeAvailableMsg) over the nodes that exist now: each pool's minimum (GPU pools at zero
+        have none), each node with the reason it is refused (a fitting GPU node that exists is
+        busy: Insufficient nvidia.com/gpu)."""
+        reasons: dict[str, int] = {}
+        for pool in self.pools:
+            if pool["min_nodes"]:
+                reason = self.refusal(pool, spec) or "Insufficient nvidia.com/gpu"
+                reasons[reason] = reasons.get(reason, 0) + pool["min_nodes"]
+        nodes = sum(pool["min_nodes"] for pool in self.pools)
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        return f"0/{nodes} nodes are available: {detail}."
+
+    def no_scale_up_message(self, spec: dict[str, Any]) -> str:
+        """The cluster autoscaler's NotTriggerScaleUp wording (processors/status/
+        eventing_scale_up_processor.go, ReasonsMessage): per node group, why a new node of it
+        would not fit the pod either."""
+        reasons: dict[str, int] = {}
+        for pool in self.pools:
+            reason = self.refusal(pool, spec)
+            if reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        return f"pod didn't trigger scale-up: {detail}"
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+    (the API server's bearertoken authenticator lower-cases it; the Python client's in-cluster
+    loader sends `bearer`)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def _true(value: str | None) -> bool:
@@ -67,6 +206,7 @@ class Call:
     status: int = 200  # what the auth chain answered (200: passed to the handler)
     denied_by: str = ""  # "authentication", "iam" (DNS endpoint gate) or "rbac"
     message: str = ""
+    at: float = field(default_factory=time.time)
 
     @property
     def authorized(self) -> bool:
@@ -89,11 +229,14 @@ class Call:
 @dataclass
 class FakePod:
     manifest: dict[str, Any]
+    index: int = 0  # creation order in this run
+    pool: dict[str, Any] | None = None  # where the scheduler puts it; None: unschedulable
     created: float = field(default_factory=time.monotonic)
     reads: int = 0
     events_read: bool = False
     sidecar_killed: bool = False
     deleted: bool = False
+    always_running: bool = False  # a long-lived bystander (a pod that is not a task's)
 
     @property
     def has_sidecar(self) -> bool:
@@ -110,6 +253,10 @@ class Access:
     # members holding container.clusters.connect on the project; None: IP endpoint, no gate
     connect_members: set[str] | None
     cluster: str  # projects/<p>/locations/<l>/clusters/<c>
+    # tokens the API server issued itself (service accounts, the control plane) -> username
+    issued: dict[str, str] = field(default_factory=dict)
+    # usernames RBAC does not restrict (GKE's own control plane, which drains nodes)
+    admins: set[str] = field(default_factory=set)
 
     @classmethod
     def from_export(
@@ -123,8 +270,13 @@ class Access:
                 raise NotImplementedError(f"RoleBinding to a {ref['kind']}: not emulated")
             for subject in binding["subjects"]:
                 if subject["kind"] == "User":
-                    key = (binding["namespace"], subject["name"])
-                    rbac.setdefault(key, []).extend(rules[(binding["namespace"], ref["name"])])
+                    user = subject["name"]
+                elif subject["kind"] == "ServiceAccount":
+                    user = f"{SA_PREFIX}{subject['namespace']}:{subject['name']}"
+                else:
+                    raise NotImplementedError(f"RoleBinding subject {subject['kind']}")
+                key = (binding["namespace"], user)
+                rbac.setdefault(key, []).extend(rules[(binding["namespace"], ref["name"])])
         c = data["cluster"]
         connect = None
         if dns_endpoint:
@@ -144,9 +296,8 @@ class Access:
         )
 
     def token(self, authorization: str | None) -> Minted | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return self.registry.lookup(authorization.removeprefix("Bearer "))
+        token = bearer(authorization)
+        return self.registry.lookup(token) if token else None
 
     @staticmethod
     def username(minted: Minted) -> str:
@@ -154,7 +305,16 @@ class Access:
             return minted.identity
         return str(int.from_bytes(minted.identity.encode()[:8], "big"))  # stands for the unique id
 
+    def issue(self, username: str, *, admin: bool = False) -> str:
+        token = f"issued-{secrets.token_urlsafe(24)}"
+        self.issued[token] = username
+        if admin:
+            self.admins.add(username)
+        return token
+
     def allows(self, user: str, verb: str, resource: str, namespace: str) -> bool:
+        if user in self.admins:
+            return True
         return any(
             "" in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
             for r in self.rbac.get((namespace, user), [])
@@ -165,6 +325,10 @@ class Access:
 class FakeKube:
     ca: trustme.CA
     access: Access | None = None  # set once the stack (which needs this server's address) ran
+    scheduler: Scheduler | None = None  # None: every pod fits (runs that test no placement)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # PodDisruptionBudgets
+    evictions: list[dict[str, Any]] = field(default_factory=list)
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")
     calls: list[Call] = field(default_factory=list)
@@ -207,6 +371,7 @@ class FakeKube:
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
         app.router.add_post("/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
         app.router.add_get("/api/v1/namespaces/{ns}/events", self._events)
+        app.router.add_post("/api/v1/namespaces/{ns}/pods/{name}/eviction", self._evict)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
@@ -235,6 +400,12 @@ class FakeKube:
 
     def _authorize(self, call: Call, request: web.Request) -> dict[str, Any]:
         assert self.access is not None, "FakeKube.access is not set"
+        token = bearer(request.headers.get("Authorization"))
+        if token in self.access.issued:
+            # In-cluster: the internal endpoint, no Google front end, no IAM gate.
+            user = self.access.issued[token]
+            rbac = self._decide(call, request.path, user, iam_gate=False)
+            return {"user": user, "via": "serviceaccount", "token": token, **rbac}
         minted = self.access.token(request.headers.get("Authorization"))
         if minted is None:
             return {"status": 401, "denied_by": "authentication", "message": "Unauthorized"}
@@ -242,9 +413,9 @@ class FakeKube:
         result = self._decide(call, request.path, user)
         return {"user": user, "via": minted.via, "token": minted.token, **result}
 
-    def _decide(self, call: Call, path: str, user: str) -> dict[str, Any]:
+    def _decide(self, call: Call, path: str, user: str, iam_gate: bool = True) -> dict[str, Any]:
         assert self.access is not None
-        gate = self.access.connect_members
+        gate = self.access.connect_members if iam_gate else None
         if gate is not None and f"serviceAccount:{user}" not in gate:
             # The exact body Google's front end sends is not documented; GKE's API words IAM
             # denials like this.
@@ -372,33 +543,56 @@ class FakeKube:
 
     # --- pods ------------------------------------------------------------------------------
 
-    def _pending(self, pod: FakePod) -> bool:
-        age = time.monotonic() - pod.created
+    def _stage(self, pod: FakePod) -> str:
+        """unschedulable | scaling-up | pulling | starting | running | done | preempted."""
+        life, age = self.lifecycle, time.monotonic() - pod.created
+        if pod.pool is None:
+            return "unschedulable"
+        if pod.always_running:
+            return "running"
+        if age < life.cold_start:
+            return "scaling-up"
+        if age < life.cold_start + life.image_pull:
+            return "pulling"
+        if self._pending(pod, age - life.cold_start - life.image_pull):
+            return "starting"
+        if age < life.cold_start + life.image_pull + life.run or pod.reads < 4:
+            return "running"
+        return "preempted" if pod.index < life.preempt_first else "done"
+
+    @staticmethod
+    def _pending(pod: FakePod, age: float) -> bool:
+        """KubernetesPodOperator sees the pod Pending at least twice and reads its events."""
         if age >= PENDING_MAX_SECONDS:
             return False
         return pod.reads < 2 or age < PENDING_SECONDS or not pod.events_read
 
     def _pod_view(self, pod: FakePod) -> dict[str, Any]:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        pending = self._pending(pod)
-        base_done = not pending and pod.reads >= 4
+        now = _now()
+        stage = self._stage(pod)
+        pending = stage in ("unschedulable", "scaling-up", "pulling", "starting")
         running = {"running": {"startedAt": now}}
-        terminated = {
-            "terminated": {
-                "exitCode": 0,
-                "reason": "Completed",
-                "startedAt": now,
-                "finishedAt": now,
+
+        def terminated(code: int, reason: str) -> dict[str, Any]:
+            return {
+                "terminated": {
+                    "exitCode": code,
+                    "reason": reason,
+                    "startedAt": now,
+                    "finishedAt": now,
+                }
             }
-        }
+
         statuses = []
         for c in pod.manifest["spec"]["containers"]:
             if pending:
                 state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
+            elif stage == "preempted":
+                state = terminated(143, "Error")  # SIGTERM from the node's shutdown
             elif c["name"] == SIDECAR:
-                state = terminated if pod.sidecar_killed else running
+                state = terminated(0, "Completed") if pod.sidecar_killed else running
             else:
-                state = terminated if base_done else running
+                state = terminated(0, "Completed") if stage == "done" else running
             statuses.append(
                 {
                     "name": c["name"],
@@ -410,14 +604,46 @@ class FakeKube:
                     "state": state,
                 }
             )
-        if pending:
-            phase = "Pending"
-        elif base_done and (not pod.has_sidecar or pod.sidecar_killed):
-            phase = "Succeeded"
+        status: dict[str, Any] = {"containerStatuses": statuses, "startTime": now}
+        if stage in ("unschedulable", "scaling-up"):
+            status["phase"] = "Pending"
+            assert self.scheduler is not None
+            status["conditions"] = [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": self.scheduler.unschedulable_message(pod.manifest["spec"]),
+                }
+            ]
+            del status["containerStatuses"]
+        elif stage == "preempted":
+            status |= {
+                "phase": "Failed",
+                "reason": SHUTDOWN_REASON,
+                "message": SHUTDOWN_MESSAGE,
+                "conditions": [
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "reason": "TerminationByKubelet",
+                        "message": SHUTDOWN_MESSAGE,
+                    }
+                ],
+            }
         else:
-            phase = "Running"
+            if pending:
+                phase = "Pending"
+            elif stage == "done" and (not pod.has_sidecar or pod.sidecar_killed):
+                phase = "Succeeded"
+            else:
+                phase = "Running"
+            status["phase"] = phase
+            status["conditions"] = [{"type": "PodScheduled", "status": "True"}]
         view = json.loads(json.dumps(pod.manifest))
-        view["status"] = {"phase": phase, "containerStatuses": statuses, "startTime": now}
+        if pod.pool is not None and stage not in ("unschedulable", "scaling-up"):
+            view["spec"]["nodeName"] = f"gke-{pod.pool['name']}-node-0"
+        view["status"] = status
         return view
 
     def _find(self, request: web.Request) -> FakePod | None:
@@ -433,7 +659,12 @@ class FakeKube:
             creationTimestamp="2026-01-01T00:00:00Z",
         )
         manifest["metadata"].setdefault("labels", {})
-        pod = FakePod(manifest)
+        if self.scheduler is None:
+            pool: dict[str, Any] | None = {"name": "any"}
+        else:
+            fitting = self.scheduler.fits(manifest["spec"])
+            pool = fitting[0] if fitting else None
+        pod = FakePod(manifest, index=len(self.pods), pool=pool)
         self.pods[(ns, manifest["metadata"]["name"])] = pod
         return web.json_response(self._pod_view(pod), status=201)
 
@@ -457,7 +688,7 @@ class FakeKube:
             else:
                 wanted[term.lstrip("!")] = ("absent" if term.startswith("!") else "present", "")
 
-        def matches(pod: FakePod) -> bool:
+        def selected(pod: FakePod) -> bool:
             labels = pod.manifest["metadata"].get("labels", {})
             for key, (op, value) in wanted.items():
                 if op == "=" and labels.get(key) != value:
@@ -473,7 +704,7 @@ class FakeKube:
         items = [
             self._pod_view(p)
             for (pns, _), p in self.pods.items()
-            if pns == ns and not p.deleted and matches(p)
+            if pns == ns and not p.deleted and selected(p)
         ]
         return web.json_response(
             {
@@ -508,30 +739,81 @@ class FakeKube:
         lines = [f"{now} {line}" if timestamps else line for line in self.log_lines]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
+    def _pod_events(self, ns: str, pod_name: str) -> list[dict[str, Any]]:
+        """What the scheduler, the cluster autoscaler and the kubelet record on the pod."""
+        pod = self.pods.get((ns, pod_name))
+
+        def event(reason: str, message: str, source: str, kind: str = "Normal") -> dict[str, Any]:
+            return {
+                "kind": "Event",
+                "apiVersion": "v1",
+                "metadata": {"name": f"{pod_name}.{reason}", "namespace": ns, "uid": reason},
+                "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod_name},
+                "reason": reason,
+                "message": message,
+                "source": {"component": source},
+                "type": kind,
+                "lastTimestamp": _now(),
+                "count": 1,
+            }
+
+        if pod is None:
+            return []
+        stage = self._stage(pod)
+        spec = pod.manifest["spec"]
+        events = []
+        if stage == "unschedulable" or self.lifecycle.cold_start > 0:
+            assert self.scheduler is not None
+            events.append(
+                event(
+                    "FailedScheduling",
+                    self.scheduler.unschedulable_message(spec),
+                    "default-scheduler",
+                    "Warning",
+                )
+            )
+        if stage == "unschedulable":
+            # cluster-autoscaler processors/status/eventing_scale_up_processor.go
+            events.append(
+                event(
+                    "NotTriggerScaleUp",
+                    self.scheduler.no_scale_up_message(spec),
+                    "cluster-autoscaler",
+                )
+            )
+            return events
+        if self.lifecycle.cold_start > 0 and pod.pool is not None:
+            # The same file; the group as nodegroupset/nodegroup_set_processor.go prints it.
+            group = f"{{{pod.pool['name']} 0->1 (max: {pod.pool['max_nodes']})}}"
+            events.append(
+                event(
+                    "TriggeredScaleUp", f"pod triggered scale-up: [{group}]", "cluster-autoscaler"
+                )
+            )
+        if stage != "scaling-up":
+            node = f"gke-{pod.pool['name'] if pod.pool else 'any'}-node-0"
+            events.append(
+                event(
+                    "Scheduled",
+                    f"Successfully assigned {ns}/{pod_name} to {node}",
+                    "default-scheduler",
+                )
+            )
+        return events
+
     async def _events(self, request: web.Request) -> web.StreamResponse:
         ns = request.match_info["ns"]
         involved = request.query.get("fieldSelector", "").split("=")[-1]
         if (ns, involved) in self.pods:
             self.pods[(ns, involved)].events_read = True
-        event = {
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {"name": "ev-1", "namespace": ns},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": ns,
-                "name": request.query.get("fieldSelector", "").split("=")[-1],
-            },
-            "reason": "Scheduled",
-            "message": "Successfully assigned pod to a GPU node",
-            "type": "Normal",
-            "lastTimestamp": "2026-01-01T00:00:00Z",
-            "count": 1,
-        }
+        events = self._pod_events(ns, involved)
         if _true(request.query.get("watch")):
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
             await response.prepare(request)
-            await response.write((json.dumps({"type": "ADDED", "object": event}) + "\n").encode())
+            for item in events:
+                await response.write(
+                    (json.dumps({"type": "ADDED", "object": item}) + "\n").encode()
+                )
             await response.write_eof()
             return response
         return web.json_response(
@@ -539,8 +821,90 @@ class FakeKube:
                 "kind": "EventList",
                 "apiVersion": "v1",
                 "metadata": {"resourceVersion": "1"},
-                "items": [event],
+                "items": events,
             }
+        )
+
+    # --- evictions (what a node drain sends) -------------------------------------------------
+
+    def disruptions_allowed(self, budget: dict[str, Any], ns: str) -> tuple[int, int, int]:
+        """(allowed, desired healthy, current healthy), as the disruption controller computes them
+        (kubernetes/kubernetes pkg/controller/disruption/disruption.go): with maxUnavailable, the
+        expected count comes from the pods' controllers and bare pods (KubernetesPodOperator's
+        have no controller) are skipped as unmanaged, so the expected count is 0 and no
+        disruption is allowed; with an integer minAvailable, every selected pod counts."""
+        spec = budget["spec"]
+        selected = [
+            p
+            for (pns, _), p in self.pods.items()
+            if pns == ns
+            and not p.deleted
+            and matches(spec["selector"], p.manifest["metadata"].get("labels", {}))
+        ]
+        healthy = sum(1 for p in selected if self._pod_view(p)["status"]["phase"] == "Running")
+        if "maxUnavailable" in spec:
+            if isinstance(spec["maxUnavailable"], str):
+                raise NotImplementedError("percentage budgets: not emulated")
+            managed = [p for p in selected if p.manifest["metadata"].get("ownerReferences")]
+            expected = len(managed)
+            desired = max(expected - int(spec["maxUnavailable"]), 0)
+        else:
+            if isinstance(spec["minAvailable"], str):
+                raise NotImplementedError("percentage budgets: not emulated")
+            expected = len(selected)
+            desired = int(spec["minAvailable"])
+        allowed = healthy - desired
+        if expected <= 0 or allowed <= 0:
+            allowed = 0
+        return allowed, desired, healthy
+
+    async def _evict(self, request: web.Request) -> web.Response:
+        pod = self._find(request)
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        if pod is None or pod.deleted:
+            return self._status(404, "NotFound", f'pods "{name}" not found')
+        labels = pod.manifest["metadata"].get("labels", {})
+        phase = self._pod_view(pod)["status"]["phase"]
+        budgets = [
+            b
+            for b in self.budgets
+            if b["namespace"] == ns and matches(b["spec"]["selector"], labels)
+        ]
+        record = {
+            "pod": name,
+            "namespace": ns,
+            "phase": phase,
+            "budgets": [b["name"] for b in budgets],
+        }
+        # canIgnorePDB (pkg/registry/core/pod/storage/eviction.go): pods not running are evicted.
+        if phase not in ("Succeeded", "Failed", "Pending") and budgets:
+            if len(budgets) > 1:
+                return self._status(500, "InternalError", "more than one PodDisruptionBudget")
+            allowed, desired, healthy = self.disruptions_allowed(budgets[0], ns)
+            if allowed <= 0:
+                self.evictions.append({**record, "status": 429})
+                body = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "TooManyRequests",
+                    "message": PDB_REFUSAL,
+                    "code": 429,
+                    "details": {
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {budgets[0]['name']} needs "
+                                f"{desired} healthy pods and has {healthy} currently",
+                            }
+                        ]
+                    },
+                }
+                return web.json_response(body, status=429)
+        pod.deleted = True
+        self.evictions.append({**record, "status": 201})
+        return web.json_response(
+            {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}, status=201
         )
 
     # --- exec (websocket, channel protocol v4) ---------------------------------------------

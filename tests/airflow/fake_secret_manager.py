@@ -19,8 +19,8 @@ from google.cloud.secretmanager_v1.types import AccessSecretVersionResponse, Sec
 class FakeSecretManager:
     project_id: str
     secrets: dict[str, str]  # secret id -> payload
-    readers: dict[str, str]  # secret id -> IAM member with secretAccessor
-    adc_identity: str  # who plain Application Default Credentials are
+    readers: dict[str, str | set[str]]  # secret id -> IAM member(s) with secretAccessor
+    adc_identity: str  # who plain Application Default Credentials are (an email, or a member)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def principal(self, credentials: Any) -> str:
@@ -31,6 +31,8 @@ class FakeSecretManager:
         email = getattr(credentials, "service_account_email", None)
         if isinstance(credentials, impersonated_credentials.Credentials) or email:
             return f"serviceAccount:{email}"
+        if ":" in self.adc_identity:  # a member already, e.g. a Workload Identity principal://
+            return self.adc_identity
         return f"serviceAccount:{self.adc_identity}"
 
     def install(self, monkeypatch: Any) -> FakeSecretManager:
@@ -47,7 +49,8 @@ class FakeSecretManager:
                 raise NotFound(f"Secret [{name}] not found")
             if version != "latest":
                 raise NotFound(f"version {version}")
-            if fake.readers.get(secret_id) != principal:
+            readers = fake.readers.get(secret_id) or set()
+            if principal not in ({readers} if isinstance(readers, str) else readers):
                 raise PermissionDenied(
                     f"{principal} lacks secretmanager.versions.access on {secret_id}"
                 )

@@ -10,6 +10,14 @@ then RBAC), all from the stack's exported registrations.
 
     python kpo_run.py --workdir DIR --stack dev --deployment analytics --xcom 1 --deferrable 0 \\
         --on-finish delete_pod [--dns] [--namespace NS] [--revoke-token-creator] [--no-plugin]
+
+A GPU task's lifecycle, at a time scale (`--time-scale 0.01`: the stack's sourced minutes become
+seconds, through the stack's own budget function): `--cold-start`, `--image-pull`, `--run-seconds`
+shape the pod's life on the fake server; `--timeouts default|hints` passes KubernetesPodOperator
+its own defaults or the pool's exported hints (both scaled); `--retries-from-hint`,
+`--preempt N`, `--drain`, `--token-lifetime`. `--in-cluster` runs a Remote Execution deployment's
+task the way its agent does: the connection says in_cluster, the Kubernetes client reads a
+service-account token and CA from files, and no plugin or gcloud is involved.
 """
 
 from __future__ import annotations
@@ -21,20 +29,28 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# The Astro project's root is on the path in an Astro image: `include/` imports as `include.…`.
+sys.path.insert(0, str(HERE.parents[1] / "astro"))
 from stack_data import astro_env_values, run_stack_python  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
 
 DAG_TEMPLATE = """
 import json
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG, Variable
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from include.gke_gpu import ExplainDisruption
 from kubernetes.client import models as k8s
 
 pool = Variable.get("gke_gpu_scheduling", deserialize_json=True)["{pool}"]
@@ -43,8 +59,8 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         task_id="gpu",
         kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
         namespace={namespace},
-        in_cluster=False,
-        image="busybox",
+        in_cluster={in_cluster},
+        image="busybox",{extra}
         cmds=["sh", "-c", "echo hi"],
         name="gpu-task",
         do_xcom_push={xcom},
@@ -53,8 +69,9 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         get_logs=True,
         poll_interval=0.1,
         startup_check_interval_seconds=1,
+        callbacks=[ExplainDisruption],
         node_selector=pool["node_selector"],
-        tolerations=[k8s.V1Toleration(**t) for t in pool["tolerations"]],
+        tolerations=[k8s.V1Toleration(**t) for t in pool["tolerations"] if t["key"] != {drop!r}],
         container_resources=k8s.V1ResourceRequirements(limits={{pool["resource_name"]: "1"}}),
     )
 """
@@ -100,6 +117,128 @@ def migrate_db(home: Path) -> Path:
     return home / "airflow.db"
 
 
+def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> dict[str, str]:
+    """A pod's in-cluster view, as the Kubernetes clients read it: KUBERNETES_SERVICE_HOST/PORT and
+    the service-account token and CA files. The files are where the clients' loaders are told to
+    look (their module constants), since /var/run/secrets is not ours to write here."""
+    from kubernetes.config import incluster_config
+    from kubernetes_asyncio.config import incluster_config as async_incluster_config
+
+    secrets_dir = work / "serviceaccount"
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    (secrets_dir / "token").write_text(kube.access.issue(user))
+    (secrets_dir / "ca.crt").write_bytes(ca.cert_pem.bytes())
+    for module in (incluster_config, async_incluster_config):
+        module.SERVICE_TOKEN_FILENAME = str(secrets_dir / "token")
+        module.SERVICE_CERT_FILENAME = str(secrets_dir / "ca.crt")
+    # Workload Identity on GKE hands the agent Google credentials through the metadata server;
+    # here made-up user credentials stand in (only the Secret Manager call is answered, by the
+    # fake, which takes them for the agent's principal).
+    adc = work / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "contract-test.apps.example",
+                "client_secret": "not-a-secret",
+                "refresh_token": "not-a-token",
+            }
+        )
+    )
+    host, port = address.split(":")
+    return {
+        "KUBERNETES_SERVICE_HOST": host,
+        "KUBERNETES_SERVICE_PORT": port,
+        "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
+        "HOME": str(work),
+    }
+
+
+def agent_env_values(
+    outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
+) -> dict[str, str]:
+    """What a Remote Execution agent's environment gets: `make agent-values`' tool writes the Helm
+    values; the chart sets `commonEnv` on every agent component."""
+    import yaml
+
+    outputs_file = workdir / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs))
+    values = workdir / "agent-values.yaml"
+    run_stack_python(
+        "-m",
+        "tools.agent_values",
+        "--stack",
+        stack,
+        "--deployment",
+        deployment,
+        "--outputs-file",
+        str(outputs_file),
+        "--out",
+        str(values),
+    )
+    loaded = yaml.safe_load(values.read_text())
+    env = {e["name"]: str(e["value"]) for e in loaded["commonEnv"]}
+    env["AIRFLOW__SECRETS__BACKEND"] = loaded["secretBackend"]
+    return env
+
+
+class Drainer(threading.Thread):
+    """A node drain, as GKE's upgrade sends it: once the task's pod runs, evict it through the
+    Eviction API (refused while the namespace's PodDisruptionBudget allows no disruption), then a
+    bystander pod the budget does not select (evicted). As GKE's control plane: RBAC does not
+    limit it."""
+
+    def __init__(self, kube: Any, address: str, ca_file: Path) -> None:
+        super().__init__(daemon=True)
+        self.kube, self.address, self.ca_file = kube, address, ca_file
+        self.results: list[dict[str, Any]] = []
+        self.start()
+
+    def run(self) -> None:
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = f"https://{self.address}"
+        configuration.ssl_ca_cert = str(self.ca_file)
+        configuration.api_key = {"BearerToken": self.kube.access.issue("gke-upgrade", admin=True)}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        api = client.CoreV1Api(client.ApiClient(configuration))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = [
+                (ns, name)
+                for (ns, name), pod in list(self.kube.pods.items())
+                if not pod.deleted and self.kube._stage(pod) == "running"
+            ]
+            if running:
+                break
+            time.sleep(0.1)
+        else:
+            self.results.append({"error": "no running pod to drain"})
+            return
+        ns, name = running[0]
+        self.results.append(self._evict(api, ns, name))
+        bystander = client.V1Pod(
+            metadata=client.V1ObjectMeta(name="bystander", labels={"app": "bystander"}),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
+        )
+        api.create_namespaced_pod(ns, bystander)
+        self.kube.pods[(ns, "bystander")].always_running = True  # only the budget decides
+        self.results.append(self._evict(api, ns, "bystander"))
+
+    @staticmethod
+    def _evict(api: Any, ns: str, name: str) -> dict[str, Any]:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=ns))
+        try:
+            api.create_namespaced_pod_eviction(name, ns, body)
+            return {"pod": name, "status": 201}
+        except ApiException as error:
+            return {"pod": name, "status": error.status, "body": json.loads(error.body)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
@@ -128,6 +267,17 @@ def main() -> None:
     )
     parser.add_argument("--no-plugin", action="store_true", help=f"{PLUGIN} not on PATH")
     parser.add_argument("--token-lifetime", type=float, default=3600)
+    parser.add_argument("--pool", help="a key of gpu_scheduling (default: the first)")
+    parser.add_argument("--time-scale", type=float, help="scaled hints from offline.export")
+    parser.add_argument("--timeouts", choices=("none", "default", "hints"), default="none")
+    parser.add_argument("--retries-from-hint", action="store_true")
+    parser.add_argument("--cold-start", type=float, default=0.0)
+    parser.add_argument("--image-pull", type=float, default=0.0)
+    parser.add_argument("--run-seconds", type=float, default=0.0)
+    parser.add_argument("--preempt", type=int, default=0, help="the first N pods are preempted")
+    parser.add_argument("--drain", action="store_true", help="evict the running pod, as a drain")
+    parser.add_argument("--in-cluster", action="store_true", help="a Remote Execution agent")
+    parser.add_argument("--drop-toleration", help="leave out the hint's toleration of this key")
     parser.add_argument("--db-template", type=Path, help="copy this migrated airflow.db")
     args = parser.parse_args()
     work = args.workdir
@@ -171,14 +321,37 @@ def main() -> None:
         export_args.append("--ip-endpoint")
     for item in args.tune:
         export_args += ["--tune", item]
+    if args.time_scale:
+        export_args += ["--time-scale", str(args.time_scale)]
     data = json.loads(run_stack_python(*export_args))
     deployment = data["outputs"]["airflow"][args.deployment]
     namespace = deployment["namespace"]
     target_namespace = (
         data["outputs"]["airflow"][args.namespace_of]["namespace"] if args.namespace_of else None
     )
-    astro_identity = data["astro_identities"][args.deployment]
-    subject = deployment["launcher_email"] or astro_identity  # the RoleBinding's User
+    # Pods land only where the stack's node pools let them; a GPU task's life as asked.
+    kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
+    kube.budgets = data["pod_disruption_budgets"]
+    kube.lifecycle = fake_kube.Lifecycle(
+        cold_start=args.cold_start,
+        image_pull=args.image_pull,
+        run=args.run_seconds,
+        preempt_first=args.preempt,
+    )
+    if args.in_cluster:
+        agent = deployment["agent"]
+        # The agent's worker: its Kubernetes service account, and through Workload Identity the
+        # Google principal of that service account (what the stack granted the secret to).
+        astro_identity = next(
+            m["member"]
+            for m in data["secret_iam_members"]
+            if m["secretId"] == deployment["secret_id"]
+            and m["member"].endswith(f"/ns/{agent['namespace']}/sa/{agent['service_accounts'][0]}")
+        )
+        subject = f"{fake_kube.SA_PREFIX}{agent['namespace']}:{agent['service_accounts'][0]}"
+    else:
+        astro_identity = data["astro_identities"][args.deployment]
+        subject = deployment["launcher_email"] or astro_identity  # the RoleBinding's User
     if args.revoke_token_creator:
         data["service_account_iam_members"] = [
             b
@@ -196,14 +369,18 @@ def main() -> None:
     google.start()
     kube.access = fake_kube.Access.from_export(data, registry, dns_endpoint=args.dns)
 
-    # This worker is the deployment's Astro identity; gcloud is signed in as it.
-    worker = fake_google.worker_env(google, astro_identity, work / "worker")
-    os.environ.update(worker)
-    if deployment["auth_mode"] == "impersonation":
-        fake_google.activate_gcloud(worker)
+    if args.in_cluster:
+        os.environ.update(in_cluster_env(kube, subject, work, address, ca))
+        os.environ.update(agent_env_values(data["outputs"], args.stack, args.deployment, work))
+    else:
+        # This worker is the deployment's Astro identity; gcloud is signed in as it.
+        worker = fake_google.worker_env(google, astro_identity, work / "worker")
+        os.environ.update(worker)
+        if deployment["auth_mode"] == "impersonation":
+            fake_google.activate_gcloud(worker)
+        os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
     if args.no_plugin:
         os.environ["PATH"] = path_without(PLUGIN, work)
-    os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
     if args.dns:
         # The DNS endpoint presents a publicly trusted certificate; here "public" trust is the
         # trustme CA, placed where the Kubernetes clients look when no CA is pinned (certifi).
@@ -216,19 +393,40 @@ def main() -> None:
 
     from fake_secret_manager import FakeSecretManager
 
-    FakeSecretManager(
-        f"acme-ml-{args.stack}", data["secrets"], data["secret_readers"], astro_identity
-    ).install(env)
+    readers: dict[str, str | set[str]] = {}
+    for grant in data["secret_iam_members"]:
+        if grant["role"] == "roles/secretmanager.secretAccessor":
+            readers.setdefault(grant["secretId"], set()).add(grant["member"])  # type: ignore[union-attr]
+    FakeSecretManager(f"acme-ml-{args.stack}", data["secrets"], readers, astro_identity).install(
+        env
+    )
 
     if args.db_template:  # a migrated metadata database, made once per session
         (work / "home").mkdir(parents=True, exist_ok=True)
         shutil.copy(args.db_template, work / "home" / "airflow.db")
     else:
         migrate_db(work / "home")
-    pool = next(iter(data["outputs"]["gpu_scheduling"]))
+    pool = args.pool or next(iter(data["outputs"]["gpu_scheduling"]))
+    extra = ""
+    if args.time_scale:
+        scaled = data["scaled_scheduling"]
+        hint = scaled["hints"][pool]
+        if args.timeouts == "default":
+            waits = [scaled["kpo_default_timeout_seconds"]] * 2
+        else:
+            waits = [hint["schedule_timeout_seconds"], hint["startup_timeout_seconds"]]
+        if args.timeouts != "none":
+            extra += f"\n        schedule_timeout_seconds={waits[0]!r},"
+            extra += f"\n        startup_timeout_seconds={waits[1]!r},"
+        if args.retries_from_hint:
+            extra += f"\n        retries={hint['retries']!r},"
+            extra += f"\n        retry_delay=timedelta(seconds={hint['retry_delay_seconds']!r}),"
     (work / "dags" / "contract.py").write_text(
         DAG_TEMPLATE.format(
             pool=pool,
+            extra=extra,
+            in_cluster=args.in_cluster,
+            drop=args.drop_toleration,
             xcom=bool(args.xcom),
             deferrable=bool(args.deferrable),
             on_finish=args.on_finish,
@@ -253,12 +451,24 @@ def main() -> None:
     hook_view = {"host": configuration.host, "ca": ca_pinned, "namespace": hook.get_namespace()}
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
+    drain = Drainer(kube, address, ca_file) if args.drain else None
     run = dag.test()
+    if drain:
+        drain.join()
     with create_session() as session:
         xcoms = {
             x.key: x.value for x in session.query(XComModel).filter(XComModel.dag_id == "contract")
         }
     pod = next(iter(kube.pods.values()), None)
+    tries = {}
+    with create_session() as session:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.taskinstancehistory import TaskInstanceHistory
+
+        for ti in session.query(TaskInstanceHistory).filter_by(dag_id="contract"):
+            tries[ti.try_number] = str(ti.state)
+        for ti in session.query(TaskInstance).filter_by(dag_id="contract"):
+            tries[ti.try_number] = str(ti.state)
     kubectl = None
     if args.kubectl:
         # The same kubeconfig, with the real kubectl, plugin and gcloud.
@@ -296,9 +506,12 @@ def main() -> None:
         "astro_identity": astro_identity,
         "cluster": data["cluster"],
         "target_namespace": target_namespace,
-        "exec": json.loads(data["secrets"][deployment["secret_id"]])["extra"]["kube_config"][
-            "users"
-        ][0]["user"]["exec"],
+        "exec": None
+        if args.in_cluster
+        else json.loads(data["secrets"][deployment["secret_id"]])["extra"]["kube_config"]["users"][
+            0
+        ]["user"]["exec"],
+        "connection_extra": json.loads(data["secrets"][deployment["secret_id"]])["extra"],
         "errors": errors.lines,
         "exec_commands": kube.exec_commands,
         "stdin": kube.stdin_received,
@@ -311,6 +524,21 @@ def main() -> None:
         "ca_pem": ca.cert_pem.bytes().decode(),
         "kubectl": kubectl,
         "scheduling": data["outputs"]["gpu_scheduling"],
+        "scaled": data.get("scaled_scheduling"),
+        "pool": pool,
+        "pods": [
+            {"manifest": p.manifest, "placed_on": p.pool, "deleted": p.deleted}
+            for p in kube.pods.values()
+        ],
+        "tries": tries,
+        "evictions": kube.evictions,
+        "drain": drain.results if drain else None,
+        "tokens": {
+            m.token: {"identity": m.identity, "expires": m.expires, "via": m.via}
+            for m in registry.all()
+        },
+        "lifetime": args.token_lifetime,
+        "subject": subject,
     }
     kube.stop()
     google.stop()

@@ -75,6 +75,164 @@ FAILURES: dict[str, Scenario] = {
     "no-plugin": ("dev", "analytics", True, False, "delete_pod", ["--no-plugin", "--kubectl"]),
 }
 
+# A GPU task's life on a pool that scales from zero, replayed at 1/100 of real time: the stack's
+# budget function runs on its sourced figures x SCALE (offline.export --time-scale), and the fake
+# API server's pod takes what a real cold start takes, x SCALE.
+SCALE = 0.01
+COLD_START = 600 * SCALE  # a GPU node from zero until allocatable: up to 10 min (apple/axlearn#362)
+IMAGE_PULL = (
+    141 * SCALE
+)  # a 6 GB image pulled in 2m21s (confidential-containers/cloud-api-adaptor#1112)
+TOKEN_LIFETIME = 3.0  # seconds: the fake IAM's tokens expire well inside one task
+COLD = [
+    "--time-scale",
+    str(SCALE),
+    "--cold-start",
+    str(COLD_START),
+    "--image-pull",
+    str(IMAGE_PULL),
+]
+SYNC = ["--tune", "analytics:xcom=false,deferrable=false"]
+LIFECYCLE: dict[str, Scenario] = {
+    # The first task after idle, with KubernetesPodOperator's own 120 s (x SCALE): it gives up.
+    "cold-default": (
+        "dev",
+        "analytics",
+        False,
+        False,
+        "delete_pod",
+        [*SYNC, *COLD, "--timeouts", "default"],
+    ),
+    # The same cold start with the pool's exported hints: it waits for the node.
+    "cold-hints": (
+        "dev",
+        "analytics",
+        False,
+        False,
+        "delete_pod",
+        [*SYNC, *COLD, "--timeouts", "hints"],
+    ),
+    # The Spot node is preempted under the first try; the hint's retries run it again.
+    "preempted": (
+        "dev",
+        "analytics",
+        False,
+        False,
+        "delete_pod",
+        [
+            *SYNC,
+            "--time-scale",
+            str(SCALE),
+            "--timeouts",
+            "hints",
+            "--retries-from-hint",
+            "--preempt",
+            "1",
+            "--run-seconds",
+            "1",
+        ],
+    ),
+    # A node drain (GKE's surge upgrade) while the task runs: the disruption budget refuses it.
+    "drained": (
+        "dev",
+        "analytics",
+        False,
+        False,
+        "delete_pod",
+        [*SYNC, "--run-seconds", "3", "--drain"],
+    ),
+    # Tasks that outlive their Google token, sync and deferrable.
+    "long-sync": (
+        "dev",
+        "analytics",
+        True,
+        False,
+        "delete_pod",
+        ["--run-seconds", "8", "--token-lifetime", str(TOKEN_LIFETIME)],
+    ),
+    "long-deferrable": (
+        "dev",
+        "analytics",
+        False,
+        True,
+        "delete_pod",
+        [
+            "--tune",
+            "analytics:xcom=false,deferrable=true",
+            "--run-seconds",
+            "8",
+            "--token-lifetime",
+            str(TOKEN_LIFETIME),
+        ],
+    ),
+    # prod's GPU class: its hint selects the class only; the autoscaler takes its first priority.
+    "class": (
+        "prod",
+        "ml-training",
+        True,
+        True,
+        "delete_pod",
+        ["--dns", "--pool", "l4-any", *COLD, "--timeouts", "hints"],
+    ),
+    # The class hint without its class toleration: no pool takes the pod, no node is added.
+    "class-untolerated": (
+        "prod",
+        "ml-training",
+        False,
+        True,
+        "delete_pod",
+        [
+            "--dns",
+            "--pool",
+            "l4-any",
+            "--time-scale",
+            str(SCALE),
+            "--timeouts",
+            "hints",
+            "--drop-toleration",
+            "cloud.google.com/compute-class",
+        ],
+    ),
+}
+
+# Remote Execution: prod's batch-remote agent runs in the cluster; its task runs in-cluster.
+REMOTE: dict[str, Scenario] = {
+    "remote": (
+        "prod",
+        "batch-remote",
+        True,
+        True,
+        "delete_pod",
+        ["--in-cluster", "--pool", "l4-any"],
+    ),
+    # The same agent, a sync task that keeps its pod (the Role serves both kinds of task).
+    "remote-sync": (
+        "prod",
+        "batch-remote",
+        True,
+        False,
+        "keep_pod",
+        ["--in-cluster", "--pool", "l4-any"],
+    ),
+    # The agent's service account into a hosted deployment's namespace, and the other way round.
+    "remote-into-hosted": (
+        "prod",
+        "batch-remote",
+        True,
+        True,
+        "delete_pod",
+        ["--in-cluster", "--pool", "l4-any", "--namespace-of", "ml-training"],
+    ),
+    "hosted-into-remote": (
+        "prod",
+        "ml-training",
+        True,
+        True,
+        "delete_pod",
+        ["--dns", "--pool", "l4-any", "--namespace-of", "batch-remote"],
+    ),
+}
+
 PARALLEL = int(os.environ.get("CONTRACT_PARALLEL", "3"))
 
 
