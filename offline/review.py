@@ -48,6 +48,15 @@ DEPLOYMENT_PARTS = {
     "gcp:serviceaccount/account:Account": "launcher service account",
     "kubernetes:core/v1:Namespace": "namespace",
 }
+# A Remote Execution agent in this cluster lives in these: replacing one breaks the running agent
+# (its namespace and Helm release, the service accounts its pods run as and Workload Identity
+# names, the bucket holding its XComs).
+REMOTE_AGENT = "astro-gke-gpu:airflow:RemoteAgent"
+AGENT_PARTS = {
+    "kubernetes:core/v1:Namespace": "agent namespace",
+    "kubernetes:core/v1:ServiceAccount": "agent service account",
+    "gcp:storage/bucket:Bucket": "XCom bucket",
+}
 SECRET = "[secret]"
 
 
@@ -431,6 +440,10 @@ def _hurts(
         return f"GPU node pool {parent.name}"
     if parent is not None and parent.type == DEPLOYMENT and change.type in DEPLOYMENT_PARTS:
         return f"deployment {parent.name}: its {DEPLOYMENT_PARTS[change.type]}"
+    if parent is not None and parent.type == REMOTE_AGENT and change.type in AGENT_PARTS:
+        deployment = runs.get(parent.parent)
+        owner = deployment.name if deployment is not None else parent.name
+        return f"deployment {owner}: its {AGENT_PARTS[change.type]} {runs[change.urn].name}"
     return ""
 
 

@@ -278,7 +278,36 @@ def test_allow_replace_naming_no_hurting_change_is_reported(
 def test_the_hurting_rules_name_types_the_stack_registers(prod: runner.Run) -> None:
     types = {r.type for r in prod.registrations}
     assert {review.GPU_POOL, review.DEPLOYMENT, review.CLUSTER, review.NODE_POOL} <= types
+    assert {review.REMOTE_AGENT} <= types
     assert set(review.DEPLOYMENT_PARTS) <= types
+    assert set(review.AGENT_PARTS) <= types
+
+
+def test_removing_a_remote_deployment_names_its_agents_live_objects(
+    prod: runner.Run, run_with: RunWith
+) -> None:
+    """An agent in this cluster runs in its namespace, as its service accounts, with its XComs in
+    its bucket: deleting any of them breaks it, so each is named (and refused in prod)."""
+
+    def drop(p: dict[str, Any]) -> None:
+        p["deployments"] = [d for d in p["deployments"] if d["name"] != "batch-remote"]
+
+    changes = review.diff(prod.registrations, run_with(drop, "prod").registrations)
+    owner = "deployment astro-gpu-prod-batch-remote: its"
+    agent = "astro-gpu-prod-batch-remote-agent"
+    assert {c.name: c.hurts for c in changes if c.hurts} == {
+        "astro-gpu-prod-batch-remote-connection": f"{owner} connection secret",
+        "astro-gpu-prod-batch-remote-namespace": f"{owner} namespace",
+        f"{agent}-namespace": f"{owner} agent namespace {agent}-namespace",
+        f"{agent}-ksa-astro-agent-worker": (
+            f"{owner} agent service account {agent}-ksa-astro-agent-worker"
+        ),
+        f"{agent}-ksa-astro-agent-triggerer": (
+            f"{owner} agent service account {agent}-ksa-astro-agent-triggerer"
+        ),
+        f"{agent}-xcom": f"{owner} XCom bucket {agent}-xcom",
+    }
+    assert {c.op for c in changes if c.hurts} == {"delete"}
 
 
 # --- hand-made registrations: options and paths -----------------------------------------------
