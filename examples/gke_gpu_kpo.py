@@ -33,7 +33,8 @@ with DAG(
         task_id="nvidia_smi",
         kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
         namespace=Variable.get("gke_gpu_namespace"),
-        in_cluster=False,
+        # No in_cluster: the connection says how to reach the cluster (a kubeconfig for a hosted
+        # deployment, in-cluster for a Remote Execution agent in this cluster).
         name="nvidia-smi",
         image="nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04",
         cmds=["nvidia-smi"],

@@ -16,8 +16,9 @@ seconds, through the stack's own budget function): `--cold-start`, `--image-pull
 shape the pod's life on the fake server; `--timeouts default|hints` passes KubernetesPodOperator
 its own defaults or the pool's exported hints (both scaled); `--retries-from-hint`,
 `--preempt N`, `--drain`, `--token-lifetime`. `--in-cluster` runs a Remote Execution deployment's
-task the way its agent does: the connection says in_cluster, the Kubernetes client reads a
-service-account token and CA from files, and no plugin or gcloud is involved.
+task the way its agent does: the connection says in_cluster (the DAG, like the guide's, does not
+set it), the Kubernetes client reads a service-account token and CA from files, and no plugin or
+gcloud is involved.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         task_id="gpu",
         kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
         namespace={namespace},
-        in_cluster={in_cluster},
         image="busybox",{extra}
         cmds=["sh", "-c", "echo hi"],
         name="gpu-task",
@@ -425,7 +425,6 @@ def main() -> None:
         DAG_TEMPLATE.format(
             pool=pool,
             extra=extra,
-            in_cluster=args.in_cluster,
             drop=args.drop_toleration,
             xcom=bool(args.xcom),
             deferrable=bool(args.deferrable),
@@ -448,7 +447,12 @@ def main() -> None:
     hook = KubernetesHook(conn_id=os.environ["AIRFLOW_VAR_GKE_GPU_CONN_ID"])
     configuration = hook.core_v1_client.api_client.configuration
     ca_pinned = Path(configuration.ssl_ca_cert).read_text() if configuration.ssl_ca_cert else None
-    hook_view = {"host": configuration.host, "ca": ca_pinned, "namespace": hook.get_namespace()}
+    hook_view = {
+        "host": configuration.host,
+        "ca": ca_pinned,
+        "namespace": hook.get_namespace(),
+        "in_cluster": hook.is_in_cluster,
+    }
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
     drain = Drainer(kube, address, ca_file) if args.drain else None

@@ -132,6 +132,27 @@ LIFECYCLE: dict[str, Scenario] = {
             "1",
         ],
     ),
+    # The same in a deferrable task: the trigger sees the pod fail, the operator names why.
+    "preempted-deferrable": (
+        "dev",
+        "analytics",
+        False,
+        True,
+        "delete_pod",
+        [
+            "--tune",
+            "analytics:xcom=false,deferrable=true",
+            "--time-scale",
+            str(SCALE),
+            "--timeouts",
+            "hints",
+            "--retries-from-hint",
+            "--preempt",
+            "1",
+            "--run-seconds",
+            "1",
+        ],
+    ),
     # A node drain (GKE's surge upgrade) while the task runs: the disruption budget refuses it.
     "drained": (
         "dev",

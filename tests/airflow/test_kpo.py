@@ -100,6 +100,9 @@ def test_every_token_came_through_the_real_chain(
 
 def test_hook_client_server_ca_and_namespace(runs: dict[str, dict[str, Any]]) -> None:
     ip = runs["sync-xcom"]["hook"]
+    # The task leaves in_cluster unset; the connection's kubeconfig decides.
+    assert ip["in_cluster"] is False
+    assert runs["sync-xcom"]["pod"]["metadata"]["labels"]["airflow_kpo_in_cluster"] == "False"
     assert ip["host"].startswith("https://127.0.0.1:")
     assert ip["ca"] == runs["sync-xcom"]["ca_pem"]  # pinned exactly: the mocked cluster's CA
     assert ip["namespace"] == "airflow-analytics"
@@ -170,10 +173,12 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     parsed = json.loads(done.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
+    # in_cluster is the connection's to say (a kubeconfig for hosted deployments, in-cluster for
+    # an agent in this cluster): the task leaves it unset, so one DAG works in both modes.
     assert (parsed["conn"], parsed["ns"], parsed["in_cluster"]) == (
         "gke_gpu",
         "airflow-analytics",
-        False,
+        None,
     )
     assert parsed["selector"] == {
         "cloud.google.com/gke-accelerator": "nvidia-l4",

@@ -96,10 +96,11 @@ def test_cold_start_succeeds_with_the_pools_hints(life: dict[str, dict[str, Any]
     assert "PodLaunchTimeoutException" not in r["log"]
 
 
+@pytest.mark.parametrize("name", ["preempted", "preempted-deferrable"])
 def test_spot_preemption_names_the_cause_and_the_retry_succeeds(
-    life: dict[str, dict[str, Any]],
+    life: dict[str, dict[str, Any]], name: str
 ) -> None:
-    r = life["preempted"]
+    r = life[name]
     first, second = (p["manifest"]["metadata"] for p in r["pods"])
     assert r["state"] == "success"
     assert r["tries"] == {"1": "failed", "2": "success"}

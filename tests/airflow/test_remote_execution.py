@@ -54,7 +54,10 @@ def test_in_cluster_task_runs_as_the_agents_service_account(
     assert r["hook"]["host"].startswith("https://127.0.0.1:")
     assert r["hook"]["ca"] == r["ca_pem"]
     assert r["hook"]["namespace"] == "airflow-batch"
+    # The task does not say in_cluster (as the guide): the connection does, and KPO records it.
+    assert r["hook"]["in_cluster"] is True
     pod = r["pod"]
+    assert pod["metadata"]["labels"]["airflow_kpo_in_cluster"] == "True"
     assert pod["metadata"]["namespace"] == "airflow-batch"
     assert pod["spec"]["nodeSelector"] == {"cloud.google.com/compute-class": "l4-any"}
     assert r["pod_deleted"] is (name == "remote")
@@ -141,5 +144,7 @@ def test_the_agent_reads_its_connection_and_no_other(
     conn = backend.get_connection(d["connection_id"])
     assert conn is not None and conn.conn_type == "kubernetes"
     assert conn.extra_dejson == {"in_cluster": True, "namespace": "airflow-batch"}
-    assert backend.get_connection("gke_gpu") is None  # ml-training's (hosted) connection
+    # ml-training's (hosted) connection exists; the agent's principal is refused it.
+    assert "airflow-connections-gke_gpu" in data["secrets"]
+    assert backend.get_connection("gke_gpu") is None
     assert [c["principal"] for c in fake.calls] == [principal, principal]
