@@ -737,6 +737,30 @@ def test_each_policy_flags_its_violation_and_spares_the_original(
     assert any(fragment in v.message for v in found), [v.message for v in found]
 
 
+def test_zone_advisory_stays_silent_for_accelerators_the_table_does_not_track(
+    pack: PolicyPackServer, stacks: dict[str, runner.Run]
+) -> None:
+    """T4 is in no zone entry: a T4 pool in a listed zone is unknown, not wrong (L4 there is)."""
+    policy = "gpu-zone-offers-accelerator"
+
+    def accelerator(kind: str) -> Callable[[dict[str, Any]], None]:
+        def change(wire: dict[str, Any]) -> None:
+            wire["nodeLocations"] = ["us-central1-f"]
+            wire["nodeConfig"]["guestAccelerators"][0]["type"] = kind
+
+        return change
+
+    original = stacks["dev"].registrations
+    t4 = edit(POOL, GPU_POOL_DEV, accelerator("nvidia-tesla-t4"))(list(original))
+    assert verdicts_for(pack, t4, {}, policy) == []
+    l4 = edit(POOL, GPU_POOL_DEV, accelerator("nvidia-l4"))(list(original))
+    assert [v.message for v in verdicts_for(pack, l4, {}, policy)] == [
+        "Each zone of a GPU pool offers its accelerator.\n"
+        "us-central1-f do(es) not offer nvidia-l4 as far as the catalog knows; check `gcloud "
+        "compute accelerator-types list` before relying on it."
+    ]
+
+
 def test_every_policy_has_a_violation_case(pack: PolicyPackServer) -> None:
     names = {p.name for p in pack.info().policies}
     assert names == {c[0] for c in CASES}

@@ -83,6 +83,11 @@ def _flex_start(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator
         yield "a flex-start pool consumes no reservation (reservationAffinity NO_RESERVATION)."
 
 
+# Accelerators the zone table tracks at all; for any other one (T4, V100, B200, ...) a zone's
+# absence from its entry means nothing.
+TRACKED: frozenset[str] = frozenset().union(*GPU_ZONES.values())
+
+
 def _zone_offers_gpu(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     zones = [text(z) for z in items(get(props, "nodeLocations"))]
     if not zones:
@@ -90,6 +95,8 @@ def _zone_offers_gpu(props: Mapping[str, Any], _: ResourceValidationArgs) -> Ite
         zones = [location] if location.count("-") == 2 else []  # a zonal cluster's zone
     for accelerator in gpu_accelerators(props):
         kind = text(accelerator, "type")
+        if kind not in TRACKED:  # the table says nothing of this accelerator: no guess
+            continue
         missing = [z for z in zones if z in GPU_ZONES and kind not in GPU_ZONES[z]]
         if missing:
             yield (
