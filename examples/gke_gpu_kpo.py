@@ -4,8 +4,9 @@ Everything cluster-specific comes from the Airflow Variables that `make astro-en
 deployment's environment (AIRFLOW_VAR_GKE_GPU_*): the connection id, the namespace, and the GPU
 pool's scheduling hints, which include how long a task waits for a GPU node from zero and how
 often it retries after a spot preemption. `include/gke_gpu.py` (astro/include/ in the platform
-repository; copy it into the Astro project) names the cause when Kubernetes, not your code, ended
-the pod: a preempted Spot node, a drain. See astro/DAG_AUTHORS.md.
+repository; copy it into the Astro project) fails a task whose image lacks the auth plugin with the
+install hint, and names the cause when Kubernetes, not your code, ended the pod: a preempted Spot
+node, a drain. See astro/DAG_AUTHORS.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import timedelta
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk import DAG, Variable
-from include.gke_gpu import ExplainDisruption
+from include.gke_gpu import CheckAuthPlugin, ExplainDisruption
 from kubernetes.client import models as k8s
 
 POOL = "l4-spot"  # a key of the stack output `gpu_scheduling`
@@ -49,6 +50,7 @@ with DAG(
         # Spot nodes get preempted: retry, and the retry waits for a new node.
         retries=pool["retries"],
         retry_delay=timedelta(seconds=pool["retry_delay_seconds"]),
-        # A task failed by a preempted node says so in its log, not only "returned a failure".
-        callbacks=[ExplainDisruption],
+        # A missing auth plugin fails the task at once with its install hint (not a later 401);
+        # a task failed by a preempted node says so in its log, not only "returned a failure".
+        callbacks=[CheckAuthPlugin, ExplainDisruption],
     )

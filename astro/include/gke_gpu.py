@@ -1,8 +1,16 @@
-"""Name why Kubernetes ended a task's pod, in the task log (for KubernetesPodOperator tasks on the
-GKE GPU pools). Copy this file to your Astro project's `include/` and pass the callback:
+"""Callbacks for KubernetesPodOperator tasks on the GKE GPU pools. Copy this file to your Astro
+project's `include/` and pass them:
 
-    from include.gke_gpu import ExplainDisruption
-    KubernetesPodOperator(..., callbacks=[ExplainDisruption])
+    from include.gke_gpu import CheckAuthPlugin, ExplainDisruption
+    KubernetesPodOperator(..., callbacks=[CheckAuthPlugin, ExplainDisruption])
+
+CheckAuthPlugin: when the connection's kubeconfig runs `gke-gcloud-auth-plugin` and the image
+lacks it, the Kubernetes Python client only logs "No such file or directory" and sends its
+requests without a token, so the task fails later with a bare 401. This fails the task before its
+first request, with the kubeconfig's install hint, and without retries (a missing binary does not
+come back on a retry).
+
+ExplainDisruption names why Kubernetes ended a task's pod, in the task log.
 
 When a Spot VM is preempted, the kubelet's graceful node shutdown ends the pod and marks it Failed;
 KubernetesPodOperator then fails the task with "Pod ... returned a failure." and a dump of the pod,
@@ -15,9 +23,12 @@ task's retries will cover it. A pod that ended on its own (exit code) gets no su
 
 from __future__ import annotations
 
+import json
+import shutil
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
+from airflow.sdk.exceptions import AirflowFailException
 
 # The reasons of the DisruptionTarget condition (k8s.io/api core/v1 types.go, PodReason*).
 CAUSES = {
@@ -82,3 +93,30 @@ class ExplainDisruption(KubernetesPodOperatorCallback):
             pod.metadata.name,
             then,
         )
+
+
+def missing_plugins(extras: dict[str, Any]) -> list[str]:
+    """For each exec plugin the connection's kubeconfig runs that is not on PATH: its command and
+    install hint (`users[].user.exec`, client.authentication.k8s.io)."""
+    kube_config = extras.get("kube_config") or {}
+    if isinstance(kube_config, str):
+        kube_config = json.loads(kube_config)
+    missing = []
+    for user in kube_config.get("users") or []:
+        plugin = (user.get("user") or {}).get("exec")
+        if plugin and shutil.which(plugin["command"]) is None:
+            hint = plugin.get("installHint") or ""
+            missing.append(f"{plugin['command']} is not on PATH. {hint}".strip())
+    return missing
+
+
+class CheckAuthPlugin(KubernetesPodOperatorCallback):
+    """Fails the task, with the install hint, when its kubeconfig's auth plugin is missing."""
+
+    @staticmethod
+    def on_sync_client_creation(*, operator: Any, **kwargs: Any) -> None:
+        missing = missing_plugins(operator.hook.conn_extras)
+        if missing:
+            raise AirflowFailException(
+                f"connection {operator.kubernetes_conn_id!r}: " + " ".join(missing)
+            )

@@ -51,7 +51,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Variable
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from include.gke_gpu import ExplainDisruption
+from include.gke_gpu import CheckAuthPlugin, ExplainDisruption
 from kubernetes.client import models as k8s
 
 pool = Variable.get("gke_gpu_scheduling", deserialize_json=True)["{pool}"]
@@ -69,7 +69,7 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         get_logs=True,
         poll_interval=0.1,
         startup_check_interval_seconds=1,
-        callbacks=[ExplainDisruption],
+        callbacks={callbacks},
         node_selector=pool["node_selector"],
         tolerations=[k8s.V1Toleration(**t) for t in pool["tolerations"] if t["key"] != {drop!r}],
         container_resources=k8s.V1ResourceRequirements(limits={{pool["resource_name"]: "1"}}),
@@ -278,6 +278,9 @@ def main() -> None:
     parser.add_argument("--drain", action="store_true", help="evict the running pod, as a drain")
     parser.add_argument("--in-cluster", action="store_true", help="a Remote Execution agent")
     parser.add_argument("--drop-toleration", help="leave out the hint's toleration of this key")
+    parser.add_argument(
+        "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
+    )
     parser.add_argument("--db-template", type=Path, help="copy this migrated airflow.db")
     args = parser.parse_args()
     work = args.workdir
@@ -426,6 +429,7 @@ def main() -> None:
             pool=pool,
             extra=extra,
             drop=args.drop_toleration,
+            callbacks="[]" if args.no_callbacks else "[CheckAuthPlugin, ExplainDisruption]",
             xcom=bool(args.xcom),
             deferrable=bool(args.deferrable),
             on_finish=args.on_finish,

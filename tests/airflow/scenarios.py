@@ -71,8 +71,16 @@ FAILURES: dict[str, Scenario] = {
         "delete_pod",
         ["--dns", "--revoke-launcher-role", "--kubectl"],
     ),
-    # The image lacks gke-gcloud-auth-plugin.
+    # The image lacks gke-gcloud-auth-plugin: with the guide's callbacks, and without them.
     "no-plugin": ("dev", "analytics", True, False, "delete_pod", ["--no-plugin", "--kubectl"]),
+    "no-plugin-bare": (
+        "dev",
+        "analytics",
+        True,
+        False,
+        "delete_pod",
+        ["--no-plugin", "--no-callbacks"],
+    ),
 }
 
 # A GPU task's life on a pool that scales from zero, replayed at 1/100 of real time: the stack's

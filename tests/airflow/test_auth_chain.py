@@ -125,23 +125,39 @@ def test_dns_endpoint_refuses_an_identity_without_the_launcher_role(
 
 
 def test_plugin_missing_from_path(failed: dict[str, dict[str, Any]]) -> None:
+    """With the guide's callbacks (astro/include/gke_gpu.py): the task fails before its first
+    request, with the kubeconfig's install hint, and is not retried; kubectl says the same."""
     r = failed["no-plugin"]
     assert r["state"] == "failed"
+    assert r["tries"] == {"1": "failed"}
     assert r["pod"] is None
-    # The plugin never ran: nothing asked for a launcher token.
+    # The plugin never ran: nothing asked for a launcher token, nothing reached the API server.
     assert not [g for g in r["google"] if g["endpoint"] == "generateAccessToken"]
-    # kubectl stops before any request, with the kubeconfig's install hint.
+    assert r["calls"] == []
     hint = r["exec"]["installHint"]
     assert hint.startswith(f"{PLUGIN} is required")
+    assert (
+        f"AirflowFailException: connection 'gke_gpu': {PLUGIN} is not on PATH. {hint}" in r["log"]
+    )
+    # kubectl stops before any request, with the same install hint.
     assert r["kubectl"]["returncode"] == 1
     assert (
         f"getting credentials: exec: executable {PLUGIN} not found\n\nIt looks like you are "
         "trying to use a client-go credential plugin that is not installed."
     ) in r["kubectl"]["stderr"]
     assert r["kubectl"]["stderr"].endswith(f"\n{hint}\n")
-    # Finding: the Python client ignores installHint, logs the missing file and goes out without a
-    # token; nothing unauthenticated got through (every request: 401), and that is the task's error.
+
+
+def test_plugin_missing_without_the_callback(failed: dict[str, dict[str, Any]]) -> None:
+    """Why the callback exists. Finding: the Python client ignores installHint, logs the missing
+    file and goes out without a token; nothing unauthenticated got through (every request: 401),
+    and that is the task's error."""
+    r = failed["no-plugin-bare"]
+    assert r["state"] == "failed"
+    assert r["pod"] is None
+    assert not [g for g in r["google"] if g["endpoint"] == "generateAccessToken"]
     assert f"[Errno 2] No such file or directory: '{PLUGIN}'" in r["log"]
+    assert r["exec"]["installHint"] not in r["log"]
     assert {(c["user"], c["status"]) for c in r["calls"]} == {(None, 401)}
     assert (
         "kubernetes.client.exceptions.UnauthorizedException: (401)\nReason: Unauthorized"

@@ -187,7 +187,10 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
     assert parsed["limits"] == {"nvidia.com/gpu": "1"}
     # The pool's cold-start waits and Spot retries, and the callback that names a lost node.
     assert parsed["waits"] == [900, 900, 3, 60.0]
-    assert parsed["callbacks"] == ["include.gke_gpu.ExplainDisruption"]
+    assert parsed["callbacks"] == [
+        "include.gke_gpu.CheckAuthPlugin",
+        "include.gke_gpu.ExplainDisruption",
+    ]
     assert {
         "key": "nvidia.com/gpu",
         "operator": "Equal",
