@@ -108,8 +108,9 @@ def export(
     ip_endpoint: bool,
     tune: dict[str, dict[str, bool]] | None = None,
     time_scale: float | None = None,
+    config_file: Path | None = None,
 ) -> dict[str, Any]:
-    config = copy.deepcopy(runner.stack_config(stack))
+    config = copy.deepcopy(runner.stack_config(stack, config_file))
     for deployment in config[KEY].get("deployments", []):
         deployment.update((tune or {}).get(deployment["name"], {}))
     if ip_endpoint:
@@ -254,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         help="override a deployment's xcom/deferrable settings (e.g. to test every mode)",
     )
     parser.add_argument("--time-scale", type=float, metavar="FACTOR")
+    parser.add_argument(
+        "--config-file", type=Path, help="a stack file other than Pulumi.<stack>.yaml"
+    )
     args = parser.parse_args(argv)
     tune: dict[str, dict[str, bool]] = {}
     for item in args.tune:
@@ -265,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             tune.setdefault(name, {})[key] = value == "true"
     ca = args.ca_pem_file.read_text() if args.ca_pem_file else PLACEHOLDER_CA_PEM
     json.dump(
-        export(args.stack, ca, args.endpoint, args.ip_endpoint, tune, args.time_scale),
+        export(
+            args.stack, ca, args.endpoint, args.ip_endpoint, tune, args.time_scale, args.config_file
+        ),
         sys.stdout,
         indent=2,
         sort_keys=True,

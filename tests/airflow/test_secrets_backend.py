@@ -109,3 +109,55 @@ def test_secret_ids_pass_the_backends_own_pattern(export: Any) -> None:
     for stack in ("dev", "prod"):
         for secret_id in export(stack)["secrets"]:
             assert _SecretManagerClient.is_valid_secret_name(secret_id), secret_id
+
+
+def test_an_existing_backend_keeps_its_secrets_and_finds_the_stacks(
+    fake_adc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment that already reads its connections from its own CloudSecretManagerBackend
+    (another project, its own prefix) keeps it: the stack exports no backend setting, writes its
+    connection where that backend looks, and the backend, unchanged, finds both the team's own
+    connection and the stack's, as the identity it reads with."""
+    import yaml
+    from stack_data import ROOT, run_stack_python
+
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    reader = "their-backend@acme-shared-secrets.iam.gserviceaccount.com"
+    raw["config"]["astro-gke-gpu:platform"]["deployments"][0].update(
+        connections_prefix="airflow-conn",
+        existing_secrets_backend={"project_id": "acme-shared-secrets", "reader": reader},
+    )
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump(raw))
+    data = json.loads(
+        run_stack_python("-m", "offline.export", "--stack", "dev", "--config-file", str(stack_file))
+    )
+    # Nothing for the deployment's backend settings: `make astro-env` writes Variables only.
+    env = astro_env_values(data["outputs"], "dev", "analytics", tmp_path)
+    assert sorted(env) == [
+        "AIRFLOW_VAR_GKE_GPU_CONN_ID",
+        "AIRFLOW_VAR_GKE_GPU_NAMESPACE",
+        "AIRFLOW_VAR_GKE_GPU_SCHEDULING",
+    ]
+    # The team's backend as it was before the stack, and a connection of its own.
+    theirs = {"airflow-conn-warehouse": json.dumps({"conn_type": "postgres", "host": "db"})}
+    readers: dict[str, str | set[str]] = {"airflow-conn-warehouse": {f"serviceAccount:{reader}"}}
+    for grant in data["secret_iam_members"]:
+        assert grant["project"] == "acme-shared-secrets"
+        readers.setdefault(grant["secretId"], set()).add(grant["member"])  # type: ignore[union-attr]
+    fake = FakeSecretManager(
+        "acme-shared-secrets", {**data["secrets"], **theirs}, readers, reader
+    ).install(monkeypatch)
+    backend = CloudSecretManagerBackend(
+        connections_prefix="airflow-conn", sep="-", project_id="acme-shared-secrets"
+    )
+    warehouse = backend.get_connection("warehouse")
+    assert warehouse is not None and warehouse.host == "db"
+    conn = backend.get_connection("gke_gpu")
+    assert conn is not None and conn.conn_type == "kubernetes"
+    assert conn.extra_dejson["namespace"] == "airflow-analytics"
+    assert [c["name"] for c in fake.calls] == [
+        "projects/acme-shared-secrets/secrets/airflow-conn-warehouse/versions/latest",
+        "projects/acme-shared-secrets/secrets/airflow-conn-gke_gpu/versions/latest",
+    ]
+    assert {c["principal"] for c in fake.calls} == {f"serviceAccount:{reader}"}
