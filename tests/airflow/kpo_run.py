@@ -154,6 +154,24 @@ def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> d
     }
 
 
+def external_agent_stack(args: argparse.Namespace, work: Path) -> Path:
+    """The stack file with `args.deployment` turned into a Remote Execution deployment whose agent
+    runs elsewhere as `args.external_agent` (config as README "Remote Execution" shows it)."""
+    import yaml
+
+    raw = yaml.safe_load((HERE.parents[1] / f"Pulumi.{args.stack}.yaml").read_text())
+    for d in raw["config"]["astro-gke-gpu:platform"]["deployments"]:
+        if d["name"] == args.deployment:
+            d.pop("astro_identity")
+            d.update(
+                execution="remote",
+                agent={"placement": "external", "google_service_account": args.external_agent},
+            )
+    path = work / f"Pulumi.{args.stack}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def agent_env_values(
     outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
 ) -> dict[str, str]:
@@ -277,6 +295,11 @@ def main() -> None:
     parser.add_argument("--preempt", type=int, default=0, help="the first N pods are preempted")
     parser.add_argument("--drain", action="store_true", help="evict the running pod, as a drain")
     parser.add_argument("--in-cluster", action="store_true", help="a Remote Execution agent")
+    parser.add_argument(
+        "--external-agent",
+        metavar="GOOGLE_SERVICE_ACCOUNT",
+        help="the deployment as Remote Execution with its agent outside the cluster, running as this",
+    )
     parser.add_argument("--drop-toleration", help="leave out the hint's toleration of this key")
     parser.add_argument(
         "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
@@ -326,6 +349,8 @@ def main() -> None:
         export_args += ["--tune", item]
     if args.time_scale:
         export_args += ["--time-scale", str(args.time_scale)]
+    if args.external_agent:
+        export_args += ["--config-file", str(external_agent_stack(args, work))]
     data = json.loads(run_stack_python(*export_args))
     deployment = data["outputs"]["airflow"][args.deployment]
     namespace = deployment["namespace"]
@@ -352,6 +377,11 @@ def main() -> None:
             and m["member"].endswith(f"/ns/{agent['namespace']}/sa/{agent['service_accounts'][0]}")
         )
         subject = f"{fake_kube.SA_PREFIX}{agent['namespace']}:{agent['service_accounts'][0]}"
+    elif args.external_agent:
+        # The agent runs outside the cluster as its Google service account: the hosted path, with
+        # that identity in the Astro identity's place.
+        astro_identity = deployment["agent"]["google_service_account"]
+        subject = deployment["launcher_email"] or astro_identity
     else:
         astro_identity = data["astro_identities"][args.deployment]
         subject = deployment["launcher_email"] or astro_identity  # the RoleBinding's User
@@ -381,7 +411,8 @@ def main() -> None:
         os.environ.update(worker)
         if deployment["auth_mode"] == "impersonation":
             fake_google.activate_gcloud(worker)
-        os.environ.update(astro_env_values(data["outputs"], args.stack, args.deployment, work))
+        handoff = agent_env_values if args.external_agent else astro_env_values
+        os.environ.update(handoff(data["outputs"], args.stack, args.deployment, work))
     if args.no_plugin:
         os.environ["PATH"] = path_without(PLUGIN, work)
     if args.dns:

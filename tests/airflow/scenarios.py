@@ -243,6 +243,16 @@ REMOTE: dict[str, Scenario] = {
         "keep_pod",
         ["--in-cluster", "--pool", "l4-any"],
     ),
+    # dev's analytics as a remote deployment whose agent runs elsewhere as a Google service
+    # account: the hosted path (launcher impersonation, DNS endpoint) with that identity.
+    "remote-external": (
+        "dev",
+        "analytics",
+        True,
+        False,
+        "delete_pod",
+        ["--dns", "--external-agent", "astro-agent-batch@acme-agents.iam.gserviceaccount.com"],
+    ),
     # The agent's service account into a hosted deployment's namespace, and the other way round.
     "remote-into-hosted": (
         "prod",

@@ -148,3 +148,31 @@ def test_the_agent_reads_its_connection_and_no_other(
     assert "airflow-connections-gke_gpu" in data["secrets"]
     assert backend.get_connection("gke_gpu") is None
     assert [c["principal"] for c in fake.calls] == [principal, principal]
+
+
+def test_an_external_agent_goes_the_hosted_way_as_its_google_service_account(
+    remote: dict[str, dict[str, Any]],
+) -> None:
+    """Its environment from `make agent-values`; gcloud signed in as the agent's Google service
+    account mints the launcher's token (it holds Token Creator on it); the DNS endpoint's IAM gate
+    and RBAC let the launcher in, in its namespace only."""
+    r = remote["remote-external"]
+    d = r["deployment"]
+    agent = "astro-agent-batch@acme-agents.iam.gserviceaccount.com"
+    assert (d["execution"], d["agent"]["placement"], d["auth_mode"]) == (
+        "remote",
+        "external",
+        "impersonation",
+    )
+    assert r["astro_identity"] == agent
+    assert r["state"] == "success"
+    assert r["xcoms"]["return_value"] == {"answer": 42}
+    launcher = d["launcher_email"]
+    assert {(c["user"], c["via"], c["status"]) for c in r["calls"]} == {(launcher, agent, 200)}
+    assert {(g["endpoint"], g["caller"], g["status"]) for g in r["google"]} == {
+        ("token", agent, 200),
+        ("generateAccessToken", agent, 200),
+    }
+    assert r["exec"]["args"] == ["--impersonate_service_account", launcher]
+    assert r["connection_extra"]["in_cluster"] is False
+    assert r["pod"]["metadata"]["namespace"] == "airflow-analytics"
