@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 # The Astro project's root is on the path in an Astro image: `include/` imports as `include.…`.
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
-from stack_data import astro_env_values, run_stack_python  # noqa: E402
+from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
 
@@ -170,34 +170,6 @@ def external_agent_stack(args: argparse.Namespace, work: Path) -> Path:
     path = work / f"Pulumi.{args.stack}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def agent_env_values(
-    outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
-) -> dict[str, str]:
-    """What a Remote Execution agent's environment gets: `make agent-values`' tool writes the Helm
-    values; the chart sets `commonEnv` on every agent component."""
-    import yaml
-
-    outputs_file = workdir / "outputs.json"
-    outputs_file.write_text(json.dumps(outputs))
-    values = workdir / "agent-values.yaml"
-    run_stack_python(
-        "-m",
-        "tools.agent_values",
-        "--stack",
-        stack,
-        "--deployment",
-        deployment,
-        "--outputs-file",
-        str(outputs_file),
-        "--out",
-        str(values),
-    )
-    loaded = yaml.safe_load(values.read_text())
-    env = {e["name"]: str(e["value"]) for e in loaded["commonEnv"]}
-    env["AIRFLOW__SECRETS__BACKEND"] = loaded["secretBackend"]
-    return env
 
 
 class Drainer(threading.Thread):

@@ -101,6 +101,11 @@ COLD = [
     str(IMAGE_PULL),
 ]
 SYNC = ["--tune", "analytics:xcom=false,deferrable=false"]
+# The first try's pod is preempted after a second of work; the hint's retries run it again.
+PREEMPT = [
+    *("--time-scale", str(SCALE), "--timeouts", "hints", "--retries-from-hint"),
+    *("--preempt", "1", "--run-seconds", "1"),
+]
 LIFECYCLE: dict[str, Scenario] = {
     # The first task after idle, with KubernetesPodOperator's own 120 s (x SCALE): it gives up.
     "cold-default": (
@@ -121,25 +126,7 @@ LIFECYCLE: dict[str, Scenario] = {
         [*SYNC, *COLD, "--timeouts", "hints"],
     ),
     # The Spot node is preempted under the first try; the hint's retries run it again.
-    "preempted": (
-        "dev",
-        "analytics",
-        False,
-        False,
-        "delete_pod",
-        [
-            *SYNC,
-            "--time-scale",
-            str(SCALE),
-            "--timeouts",
-            "hints",
-            "--retries-from-hint",
-            "--preempt",
-            "1",
-            "--run-seconds",
-            "1",
-        ],
-    ),
+    "preempted": ("dev", "analytics", False, False, "delete_pod", [*SYNC, *PREEMPT]),
     # The same in a deferrable task: the trigger sees the pod fail, the operator names why.
     "preempted-deferrable": (
         "dev",
@@ -147,19 +134,7 @@ LIFECYCLE: dict[str, Scenario] = {
         False,
         True,
         "delete_pod",
-        [
-            "--tune",
-            "analytics:xcom=false,deferrable=true",
-            "--time-scale",
-            str(SCALE),
-            "--timeouts",
-            "hints",
-            "--retries-from-hint",
-            "--preempt",
-            "1",
-            "--run-seconds",
-            "1",
-        ],
+        ["--tune", "analytics:xcom=false,deferrable=true", *PREEMPT],
     ),
     # A node drain (GKE's surge upgrade) while the task runs: the disruption budget refuses it.
     "drained": (

@@ -23,19 +23,13 @@ def run_stack_python(*args: str) -> str:
     return result.stdout
 
 
-def astro_env_values(
-    outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
-) -> dict[str, str]:
-    """What an Astro deployment's environment gets: the stack outputs through `make astro-env`'s
-    tool, written as a .env file and read back with a real dotenv parser."""
-    from dotenv import dotenv_values
-
-    outputs_file = workdir / "outputs.json"
+def handoff(tool: str, outputs: dict[str, Any], stack: str, deployment: str, out: Path) -> Path:
+    """Run a handoff tool (`tools.astro_env`, `tools.agent_values`) on these stack outputs."""
+    outputs_file = out.parent / "outputs.json"
     outputs_file.write_text(json.dumps(outputs))
-    env_file = workdir / f"{stack}-{deployment}.env"
     run_stack_python(
         "-m",
-        "tools.astro_env",
+        tool,
         "--stack",
         stack,
         "--deployment",
@@ -43,6 +37,35 @@ def astro_env_values(
         "--outputs-file",
         str(outputs_file),
         "--out",
-        str(env_file),
+        str(out),
+    )
+    return out
+
+
+def astro_env_values(
+    outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
+) -> dict[str, str]:
+    """What an Astro deployment's environment gets: the stack outputs through `make astro-env`'s
+    tool, written as a .env file and read back with a real dotenv parser."""
+    from dotenv import dotenv_values
+
+    env_file = handoff(
+        "tools.astro_env", outputs, stack, deployment, workdir / f"{stack}-{deployment}.env"
     )
     return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def agent_env_values(
+    outputs: dict[str, Any], stack: str, deployment: str, workdir: Path
+) -> dict[str, str]:
+    """What a Remote Execution agent's environment gets: `make agent-values`' tool writes the Helm
+    values; the chart sets `commonEnv` on every agent component."""
+    import yaml
+
+    values = handoff(
+        "tools.agent_values", outputs, stack, deployment, workdir / "agent-values.yaml"
+    )
+    loaded = yaml.safe_load(values.read_text())
+    env = {e["name"]: str(e["value"]) for e in loaded["commonEnv"]}
+    env["AIRFLOW__SECRETS__BACKEND"] = loaded["secretBackend"]
+    return env
