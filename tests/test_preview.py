@@ -65,6 +65,27 @@ def test_prod_preview_marks_protected_cluster() -> None:
     )
 
 
+def test_prod_preview_shows_the_remote_agents_objects_and_protection() -> None:
+    """The Remote Execution deployment in the plan: its agent's namespace, service accounts and
+    XCom bucket under the deployment, the live ones protected in prod; the pack passes them."""
+    done = preview("--stack", "prod")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = lines.index("    + astro-gke-gpu:airflow:DeploymentAccess  astro-gpu-prod-batch-remote")
+    agent = "astro-gpu-prod-batch-remote-agent"
+    assert lines[start + 1 : start + 8] == [
+        f"        + astro-gke-gpu:airflow:RemoteAgent  {agent}",
+        f"            + gcp:storage/bucket:Bucket  {agent}-xcom [protect]",
+        "            + gcp:storage/bucketIAMMember:BucketIAMMember  "
+        f"{agent}-xcom-astro-agent-triggerer",
+        f"            + gcp:storage/bucketIAMMember:BucketIAMMember  {agent}-xcom-astro-agent-worker",
+        f"            + kubernetes:core/v1:Namespace  {agent}-namespace [protect]",
+        f"            + kubernetes:core/v1:ServiceAccount  {agent}-ksa-astro-agent-triggerer",
+        f"            + kubernetes:core/v1:ServiceAccount  {agent}-ksa-astro-agent-worker",
+    ]
+    assert "Policies: 0 mandatory, 0 advisory violation(s)" in lines
+
+
 def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
     done = preview("--stack", "prod")
     assert done.returncode == 0, done.stderr
