@@ -4,11 +4,11 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components import config, network
+from components import config, gpu_pool, network
 from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.compute_class import GpuComputeClass, GpuComputeClassArgs
-from components.gpu_pool import GpuNodePool, GpuNodePoolArgs, class_hints, scheduling_hints
+from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.launcher_role import LauncherRole, LauncherRoleArgs
 from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
@@ -88,14 +88,7 @@ for gpu_class in cfg.gpu_classes:
     )
 
 # What DAGs pass to KubernetesPodOperator per pool or class (also AIRFLOW_VAR_* for agents).
-pools_by_name = {pool.name: pool for pool in cfg.gpu_pools}
-gpu_scheduling = {
-    **{pool.name: scheduling_hints(pool, class_of.get(pool.name)) for pool in cfg.gpu_pools},
-    **{
-        c.name: class_hints(c.name, [pools_by_name[member] for member in c.pools])
-        for c in cfg.gpu_classes
-    },
-}
+gpu_scheduling = gpu_pool.gpu_scheduling(cfg)
 
 # --- Airflow access: one isolated namespace, identity and connection per Astro deployment ---
 airflow: dict[str, dict[str, object]] = {}

@@ -304,6 +304,11 @@ def series_of(machine_type: str) -> str:
     return machine_type.split("-", 1)[0]
 
 
+def is_arm(machine_type: str) -> bool:
+    """Whether the machine type's CPUs are Arm (GKE taints its nodes kubernetes.io/arch=arm64)."""
+    return series_of(machine_type) in ARM_SERIES
+
+
 def family_of(machine_type: str) -> str:
     return "-".join(machine_type.split("-")[:2])
 

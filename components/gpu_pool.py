@@ -12,7 +12,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components import catalog, cold_start, node_config
-from components.config import GpuPoolConfig
+from components.config import GpuPoolConfig, StackConfig
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -95,7 +95,7 @@ ARM64 = "arm64"
 
 
 def is_arm(cfg: GpuPoolConfig) -> bool:
-    return catalog.series_of(cfg.machine_type) in catalog.ARM_SERIES
+    return catalog.is_arm(cfg.machine_type)
 
 
 def tolerations(compute_class: str | None, arm: bool = False) -> list[dict[str, str]]:
@@ -155,6 +155,22 @@ def class_hints(
         "tolerations": tolerations(name, is_arm(members[0])),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": gpus_per_pod(members[0]),
+    }
+
+
+def gpu_scheduling(
+    cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED
+) -> dict[str, dict[str, object]]:
+    """The `gpu_scheduling` output: what a task passes to KubernetesPodOperator per GPU pool and
+    per GPU class (`figures` as in scheduling_hints)."""
+    class_of = {member: c.name for c in cfg.gpu_classes for member in c.pools}
+    by_name = {pool.name: pool for pool in cfg.gpu_pools}
+    return {
+        **{p.name: scheduling_hints(p, class_of.get(p.name), figures) for p in cfg.gpu_pools},
+        **{
+            c.name: class_hints(c.name, [by_name[member] for member in c.pools], figures)
+            for c in cfg.gpu_classes
+        },
     }
 
 

@@ -33,8 +33,11 @@ KEY = f"{runner.PROJECT}:platform"
 # nodes `cloud.google.com/gke-spot=true`; Arm nodes the kubernetes.io/arch=arm64:NoSchedule taint).
 NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
 SPOT_LABEL = "cloud.google.com/gke-spot"
-EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-EFFECTS["NO_EXECUTE"] = "NoExecute"
+EFFECTS = {
+    "NO_SCHEDULE": "NoSchedule",
+    "PREFER_NO_SCHEDULE": "PreferNoSchedule",
+    "NO_EXECUTE": "NoExecute",
+}
 
 
 def _node_pool(registration: Any) -> dict[str, Any]:
@@ -53,16 +56,15 @@ def _node_pool(registration: Any) -> dict[str, Any]:
         gpu_taint = {
             "key": gpu_pool.GPU_TAINT_KEY,
             "value": gpu_pool.GPU_TAINT_VALUE,
-            "effect": "NoSchedule",
+            "effect": EFFECTS[gpu_pool.GPU_TAINT_EFFECT],
         }
         taints += [gpu_taint] if gpu_taint not in taints else []
     if node.get("spot"):
         labels[SPOT_LABEL] = "true"
-    arm = catalog.series_of(node.get("machineType", "")) in catalog.ARM_SERIES
-    arch = gpu_pool.ARM64 if arm else "amd64"
-    labels[gpu_pool.ARCH_KEY] = arch
-    if arch == gpu_pool.ARM64:
-        taints.append({"key": gpu_pool.ARCH_KEY, "value": arch, "effect": "NoSchedule"})
+    arm = catalog.is_arm(node.get("machineType", ""))
+    labels[gpu_pool.ARCH_KEY] = gpu_pool.ARM64 if arm else "amd64"
+    if arm:
+        taints.append({"key": gpu_pool.ARCH_KEY, "value": gpu_pool.ARM64, "effect": "NoSchedule"})
     autoscaling = inputs.get("autoscaling") or {}
     return {
         "name": name,
@@ -75,30 +77,32 @@ def _node_pool(registration: Any) -> dict[str, Any]:
 
 
 def scaled_scheduling(config: dict[str, Any], factor: float) -> dict[str, Any]:
-    """The stack's hint functions on the sourced figures times `factor`."""
-    cfg = load(config[KEY])
-    figures = cold_start.SOURCED.scaled(factor)
-    class_of = {member: c.name for c in cfg.gpu_classes for member in c.pools}
-    by_name = {pool.name: pool for pool in cfg.gpu_pools}
+    """The stack's `gpu_scheduling` on the sourced figures times `factor`."""
     return {
         "factor": factor,
         "kpo_default_timeout_seconds": cold_start.KPO_DEFAULT_TIMEOUT * factor,
-        "hints": {
-            **{
-                p.name: gpu_pool.scheduling_hints(p, class_of.get(p.name), figures)
-                for p in cfg.gpu_pools
-            },
-            **{
-                c.name: gpu_pool.class_hints(c.name, [by_name[m] for m in c.pools], figures)
-                for c in cfg.gpu_classes
-            },
-        },
+        "hints": gpu_pool.gpu_scheduling(load(config[KEY]), cold_start.SOURCED.scaled(factor)),
     }
 
 
 def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Registrations arrive in the order their inputs resolve, which varies from run to run."""
     return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+def _namespaced(run: runner.Run, type_: str, **fields: str) -> list[dict[str, Any]]:
+    """Every Kubernetes object of `type_`: its namespace and name, and `fields` (our key -> its
+    input key)."""
+    return _ordered(
+        [
+            {
+                "namespace": r.inputs["metadata"]["namespace"],
+                "name": r.inputs["metadata"]["name"],
+                **{key: r.inputs[source] for key, source in fields.items()},
+            }
+            for r in run.of_type(type_)
+        ]
+    )
 
 
 def export(
@@ -158,15 +162,8 @@ def export(
             ]
             for r in run.of_type("kubernetes:cloud.google.com/v1:ComputeClass")
         },
-        "pod_disruption_budgets": _ordered(
-            [
-                {
-                    "namespace": r.inputs["metadata"]["namespace"],
-                    "name": r.inputs["metadata"]["name"],
-                    "spec": r.inputs["spec"],
-                }
-                for r in run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
-            ]
+        "pod_disruption_budgets": _namespaced(
+            run, "kubernetes:policy/v1:PodDisruptionBudget", spec="spec"
         ),
         "stack": stack,
         "outputs": run.outputs,
@@ -217,26 +214,14 @@ def export(
                 for r in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
             ]
         ),
-        "rbac_roles": _ordered(
-            [
-                {
-                    "namespace": r.inputs["metadata"]["namespace"],
-                    "name": r.inputs["metadata"]["name"],
-                    "rules": r.inputs["rules"],
-                }
-                for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
-            ]
+        "rbac_roles": _namespaced(
+            run, "kubernetes:rbac.authorization.k8s.io/v1:Role", rules="rules"
         ),
-        "role_bindings": _ordered(
-            [
-                {
-                    "namespace": r.inputs["metadata"]["namespace"],
-                    "name": r.inputs["metadata"]["name"],
-                    "role_ref": r.inputs["roleRef"],
-                    "subjects": r.inputs["subjects"],
-                }
-                for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-            ]
+        "role_bindings": _namespaced(
+            run,
+            "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+            role_ref="roleRef",
+            subjects="subjects",
         ),
     }
 
