@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_secret_manager import made_up_adc
 from scenarios import FAILURES, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
@@ -50,20 +51,8 @@ def export() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def fake_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Application Default Credentials that load without a network: an authorized_user file with
-    made-up values (no key material). Nothing here ever refreshes a token: only the Secret Manager
-    call is replaced (see FakeSecretManager)."""
-    path = tmp_path / "adc.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "contract-test.apps.example",
-                "client_secret": "not-a-secret",
-                "refresh_token": "not-a-token",
-            }
-        )
-    )
+    """Made-up Application Default Credentials (`made_up_adc`), in the environment."""
+    path = made_up_adc(tmp_path / "adc.json")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     return path
 

@@ -6,7 +6,9 @@ accessor grants the way Secret Manager would (PermissionDenied, which the backen
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from google.api_core.exceptions import NotFound, PermissionDenied
@@ -14,12 +16,41 @@ from google.auth import impersonated_credentials
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient
 from google.cloud.secretmanager_v1.types import AccessSecretVersionResponse, SecretPayload
 
+ACCESSOR = "roles/secretmanager.secretAccessor"
+
+
+def accessors(grants: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Who may read each secret, from the stack's secret grants (`offline.export`
+    secret_iam_members)."""
+    readers: dict[str, set[str]] = {}
+    for grant in grants:
+        if grant["role"] == ACCESSOR:
+            readers.setdefault(grant["secretId"], set()).add(grant["member"])
+    return readers
+
+
+def made_up_adc(path: Path) -> Path:
+    """Application Default Credentials that load without a network: an authorized_user file with
+    made-up values (no key material). Nothing ever refreshes a token with them: only the Secret
+    Manager call is replaced (FakeSecretManager), which takes them for `adc_identity`."""
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "contract-test.apps.example",
+                "client_secret": "not-a-secret",
+                "refresh_token": "not-a-token",
+            }
+        )
+    )
+    return path
+
 
 @dataclass
 class FakeSecretManager:
     project_id: str
     secrets: dict[str, str]  # secret id -> payload
-    readers: dict[str, str | set[str]]  # secret id -> IAM member(s) with secretAccessor
+    readers: dict[str, set[str]]  # secret id -> IAM members with secretAccessor (`accessors`)
     adc_identity: str  # who plain Application Default Credentials are (an email, or a member)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -49,8 +80,7 @@ class FakeSecretManager:
                 raise NotFound(f"Secret [{name}] not found")
             if version != "latest":
                 raise NotFound(f"version {version}")
-            readers = fake.readers.get(secret_id) or set()
-            if principal not in ({readers} if isinstance(readers, str) else readers):
+            if principal not in fake.readers.get(secret_id, set()):
                 raise PermissionDenied(
                     f"{principal} lacks secretmanager.versions.access on {secret_id}"
                 )

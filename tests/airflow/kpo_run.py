@@ -121,6 +121,7 @@ def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> d
     """A pod's in-cluster view, as the Kubernetes clients read it: KUBERNETES_SERVICE_HOST/PORT and
     the service-account token and CA files. The files are where the clients' loaders are told to
     look (their module constants), since /var/run/secrets is not ours to write here."""
+    from fake_secret_manager import made_up_adc
     from kubernetes.config import incluster_config
     from kubernetes_asyncio.config import incluster_config as async_incluster_config
 
@@ -134,17 +135,7 @@ def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> d
     # Workload Identity on GKE hands the agent Google credentials through the metadata server;
     # here made-up user credentials stand in (only the Secret Manager call is answered, by the
     # fake, which takes them for the agent's principal).
-    adc = work / "adc.json"
-    adc.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "contract-test.apps.example",
-                "client_secret": "not-a-secret",
-                "refresh_token": "not-a-token",
-            }
-        )
-    )
+    adc = made_up_adc(work / "adc.json")
     host, port = address.split(":")
     return {
         "KUBERNETES_SERVICE_HOST": host,
@@ -397,12 +388,9 @@ def main() -> None:
         certifi.where = lambda: str(bundle)  # type: ignore[assignment]
         os.environ["SSL_CERT_FILE"] = str(bundle)
 
-    from fake_secret_manager import FakeSecretManager
+    from fake_secret_manager import FakeSecretManager, accessors
 
-    readers: dict[str, str | set[str]] = {}
-    for grant in data["secret_iam_members"]:
-        if grant["role"] == "roles/secretmanager.secretAccessor":
-            readers.setdefault(grant["secretId"], set()).add(grant["member"])  # type: ignore[union-attr]
+    readers = accessors(data["secret_iam_members"])
     FakeSecretManager(f"acme-ml-{args.stack}", data["secrets"], readers, astro_identity).install(
         env
     )
@@ -443,6 +431,8 @@ def main() -> None:
     )
 
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskinstancehistory import TaskInstanceHistory
     from airflow.models.xcom import XComModel
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
     from airflow.utils.session import create_session
@@ -466,20 +456,16 @@ def main() -> None:
     run = dag.test()
     if drain:
         drain.join()
+    tries = {}
     with create_session() as session:
         xcoms = {
             x.key: x.value for x in session.query(XComModel).filter(XComModel.dag_id == "contract")
         }
+        # Every try's state: the retried ones from the history, the last from the instance.
+        for model in (TaskInstanceHistory, TaskInstance):
+            for ti in session.query(model).filter_by(dag_id="contract"):
+                tries[ti.try_number] = str(ti.state)
     pod = next(iter(kube.pods.values()), None)
-    tries = {}
-    with create_session() as session:
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.models.taskinstancehistory import TaskInstanceHistory
-
-        for ti in session.query(TaskInstanceHistory).filter_by(dag_id="contract"):
-            tries[ti.try_number] = str(ti.state)
-        for ti in session.query(TaskInstance).filter_by(dag_id="contract"):
-            tries[ti.try_number] = str(ti.state)
     kubectl = None
     if args.kubectl:
         # The same kubeconfig, with the real kubectl, plugin and gcloud.

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.google.cloud.secrets.secret_manager import CloudSecretManagerBackend
-from fake_secret_manager import FakeSecretManager
+from fake_secret_manager import FakeSecretManager, accessors
 from scenarios import REMOTE
 from stack_data import agent_env_values
 
@@ -119,9 +119,7 @@ def test_the_agent_reads_its_connection_and_no_other(
         for m in data["secret_iam_members"]
         if m["member"].endswith("/ns/astro-agent-batch/sa/astro-agent-worker")
     )
-    readers: dict[str, str | set[str]] = {}
-    for grant in data["secret_iam_members"]:
-        readers.setdefault(grant["secretId"], set()).add(grant["member"])  # type: ignore[union-attr]
+    readers = accessors(data["secret_iam_members"])
     fake = FakeSecretManager("acme-ml-prod", data["secrets"], readers, principal).install(
         monkeypatch
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.google.cloud.secrets.secret_manager import CloudSecretManagerBackend
-from fake_secret_manager import FakeSecretManager
+from fake_secret_manager import FakeSecretManager, accessors
 from google.auth import impersonated_credentials
 from stack_data import astro_env_values
 
@@ -58,7 +58,7 @@ def test_backend_resolves_the_connection(
     fake = FakeSecretManager(
         project_id=f"acme-ml-{stack}",
         secrets=data["secrets"],
-        readers=data["secret_readers"],
+        readers=accessors(data["secret_iam_members"]),
         adc_identity=data["astro_identities"][deployment],
     ).install(monkeypatch)
     backend = backend_from(env_for(data, deployment, tmp_path))
@@ -90,7 +90,7 @@ def test_another_deployments_secret_is_refused(
     fake = FakeSecretManager(
         "acme-ml-prod",
         data["secrets"],
-        data["secret_readers"],
+        accessors(data["secret_iam_members"]),
         data["astro_identities"]["ml-training"],
     ).install(monkeypatch)
     backend = backend_from(env_for(data, "ml-training", tmp_path))
@@ -141,10 +141,11 @@ def test_an_existing_backend_keeps_its_secrets_and_finds_the_stacks(
     ]
     # The team's backend as it was before the stack, and a connection of its own.
     theirs = {"airflow-conn-warehouse": json.dumps({"conn_type": "postgres", "host": "db"})}
-    readers: dict[str, str | set[str]] = {"airflow-conn-warehouse": {f"serviceAccount:{reader}"}}
-    for grant in data["secret_iam_members"]:
-        assert grant["project"] == "acme-shared-secrets"
-        readers.setdefault(grant["secretId"], set()).add(grant["member"])  # type: ignore[union-attr]
+    assert {grant["project"] for grant in data["secret_iam_members"]} == {"acme-shared-secrets"}
+    readers = {
+        **accessors(data["secret_iam_members"]),
+        "airflow-conn-warehouse": {f"serviceAccount:{reader}"},
+    }
     fake = FakeSecretManager(
         "acme-shared-secrets", {**data["secrets"], **theirs}, readers, reader
     ).install(monkeypatch)
