@@ -232,6 +232,10 @@ class FakePod:
     always_running: bool = False  # a long-lived bystander (a pod that is not a task's)
 
     @property
+    def node_name(self) -> str:
+        return f"gke-{self.pool['name'] if self.pool else 'none'}-node-0"
+
+    @property
     def has_sidecar(self) -> bool:
         return any(c["name"] == SIDECAR for c in self.manifest["spec"]["containers"])
 
@@ -635,7 +639,7 @@ class FakeKube:
             status["conditions"] = [{"type": "PodScheduled", "status": "True"}]
         view = json.loads(json.dumps(pod.manifest))
         if pod.pool is not None and stage not in ("unschedulable", "scaling-up"):
-            view["spec"]["nodeName"] = f"gke-{pod.pool['name']}-node-0"
+            view["spec"]["nodeName"] = pod.node_name
         view["status"] = status
         return view
 
@@ -784,11 +788,10 @@ class FakeKube:
                 )
             )
         if stage != "scaling-up":
-            node = f"gke-{pod.pool['name'] if pod.pool else 'any'}-node-0"
             events.append(
                 event(
                     "Scheduled",
-                    f"Successfully assigned {ns}/{pod_name} to {node}",
+                    f"Successfully assigned {ns}/{pod_name} to {pod.node_name}",
                     "default-scheduler",
                 )
             )
