@@ -50,6 +50,37 @@ def _options(r: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
     )
 
 
+def analyze_request(
+    r: Registration, properties: Mapping[str, Any] | None = None
+) -> analyzer_pb2.AnalyzeRequest:
+    """What the engine sends to analyze one resource (`properties` replace its own)."""
+    return analyzer_pb2.AnalyzeRequest(
+        type=r.type,
+        properties=_struct(r.wire if properties is None else properties),
+        urn=r.urn,
+        name=r.name,
+        options=_options(r),
+    )
+
+
+def stack_request(registrations: Iterable[Registration]) -> analyzer_pb2.AnalyzeStackRequest:
+    """What the engine sends to analyze the whole stack."""
+    return analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(r.wire),
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                parent=r.parent,
+                dependencies=r.dependencies,
+            )
+            for r in registrations
+        ]
+    )
+
+
 class PolicyPackServer:
     """A running policy pack. Use as a context manager; the process is stopped on exit."""
 
@@ -117,7 +148,7 @@ class PolicyPackServer:
         """Send Analyze for `r` without waiting (the engine, too, analyzes each resource as it is
         registered): the pack works on it in its own process while the caller goes on.
         `collect` returns the verdicts of everything submitted."""
-        future = self._stub.Analyze.future(self._request(r), timeout=self.timeout)
+        future = self._stub.Analyze.future(analyze_request(r), timeout=self.timeout)
         self._pending.append((r.urn, future))
 
     def collect(self, registrations: list[Registration]) -> list[Verdict]:
@@ -140,39 +171,14 @@ class PolicyPackServer:
             )
         self._stub.Configure(request, timeout=self.timeout)
 
-    @staticmethod
-    def _request(
-        r: Registration, properties: Mapping[str, Any] | None = None
-    ) -> analyzer_pb2.AnalyzeRequest:
-        return analyzer_pb2.AnalyzeRequest(
-            type=r.type,
-            properties=_struct(r.wire if properties is None else properties),
-            urn=r.urn,
-            name=r.name,
-            options=_options(r),
-        )
-
     def analyze(
         self, r: Registration, properties: Mapping[str, Any] | None = None
     ) -> list[Verdict]:
-        request = self._request(r, properties)
+        request = analyze_request(r, properties)
         return _verdicts(self._stub.Analyze(request, timeout=self.timeout), r.urn)
 
     def analyze_stack(self, registrations: Iterable[Registration]) -> list[Verdict]:
-        request = analyzer_pb2.AnalyzeStackRequest(
-            resources=[
-                analyzer_pb2.AnalyzerResource(
-                    type=r.type,
-                    properties=_struct(r.wire),
-                    urn=r.urn,
-                    name=r.name,
-                    options=_options(r),
-                    parent=r.parent,
-                    dependencies=r.dependencies,
-                )
-                for r in registrations
-            ]
-        )
+        request = stack_request(registrations)
         return _verdicts(self._stub.AnalyzeStack(request, timeout=self.timeout), "")
 
     def analyze_all(self, registrations: list[Registration]) -> list[Verdict]:

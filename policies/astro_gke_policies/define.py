@@ -1,5 +1,10 @@
 """One way to declare a policy: metadata (with its benchmark ids) plus a check that yields
-violation messages. Keeps each policy module a readable list of rules."""
+violation messages. Keeps each policy module a readable list of rules.
+
+A resource policy's filter made with `of_type(...)` carries its types, so the pack's servicer
+(dispatch.py) runs the policy only on resources of those types; any other filter (a function of
+the type) is run on every resource, as before. A check reads `props` and never writes to it: the
+same parsed properties go to every policy that sees the resource."""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from astro_gke_policies.dispatch import TypedResourcePolicy
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -66,7 +73,8 @@ def resource_policy(
         for message in check(args.props, args):
             report(message, None)
 
-    return ResourceValidationPolicy(validate=validate, **meta.policy_kwargs())
+    types = applies.types if isinstance(applies, OfType) else None
+    return TypedResourcePolicy(types, validate=validate, **meta.policy_kwargs())
 
 
 def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
@@ -77,6 +85,15 @@ def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
     return StackValidationPolicy(validate=validate, **meta.policy_kwargs())
 
 
+@dataclass(frozen=True)
+class OfType:
+    """A resource-type filter that says which types it accepts."""
+
+    types: frozenset[str]
+
+    def __call__(self, resource_type: str) -> bool:
+        return resource_type in self.types
+
+
 def of_type(*types: str) -> Callable[[str], bool]:
-    wanted = frozenset(types)
-    return lambda t: t in wanted
+    return OfType(frozenset(types))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, Policy, PolicyPack
+from pulumi_policy import EnforcementLevel, Policy
 
 from astro_gke_policies import (
     capacity,
@@ -15,8 +15,11 @@ from astro_gke_policies import (
     stack,
     workloads,
 )
+from astro_gke_policies.dispatch import DispatchingServicer
+from astro_gke_policies.dispatch import serve as serve_analyzer
 
 PACK_NAME = "astro-gke-gpu-policies"
+DESCRIPTION = "Guard rails for the Astro GPU GKE stack"
 
 
 def all_policies() -> list[Policy]:
@@ -33,11 +36,12 @@ def all_policies() -> list[Policy]:
     ]
 
 
+def servicer() -> DispatchingServicer:
+    return DispatchingServicer(PACK_NAME, all_policies(), EnforcementLevel.MANDATORY, DESCRIPTION)
+
+
 def serve() -> None:
-    """Blocks: serves the Analyzer gRPC service on 127.0.0.1 and prints its port on stdout."""
-    PolicyPack(
-        name=PACK_NAME,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        policies=all_policies(),
-        description="Guard rails for the Astro GPU GKE stack",
-    )
+    """Blocks: serves the Analyzer gRPC service on 127.0.0.1 and prints its port on stdout (what
+    `pulumi_policy.PolicyPack` does, with the SDK's servicer doing each request's work once:
+    dispatch.py)."""
+    serve_analyzer(servicer())

@@ -8,10 +8,12 @@ catches that exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+
+T = TypeVar("T")
 
 
 def get(value: Any, *path: str | int, default: Any = None) -> Any:
@@ -80,3 +82,17 @@ def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, 
 def config_value(args: ResourceValidationArgs | StackValidationArgs, key: str, default: Any) -> Any:
     value = _config(args).get(key)
     return default if value is None else value
+
+
+def group(values: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
+    """`values` by `key`, each list in the order given (one pass: keeps stack policies linear)."""
+    out: dict[str, list[T]] = {}
+    for value in values:
+        out.setdefault(key(value), []).append(value)
+    return out
+
+
+def children(resources: Iterable[PolicyResource]) -> dict[str, list[PolicyResource]]:
+    """Each parent's URN to its children, in stack order. Reads no property, so it never meets
+    an unknown value."""
+    return group((r for r in resources if r.parent is not None), lambda r: r.parent.urn)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from pulumi_policy import Policy, PolicyResource, ResourceValidationArgs, StackV
 
 from astro_gke_policies.define import MANDATORY, Meta, of_type, resource_policy, stack_policy
 from astro_gke_policies.iam import PROJECT_IAM
-from astro_gke_policies.props import get, items, number, text
+from astro_gke_policies.props import children, get, group, items, number, text
 
 BUCKET = "gcp:storage/bucket:Bucket"
 BUCKET_IAM = (
@@ -65,14 +65,14 @@ def _service_account_subjects(props: Mapping[str, Any], _: ResourceValidationArg
             )
 
 
-def _children(resources: list[PolicyResource], parent: PolicyResource) -> list[PolicyResource]:
-    return [r for r in resources if r.parent is not None and r.parent.urn == parent.urn]
-
-
 def _agent_isolated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Linear in the number of agents: children and grants-by-bucket are indexed once (the
+    grants' buckets read when first needed, in stack order, as a plain scan would read them)."""
     grants = [r for r in args.resources if r.resource_type in BUCKET_IAM]
+    kids = children(args.resources)
+    by_bucket: dict[str, list[PolicyResource]] | None = None
     for agent in (r for r in args.resources if r.resource_type == REMOTE_AGENT):
-        mine = _children(args.resources, agent)
+        mine = kids.get(agent.urn, [])
         buckets = [r for r in mine if r.resource_type == BUCKET]
         if len(buckets) != 1:
             yield (
@@ -81,7 +81,9 @@ def _agent_isolated(args: StackValidationArgs) -> Iterator[tuple[str, str | None
             )
             continue
         bucket = text(buckets[0].props, "name")
-        on_it = [g for g in grants if text(g.props, "bucket") == bucket]
+        if by_bucket is None:
+            by_bucket = group(grants, lambda g: text(g.props, "bucket"))
+        on_it = by_bucket.get(bucket, [])
         if not any(g.parent is not None and g.parent.urn == agent.urn for g in on_it):
             yield (f"no identity of remote agent {agent.name} may use its XCom bucket.", agent.urn)
         for grant in on_it:

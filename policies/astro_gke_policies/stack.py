@@ -8,7 +8,7 @@ from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPo
 
 from astro_gke_policies.define import MANDATORY, Meta, stack_policy
 from astro_gke_policies.gke import NODE_POOL
-from astro_gke_policies.props import get, items, text
+from astro_gke_policies.props import children, get, group, items, text
 
 DEPLOYMENT = "astro-gke-gpu:airflow:DeploymentAccess"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -23,9 +23,10 @@ DEPLOYMENT_PARTS = {
     "gcp:secretmanager/secretVersion:SecretVersion": "connection SecretVersion",
 }
 
-
-def _children(resources: list[PolicyResource], parent: PolicyResource) -> list[PolicyResource]:
-    return [r for r in resources if r.parent is not None and r.parent.urn == parent.urn]
+# The stack policies take one pass over the resources and index what they look up (children of a
+# parent, grants by member), so they stay linear in the number of deployments. Properties are read
+# in the same order as a plain scan would read them, so a value unknown during preview stops a
+# policy at the same point, after the same reports.
 
 
 def _gpu_pool_has_cpu_pool(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -45,8 +46,9 @@ def _gpu_pool_has_cpu_pool(args: StackValidationArgs) -> Iterator[tuple[str, str
 
 
 def _deployment_complete(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    kids = children(args.resources)
     for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
-        present = {r.resource_type for r in _children(args.resources, deployment)}
+        present = {r.resource_type for r in kids.get(deployment.urn, [])}
         missing = [label for kind, label in DEPLOYMENT_PARTS.items() if kind not in present]
         if missing:
             yield (
@@ -55,13 +57,11 @@ def _deployment_complete(args: StackValidationArgs) -> Iterator[tuple[str, str |
             )
 
 
-def _in_cluster(resources: list[PolicyResource], deployment: PolicyResource) -> bool:
-    """Its RoleBinding names Kubernetes service accounts only (a Remote Execution agent in this
-    cluster): KubernetesPodOperator then runs in-cluster."""
+def _in_cluster(mine: list[PolicyResource]) -> bool:
+    """Its RoleBinding (among its children, `mine`) names Kubernetes service accounts only (a
+    Remote Execution agent in this cluster): KubernetesPodOperator then runs in-cluster."""
     bindings = [
-        r
-        for r in _children(resources, deployment)
-        if r.resource_type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+        r for r in mine if r.resource_type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
     ]
     kinds = {
         get(s, "kind")
@@ -81,9 +81,12 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
             p for p in permissions if isinstance(p, str)
         )
     grants = [r for r in args.resources if r.resource_type == PROJECT_IAM_MEMBER]
+    kids = children(args.resources)
+    by_member: dict[str, list[PolicyResource]] | None = None  # read when first needed
     for deployment in (r for r in args.resources if r.resource_type == DEPLOYMENT):
-        mine = [g for g in grants if g.parent is not None and g.parent.urn == deployment.urn]
-        if not mine and _in_cluster(args.resources, deployment):
+        below = kids.get(deployment.urn, [])
+        mine = [g for g in below if g.resource_type == PROJECT_IAM_MEMBER]
+        if not mine and _in_cluster(below):
             continue  # the API server authenticates the agent pod's token: no Google grant
         if len(mine) != 1:
             yield (
@@ -101,7 +104,9 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
                 grant.urn,
             )
         member = text(grant.props, "member")
-        others = [g for g in grants if g.urn != grant.urn and text(g.props, "member") == member]
+        if by_member is None:
+            by_member = group(grants, lambda g: text(g.props, "member"))
+        others = [g for g in by_member.get(member, []) if g.urn != grant.urn]
         for other in others:
             yield (
                 f"the launcher of {deployment.name} also gets {get(other.props, 'role')} on the project.",

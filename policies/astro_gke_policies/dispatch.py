@@ -1,0 +1,244 @@
+"""The pack's Analyzer service: pulumi-policy's own servicer, with `Analyze` and `AnalyzeStack`
+doing each request's work once instead of once per policy (issue 22).
+
+pulumi-policy 1.21.0's `_PolicyAnalyzerServicer.Analyze` runs, for every resource policy on every
+resource: `json_format.MessageToDict` of the request's properties, `deserialize_properties`, a new
+`unknown_checking_proxy` over them, and the resource options; then the policy's own filter, which
+for almost every policy says "not my type". With 51 policies that is 51 conversions of the same
+Struct per resource, about 5 ms; `AnalyzeStack` likewise converts every resource once per stack
+policy. Here:
+
+- each request's properties, options and provider are converted once and the result is handed to
+  every policy that runs (policies read `args.props`; none may write to it);
+- resource policies are indexed by resource type: a policy built with `define.resource_policy`
+  and an `of_type(...)` filter runs only on its types (its filter would return at once on any
+  other); every other resource policy (another filter, or a plain `ResourceValidationPolicy`)
+  runs on every resource, as before;
+- `AnalyzeStack` builds the resource graph once for all stack policies.
+
+Everything else is the SDK's, unchanged: which policies run and in which order, enforcement
+levels and config (`Configure` can change them between calls), the violation and "can't run
+during preview" diagnostics, not-applicable entries, awaitable validations, GetAnalyzerInfo,
+Configure, ConfigureStack and Remediate. tests/test_policy_verdicts.py checks that this servicer
+and the SDK's answer byte-for-byte the same, and that the served pack still gives the verdicts
+recorded from the pack before this change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from concurrent import futures
+from inspect import isawaitable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from pulumi.runtime import proto
+from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy import policy as sdk
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+# What `PolicyPack` passes the servicer (Python packs take their version from PulumiPolicy.yaml).
+VERSION = "0.0.1"
+
+
+class TypedResourcePolicy(ResourceValidationPolicy):
+    """A resource policy that names the resource types it can apply to (`types`); None: any type.
+    Its validation still checks the type itself, so it behaves the same under any servicer."""
+
+    def __init__(self, types: frozenset[str] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.types = types
+
+
+def _run(result: Any) -> None:
+    """The SDK's way of finishing an awaitable validation."""
+    if isawaitable(result):
+        loop = asyncio.new_event_loop()
+        task = asyncio.Task(result, loop=loop)
+        loop.run_until_complete(task)
+        loop.close()
+
+
+class DispatchingServicer(sdk._PolicyAnalyzerServicer):
+    def __init__(
+        self,
+        name: str,
+        policies: list[Policy],
+        enforcement_level: EnforcementLevel,
+        description: str | None = None,
+    ) -> None:
+        if not sdk._POLICY_PACK_NAME_RE.match(name):  # PolicyPack's check
+            raise TypeError(f"Invalid policy pack name {name}")
+        super().__init__(name, VERSION, policies, enforcement_level, description=description)
+        self._name = name
+        self._policies = policies
+        resource = [
+            (i, p) for i, p in enumerate(policies) if isinstance(p, ResourceValidationPolicy)
+        ]
+        self._any_type = [(i, p) for i, p in resource if getattr(p, "types", None) is None]
+        typed: dict[str, list[tuple[int, ResourceValidationPolicy]]] = {}
+        for i, p in resource:
+            for t in getattr(p, "types", None) or ():
+                typed.setdefault(t, []).append((i, p))
+        # Per type: its own policies and the any-type ones, in pack order (the order of the
+        # diagnostics).
+        self._by_type = {t: sorted(ps + self._any_type, key=_index) for t, ps in typed.items()}
+        self._stack_policies = [p for p in policies if isinstance(p, StackValidationPolicy)]
+
+    def _stack_tags(self) -> Mapping[str, str]:
+        tags: Mapping[str, str] = self._PolicyAnalyzerServicer__stack_tags  # type: ignore[attr-defined]
+        return tags
+
+    def _cannot_run(self, response: Any, policy: Policy, error: UnknownValueError) -> None:
+        response.diagnostics.append(
+            proto.AnalyzeDiagnostic(
+                policyName=policy.name,
+                policyPackName=self._name,
+                policyPackVersion=VERSION,
+                message=(
+                    f"can't run policy '{policy.name}' from policy pack "
+                    f"'{self._name}@v{VERSION}' during preview: {error.message}"
+                ),
+                urn="",
+                description=policy.description,
+                enforcementLevel=self._map_enforcement_level(EnforcementLevel.ADVISORY),
+            )
+        )
+
+    def _validate(self, response: Any, policy: Any, args: Any, report: Any) -> None:
+        """The SDK's try/except around one policy's validation."""
+        try:
+            _run(policy.validate(args, report))
+        except UnknownValueError as e:
+            self._cannot_run(response, policy, e)
+        except sdk._NotApplicableError as e:
+            response.not_applicable.append(
+                proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or "")
+            )
+
+    def Analyze(self, request: Any, _context: Any) -> Any:
+        self._configure_runtime_settings()
+        response = proto.AnalyzeResponse()
+        props = unknown_checking_proxy(
+            deserialize_properties(json_format.MessageToDict(request.properties))
+        )
+        opts = self._get_resource_options(request)
+        provider = self._get_provider_resource(request)
+        stack_tags = self._stack_tags()
+        for _, policy in self._by_type.get(request.type, self._any_type):
+            level = self._get_enforcement_level(policy)
+            if level == EnforcementLevel.DISABLED:
+                continue
+            if not policy.has_validation():
+                response.not_applicable.append(
+                    proto.PolicyNotApplicable(
+                        policy_name=policy.name, reason="Policy does not implement validate"
+                    )
+                )
+                continue
+            if level == EnforcementLevel.REMEDIATE:
+                level = EnforcementLevel.MANDATORY
+            report = self._create_report_violation(
+                response, policy.name, policy.description, level, policy.severity
+            )
+            args = ResourceValidationArgs(
+                request.type,
+                props,
+                request.urn,
+                request.name,
+                opts,
+                provider,
+                self._get_policy_config(policy.name),
+                stack_tags,
+            )
+            self._validate(response, policy, args, report)
+        return response
+
+    def _resources(self, request: Any) -> list[PolicyResource]:
+        """The stack's resources with parents and dependencies linked, as the SDK builds them."""
+        resources: list[PolicyResource] = []
+        links: list[tuple[str, list[str], dict[str, list[str]]]] = []
+        for r in request.resources:
+            props = unknown_checking_proxy(
+                deserialize_properties(json_format.MessageToDict(r.properties))
+            )
+            resources.append(
+                PolicyResource(
+                    r.type,
+                    props,
+                    r.urn,
+                    r.name,
+                    self._get_resource_options(r),
+                    self._get_provider_resource(r),
+                    None,
+                    [],
+                    {},
+                )
+            )
+            deps = {k: list(v.urns) for k, v in r.propertyDependencies.items()}
+            links.append((r.parent, list(r.dependencies), deps))
+        by_urn = {r.urn: r for r in resources}
+        for resource, (parent, dependencies, property_dependencies) in zip(
+            resources, links, strict=True
+        ):
+            if parent in by_urn:
+                resource.parent = by_urn[parent]
+            resource.dependencies.extend(by_urn[d] for d in dependencies if d in by_urn)
+            for k, urns in property_dependencies.items():
+                resource.property_dependencies[k] = [by_urn[d] for d in urns if d in by_urn]
+        return resources
+
+    def AnalyzeStack(self, request: Any, _context: Any) -> Any:
+        self._configure_runtime_settings()
+        response = proto.AnalyzeResponse()
+        resources: list[PolicyResource] | None = None
+        for policy in self._stack_policies:
+            level = self._get_enforcement_level(policy)
+            if level == EnforcementLevel.DISABLED:
+                continue
+            if level == EnforcementLevel.REMEDIATE:
+                level = EnforcementLevel.MANDATORY
+            report = self._create_report_violation(
+                response, policy.name, policy.description, level, policy.severity
+            )
+            if resources is None:
+                resources = self._resources(request)
+            args = StackValidationArgs(
+                resources, self._get_policy_config(policy.name), self._stack_tags()
+            )
+            self._validate(response, policy, args, report)
+        return response
+
+
+def _index(entry: tuple[int, Policy]) -> int:
+    return entry[0]
+
+
+def serve(servicer: DispatchingServicer) -> None:
+    """What `pulumi_policy.PolicyPack` does once it has its servicer: serve the Analyzer service
+    on 127.0.0.1 (the SDK's gRPC options and worker count), print the port on stdout, block."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4), options=sdk._GRPC_CHANNEL_OPTIONS
+    )
+    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port(address="127.0.0.1:0")
+    server.start()
+    sys.stdout.buffer.write(f"{port}\n".encode())
+    sys.stdout.flush()
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        server.stop(0)
