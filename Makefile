@@ -61,8 +61,10 @@ test: lint typecheck unit contract workflows ## everything CI runs
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
-bench: venv ## benchmark make preview (numbers go in README; not part of make test)
+bench: venv ## benchmark make preview, against its floor, and the policy pack alone (docs/benchmarks.md; not part of make test)
 	$(PY) bench/preview_bench.py
+	$(PY) bench/preview_bench.py --floor 3
+	$(PY) bench/pack_bench.py
 
 apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (needs gcloud and serviceusage rights)
 	gcloud services enable $$($(PY) -c 'from tools.required_apis import REQUIRED_APIS; print(" ".join(REQUIRED_APIS))') --project $(PROJECT)

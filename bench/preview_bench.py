@@ -10,12 +10,22 @@ Measures, in one run, wall time of separate processes (median of N):
 
 Goals (from the issue): dev preview at most 4x the import floor; each extra deployment at most
 30 ms, linear. Run: `make bench` (writes bench/results.json and prints a Markdown table).
+
+`--floor` (issue 22) measures instead `make preview` against its floor, the program alone under
+the SDK's stock mocks (bench/program_floor.py), for the dev stack with 1, 50 and 100 deployments:
+separate processes, interleaved (floor, preview, floor, preview, ...), best of N, wall and CPU
+time (user+sys of the process and its children: the pack runs in a child, and CPU time is what a
+busy shared machine disturbs least). `--base <dir>` adds the preview of another tree (e.g. a
+`git worktree` of main before a change), interleaved too. Results go to results.json under
+`preview_vs_floor`, next to the rest.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -87,6 +97,56 @@ def synthetic(deployments: int, pools: int) -> dict[str, Any]:
         for i in range(deployments)
     ]
     return doc
+
+
+def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user+sys of the process and every child it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=False, capture_output=True)
+    wall_s = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall_s, cpu
+
+
+def preview_vs_floor(
+    runs: int, deployments: tuple[int, ...] = (1, 50, 100), base: Path | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in deployments:
+            path = Path(tmp) / f"Pulumi.d{n}.yaml"
+            path.write_text(yaml.safe_dump(synthetic(n, 1)))
+            cmds: dict[str, tuple[list[str], Path]] = {
+                "floor": (
+                    [PY, str(ROOT / "bench" / "program_floor.py"), "--config-file", str(path)],
+                    ROOT,
+                ),
+                "preview": (preview_cmd("dev", path), ROOT),
+            }
+            if base is not None:
+                cmds["preview_base"] = (preview_cmd("dev", path), base)
+            samples: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+            for _ in range(runs):
+                for key, (cmd, cwd) in cmds.items():
+                    samples[key].append(timed(cmd, cwd))
+            row: dict[str, Any] = {}
+            for key, got in samples.items():
+                walls, cpus = [w for w, _ in got], [c for _, c in got]
+                row[f"{key}_wall_s"] = round(min(walls), 3)
+                row[f"{key}_wall_spread"] = round(max(walls) / min(walls), 2)
+                row[f"{key}_cpu_s"] = round(min(cpus), 3)
+            for key in cmds:
+                if key != "floor":
+                    row[f"{key}_over_floor_wall"] = round(
+                        row[f"{key}_wall_s"] / row["floor_wall_s"], 2
+                    )
+                    row[f"{key}_over_floor_cpu"] = round(
+                        row[f"{key}_cpu_s"] / row["floor_cpu_s"], 2
+                    )
+            out[f"{n}d"] = row
+    return {"runs": runs, "nproc": os.cpu_count(), "by_deployments": out}
 
 
 def preview_cmd(stack: str, config_file: Path | None = None) -> list[str]:
@@ -194,7 +254,38 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def floor_markdown(r: dict[str, Any]) -> str:
+    keys = [k for k in next(iter(r["by_deployments"].values())) if k.endswith("_over_floor_wall")]
+    runs = [k.removesuffix("_over_floor_wall") for k in keys]
+    head = "| deployments | floor wall s (CPU s) | " + " | ".join(
+        f"{k} wall s (CPU s) | {k} / floor, wall (CPU)" for k in runs
+    )
+    lines = [head + " |", "|" + " --- |" * (1 + 2 * len(runs) + 1)]
+    for n, row in r["by_deployments"].items():
+        cells = [n[:-1], f"{row['floor_wall_s']} ({row['floor_cpu_s']})"]
+        for k in runs:
+            cells.append(f"{row[f'{k}_wall_s']} ({row[f'{k}_cpu_s']})")
+            cells.append(f"{row[f'{k}_over_floor_wall']}x ({row[f'{k}_over_floor_cpu']}x)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    results = main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(markdown(results))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="?", type=int, default=5)
+    parser.add_argument(
+        "--floor", action="store_true", help="only `make preview` against its floor"
+    )
+    parser.add_argument("--base", type=Path, help="with --floor: also time this tree's preview")
+    parser.add_argument("--deployments", type=int, nargs="+", default=[1, 50, 100])
+    args = parser.parse_args()
+    results_file = ROOT / "bench" / "results.json"
+    previous = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if args.floor:
+        floor = preview_vs_floor(args.runs, tuple(args.deployments), args.base)
+        results = {**previous, "preview_vs_floor": floor}
+        print(floor_markdown(floor))
+    else:
+        results = {**previous, **main(args.runs)}
+        print(markdown(results))
+    results_file.write_text(json.dumps(results, indent=2) + "\n")

@@ -7,7 +7,8 @@ description, URN; not-applicable entries), to tests/golden/policy_verdicts.json.
 
 - the resources the dev and prod stacks register, and a 50-deployment dev stack (the bench's
   synthetic config): each one `Analyze`d, and the whole stack `AnalyzeStack`ed;
-- every top-level property of every dev and prod resource made unknown in turn (preview);
+- every top-level property of every dev and prod resource made unknown in turn (preview), alone
+  (Analyze) and in its stack (AnalyzeStack), and every property of the stack unknown at once;
 - every property path of every dev and prod resource replaced by each of ten awkward values;
 - each mutation of tests/test_policies.py's CASES (at recording time), with its config: every
   resource and the stack;
@@ -40,11 +41,10 @@ from typing import Any
 
 import yaml
 from google.protobuf import json_format
-from pulumi.runtime.proto import analyzer_pb2
 from pulumi.runtime.rpc import UNKNOWN
 
 from offline import runner
-from offline.analyzer import PACK_DIR, PolicyPackServer, _options, _struct
+from offline.analyzer import PACK_DIR, PolicyPackServer, analyze_request, stack_request
 from offline.mocks import Registration
 from offline.preview import load_registrations
 
@@ -68,33 +68,6 @@ class Case:
     stack: bool
     config: dict[str, Any] = field(default_factory=dict)
     wire: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def analyze_request(r: Registration, wire: dict[str, Any] | None = None) -> Any:
-    return analyzer_pb2.AnalyzeRequest(
-        type=r.type,
-        properties=_struct(r.wire if wire is None else wire),
-        urn=r.urn,
-        name=r.name,
-        options=_options(r),
-    )
-
-
-def stack_request(regs: list[Registration]) -> Any:
-    return analyzer_pb2.AnalyzeStackRequest(
-        resources=[
-            analyzer_pb2.AnalyzerResource(
-                type=r.type,
-                properties=_struct(r.wire),
-                urn=r.urn,
-                name=r.name,
-                options=_options(r),
-                parent=r.parent,
-                dependencies=r.dependencies,
-            )
-            for r in regs
-        ]
-    )
 
 
 def as_dict(response: Any) -> dict[str, Any]:
@@ -129,7 +102,11 @@ def corpus(stacks: dict[str, list[Registration]]) -> Iterator[Case]:
         for i, r in enumerate(regs):
             for key in r.wire:
                 yield Case(
-                    f"{name}/unknown/{r.urn}/{key}", [r], [0], False, wire={0: {**r.wire, key: UNKNOWN}}
+                    f"{name}/unknown/{r.urn}/{key}",
+                    [r],
+                    [0],
+                    False,
+                    wire={0: {**r.wire, key: UNKNOWN}},
                 )
             for path in (p for p in _paths(r.wire) if p):
                 for j, value in enumerate(ODD_VALUES):
@@ -140,10 +117,20 @@ def corpus(stacks: dict[str, list[Registration]]) -> Iterator[Case]:
                         False,
                         wire={0: _set(r.wire, path, value)},
                     )
+            for key in r.wire:
+                unknown = dataclasses.replace(r, wire={**r.wire, key: UNKNOWN})
+                yield Case(
+                    f"{name}/stack-unknown/{r.urn}/{key}",
+                    [*regs[:i], unknown, *regs[i + 1 :]],
+                    [],
+                    True,
+                )
             yield Case(f"{name}/remove/{r.urn}", regs[:i] + regs[i + 1 :], [], True)
             if r.parent:
                 orphan = dataclasses.replace(r, parent="")
                 yield Case(f"{name}/orphan/{r.urn}", [*regs[:i], orphan, *regs[i + 1 :]], [], True)
+        everything = [dataclasses.replace(r, wire={k: UNKNOWN for k in r.wire}) for r in regs]
+        yield Case(f"{name}/stack-all-unknown", everything, [], True)
     regs = stacks[SCALED]
     victim = next(r.urn for r in regs if r.type == DEPLOYMENT and r.name == VICTIM)
     heir = next(r.urn for r in regs if r.type == DEPLOYMENT and r.name == HEIR)
@@ -158,10 +145,9 @@ def corpus(stacks: dict[str, list[Registration]]) -> Iterator[Case]:
 
 
 def _synthetic_dev(deployments: int) -> dict[str, Any]:
-    sys.path.insert(0, str(runner.ROOT / "bench"))
-    import preview_bench  # bench/preview_bench.py: the config the benchmark scales
+    from bench.preview_bench import synthetic  # the config the benchmark scales
 
-    return dict(preview_bench.synthetic(deployments, 1))
+    return synthetic(deployments, 1)
 
 
 def current_stacks() -> dict[str, list[Registration]]:
@@ -177,7 +163,7 @@ def mutation_cases(stacks: dict[str, list[Registration]]) -> list[Case]:
     """tests/test_policies.py's CASES as they stand when recording: each mutated stack whole."""
     import test_policies  # type: ignore[import-not-found,unused-ignore]
 
-    out = []
+    out: list[Case] = []
     for policy, stack, _level, mutate, _fragment, config in test_policies.CASES:
         regs = mutate(list(stacks[stack]))
         out.append(
@@ -211,7 +197,9 @@ def run_case(pack: PolicyPackServer, case: Case) -> dict[str, Any]:
             as_dict(stub.Analyze(analyze_request(case.regs[i], case.wire.get(i)), timeout=60))
             for i in case.analyze
         ]
-        stack = as_dict(stub.AnalyzeStack(stack_request(case.regs), timeout=60)) if case.stack else None
+        stack = (
+            as_dict(stub.AnalyzeStack(stack_request(case.regs), timeout=60)) if case.stack else None
+        )
     finally:
         if case.config:
             pack.configure({})
@@ -220,7 +208,10 @@ def run_case(pack: PolicyPackServer, case: Case) -> dict[str, Any]:
 
 def _git_commit(pack_dir: Path) -> str:
     return subprocess.run(
-        ["git", "-C", str(pack_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ["git", "-C", str(pack_dir), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 
