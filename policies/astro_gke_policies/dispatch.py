@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent import futures
 from inspect import isawaitable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -67,7 +67,7 @@ def _run(result: Any) -> None:
     """The SDK's way of finishing an awaitable validation."""
     if isawaitable(result):
         loop = asyncio.new_event_loop()
-        task = asyncio.Task(result, loop=loop)
+        task = asyncio.Task(cast(Coroutine[Any, Any, Any], result), loop=loop)
         loop.run_until_complete(task)
         loop.close()
 
@@ -233,7 +233,7 @@ def serve(servicer: DispatchingServicer) -> None:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4), options=sdk._GRPC_CHANNEL_OPTIONS
     )
-    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)
     port = server.add_insecure_port(address="127.0.0.1:0")
     server.start()
     sys.stdout.buffer.write(f"{port}\n".encode())
