@@ -311,10 +311,10 @@ def _reads(policy: StackValidationPolicy, regs: list[Registration]) -> int:
         c = _Counted.__new__(_Counted)
         c.__dict__.update(r.__dict__)
         counted.append(c)
-    by_urn = {c.urn: c for c in counted}
-    for c in counted:
-        if c.parent is not None:
-            c.parent = by_urn[c.parent.urn]
+    by_urn = {resource.urn: resource for resource in counted}
+    for resource in counted:
+        if resource.parent is not None:
+            resource.parent = by_urn[resource.parent.urn]
     _Counted.reads.clear()
 
     def report(message: str, urn: str | None = None) -> None:
