@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from components import alerts, cold_start, gpu_pool
-from components.config import StackConfig, load
+from components.config import GpuPoolConfig, StackConfig, load
 from offline import runner
 
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -150,7 +150,9 @@ def idle_tests(cfg: StackConfig) -> list[dict[str, Any]]:
         end = wait + 5 * STEP
         alert = f"GpuNodesIdle_{pool.name.replace('-', '_')}"
 
-        def nodes(idle: int, busy: int) -> list[dict[str, str]]:
+        def nodes(
+            idle: int, busy: int, pool: GpuPoolConfig = pool, end: int = end
+        ) -> list[dict[str, str]]:
             found = []
             for i in range(idle + busy):
                 node = f"gke-{pool.name}-{i}"
@@ -212,7 +214,8 @@ def quota_tests(cfg: StackConfig) -> list[dict[str, Any]]:
     # Not a deployment of this stack: never alerts, even at its quota.
     other = {"namespace": "someone-else", "resource": alerts.QUOTA_RESOURCE}
     input_series += [
-        series("kube_resourcequota", {**other, "type": t}, samples(4, end)) for t in ("hard", "used")
+        series("kube_resourcequota", {**other, "type": t}, samples(4, end))
+        for t in ("hard", "used")
     ]
     tests = [
         {
@@ -231,7 +234,9 @@ def quota_tests(cfg: StackConfig) -> list[dict[str, Any]]:
         {
             "interval": dur(STEP),
             "input_series": [
-                series("kube_resourcequota", {**below, "type": "hard"}, samples(full.gpu_quota, end)),
+                series(
+                    "kube_resourcequota", {**below, "type": "hard"}, samples(full.gpu_quota, end)
+                ),
                 series(
                     "kube_resourcequota",
                     {**below, "type": "used"},
@@ -239,7 +244,11 @@ def quota_tests(cfg: StackConfig) -> list[dict[str, Any]]:
                 ),
             ],
             "alert_rule_test": [
-                {"eval_time": dur(end), "alertname": "DeploymentGpuQuotaSaturated", "exp_alerts": []}
+                {
+                    "eval_time": dur(end),
+                    "alertname": "DeploymentGpuQuotaSaturated",
+                    "exp_alerts": [],
+                }
             ],
         }
     )
