@@ -112,33 +112,57 @@ def _node_util() -> str:
     return f'max by (node) (label_replace({DCGM_UTIL}, "node", "$1", "{DCGM_NODE_LABEL}", "(.*)"))'
 
 
-def pending_rule(name: str, selector_label: str, schedule_seconds: float, gpu_class: bool) -> Rule:
-    threshold = int(schedule_seconds) - PENDING_LEAD_SECONDS
-    kind = "class" if gpu_class else "pool"
-    expr = (
-        "max by (namespace, pod) (time() - kube_pod_created)"
-        f" > {threshold}"
+@dataclass(frozen=True)
+class PendingTarget:
+    """A pool or class tasks select, the node selector that names it, and its KPO schedule
+    budget (gpu_pool.gpu_scheduling)."""
+
+    name: str
+    selector_label: str
+    schedule_seconds: int
+
+    @property
+    def threshold(self) -> int:
+        return self.schedule_seconds - PENDING_LEAD_SECONDS
+
+
+def _pending_expr(t: PendingTarget) -> str:
+    return (
+        'label_replace(max by (namespace, pod) (time() - kube_pod_created), "gpu_target", '
+        f'"{t.name}", "", "")'
+        f" > {t.threshold}"
         ' and on (namespace, pod) max by (namespace, pod) (kube_pod_status_scheduled{condition="false"}) == 1'
-        f' and on (namespace, pod) max by (namespace, pod) (kube_pod_nodeselectors{{{selector_label}="{name}"}})'
+        " and on (namespace, pod) max by (namespace, pod)"
+        f' (kube_pod_nodeselectors{{{t.selector_label}="{t.name}"}})'
+    )
+
+
+def pending_rule(targets: list[PendingTarget]) -> Rule:
+    """One condition for every pool and class, each with its own threshold (one condition costs
+    less than one per target: Cloud Monitoring charges per condition, "Manage alerting costs")."""
+    expr = " or ".join(f"({_pending_expr(t)})" for t in targets)
+    budgets = "\n".join(
+        f"| `{t.name}` | {t.schedule_seconds} s | {t.threshold} s |" for t in targets
     )
     return Rule(
-        key=f"pending-{name}",
-        alert=f"GpuPodPendingPastBudget_{name.replace('-', '_')}",
+        key="pending",
+        alert="GpuPodPendingPastBudget",
         expr=expr,
         for_seconds=0,
         severity="ERROR",
         summary=(
-            f"A GPU pod for {kind} {name} has waited {threshold} s for a node: its "
-            f"KubernetesPodOperator schedule budget ({int(schedule_seconds)} s) ends in "
-            f"{PENDING_LEAD_SECONDS} s and the task then fails"
+            f"A GPU task pod is still unscheduled {PENDING_LEAD_SECONDS} s before its "
+            "KubernetesPodOperator schedule budget ends; the try then fails"
         ),
         runbook=(
-            f"**What it means.** A task pod selecting GPU {kind} `{name}` is still unscheduled "
-            f"{threshold} s after it was created. Its KubernetesPodOperator gives it "
-            f"{int(schedule_seconds)} s (`gpu_scheduling.{name}.schedule_timeout_seconds`, "
-            "components/cold_start.py), then deletes the pod and fails the try. The autoscaler "
-            "found no node: a stockout of the GPU in the pool's zones (spot or on-demand), the "
-            "project's GPU quota (Compute Engine `NVIDIA_*_GPUS`), or the pool at max_nodes.\n\n"
+            "**What it means.** A task pod selecting a GPU pool or class (label `gpu_target`) is "
+            "still unscheduled close to the end of its KubernetesPodOperator schedule budget "
+            "(`gpu_scheduling.<target>.schedule_timeout_seconds`, components/cold_start.py). At "
+            "the budget KPO deletes the pod and fails the try. The autoscaler found no node: a "
+            "stockout of the GPU in the pool's zones (spot or on-demand), the project's GPU quota "
+            "(Compute Engine `NVIDIA_*_GPUS`), or the pool at max_nodes.\n\n"
+            "| target | KPO budget | alert after |\n|---|---|---|\n"
+            f"{budgets}\n\n"
             "**What to do.** `kubectl -n <namespace> describe pod <pod>`: the events name the "
             "autoscaler's reason (`NotTriggerScaleUp`, `FailedScaleUp: GCE out of resources`, "
             "`max node group size reached`). Stockout: add zones or a fallback pool to a GPU "
@@ -146,8 +170,21 @@ def pending_rule(name: str, selector_label: str, schedule_seconds: float, gpu_cl
             "Max size: raise the pool's max_nodes. The task retries on its own "
             "(`retries`, `retry_delay_seconds`); see docs/observability.md."
         ),
-        labels={"gpu_target": name},
     )
+
+
+def pending_targets(
+    cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED
+) -> list[PendingTarget]:
+    """Every pool and class with the schedule budget KPO gets for it."""
+    classes = {c.name for c in cfg.gpu_classes}
+    out = []
+    for target, hints in gpu_scheduling(cfg, figures).items():
+        seconds = hints["schedule_timeout_seconds"]
+        assert isinstance(seconds, int | float)
+        label = CLASS_SELECTOR_LABEL if target in classes else POOL_SELECTOR_LABEL
+        out.append(PendingTarget(target, label, int(seconds)))
+    return out
 
 
 def _zones(pool: GpuPoolConfig, cfg: StackConfig) -> int:
@@ -284,14 +321,7 @@ def xid_rule() -> Rule:
 def rules(cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED) -> list[Rule]:
     """Every rule the stack registers for `cfg`. The pending thresholds come from the same
     budgets KPO gets (gpu_pool.gpu_scheduling)."""
-    scheduling = gpu_scheduling(cfg, figures)
-    classes = {c.name for c in cfg.gpu_classes}
-    out: list[Rule] = []
-    for target, hints in scheduling.items():
-        label = CLASS_SELECTOR_LABEL if target in classes else POOL_SELECTOR_LABEL
-        seconds = hints["schedule_timeout_seconds"]
-        assert isinstance(seconds, int | float)
-        out.append(pending_rule(target, label, seconds, target in classes))
+    out = [pending_rule(pending_targets(cfg, figures))]
     if cfg.observability.dcgm:
         out += [idle_rule(p, cfg) for p in cfg.gpu_pools]
         out.append(xid_rule())

@@ -94,7 +94,8 @@ def samples(value: float, until: int) -> str:
 
 def pending_tests(cfg: StackConfig) -> list[dict[str, Any]]:
     """Per pool and class: a pod waiting for a node since t=0 (fires just before its KPO schedule
-    budget), beside one that got a node and one waiting for another pool (silent)."""
+    budget, with the target's own threshold), beside one that got a node and one waiting for
+    another pool (silent)."""
     out = []
     classes = {c.name for c in cfg.gpu_classes}
     for target, hints in gpu_pool.gpu_scheduling(cfg).items():
@@ -129,7 +130,7 @@ def pending_tests(cfg: StackConfig) -> list[dict[str, Any]]:
                 "interval": dur(STEP),
                 "input_series": input_series,
                 "alert_rule_test": alert_case(
-                    f"GpuPodPendingPastBudget_{target.replace('-', '_')}",
+                    "GpuPodPendingPastBudget",
                     fires - STEP,
                     fires + STEP,
                     [{"namespace": ns, "pod": "waiting", "gpu_target": target}],
@@ -346,7 +347,7 @@ def test_the_expected_alerts_are_registered(dev: runner.Run, prod: runner.Run) -
     assert sorted(c["alertRule"] for c in conditions(dev)) == [
         "DeploymentGpuQuotaSaturated",
         "GpuNodesIdle_l4_spot",
-        "GpuPodPendingPastBudget_l4_spot",
+        "GpuPodPendingPastBudget",
         "GpuXidError",
         "SpotPreemptionsHigh",
     ]
@@ -357,11 +358,7 @@ def test_the_expected_alerts_are_registered(dev: runner.Run, prod: runner.Run) -
         "GpuNodesIdle_l4",
         "GpuNodesIdle_l4_flex",
         "GpuNodesIdle_l4_spot",
-        "GpuPodPendingPastBudget_a100",
-        "GpuPodPendingPastBudget_l4",
-        "GpuPodPendingPastBudget_l4_any",
-        "GpuPodPendingPastBudget_l4_flex",
-        "GpuPodPendingPastBudget_l4_spot",
+        "GpuPodPendingPastBudget",
         "GpuXidError",
         "SpotPreemptionsHigh",
     ]
@@ -372,8 +369,8 @@ def test_the_pending_alert_fires_two_minutes_before_the_kpo_budget(dev: runner.R
     threshold is 780 s, the same figure less the lead."""
     hints = gpu_pool.gpu_scheduling(config("dev"))["l4-spot"]
     assert hints["schedule_timeout_seconds"] == 900
-    (cond,) = [c for c in conditions(dev) if c["alertRule"] == "GpuPodPendingPastBudget_l4_spot"]
-    assert " > 780 and " in cond["query"]
+    (cond,) = [c for c in conditions(dev) if c["alertRule"] == "GpuPodPendingPastBudget"]
+    assert '"gpu_target", "l4-spot", "", "") > 780 and ' in cond["query"]
     assert alerts.PENDING_LEAD_SECONDS == 120
 
 
@@ -384,7 +381,7 @@ def test_promtool_fails_a_wrong_expectation(dev: runner.Run, tmp_path: Path) -> 
     case = tests["tests"][0]["alert_rule_test"]
     case[0]["exp_alerts"], case[1]["exp_alerts"] = case[1]["exp_alerts"], []
     failure = run_promtool(tmp_path, rule_file(dev), tests)
-    assert "GpuPodPendingPastBudget_l4_spot" in failure
+    assert "GpuPodPendingPastBudget" in failure
 
 
 def test_notifications_silent_in_dev_and_on_the_channel_in_prod(
