@@ -216,7 +216,9 @@ def idle_rule(pool: GpuPoolConfig, cfg: StackConfig) -> Rule:
         for_seconds=delay + IDLE_MARGIN_SECONDS,
         severity="WARNING",
         summary=(
-            f"GPU pool {pool.name}: more than {allowed} node(s) below {IDLE_UTILIZATION_PERCENT} % "
+            f"GPU pool {pool.name}: "
+            + (f"more than {allowed} nodes" if allowed else "a node")
+            + f" below {IDLE_UTILIZATION_PERCENT} % "
             f"GPU utilisation for {(delay + IDLE_MARGIN_SECONDS) // 60} min, past the autoscaler's "
             f"{delay // 60} min"
         ),
