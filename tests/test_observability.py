@@ -262,3 +262,27 @@ def test_a_binding_to_a_builtin_role_is_refused(pack: PolicyPackServer, dev: run
     (verdict,) = _policy(pack.analyze_all(regs), "rbac-cluster-binding-read-only")
     assert verdict.level == "mandatory"
     assert "binds cluster-admin" in verdict.message
+
+
+def test_make_preview_lists_the_alerts() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.preview", "--stack", "dev"],
+        cwd=runner.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Alerts: 5 Cloud Monitoring alert policies (docs/observability.md)" in lines
+    for alert in (
+        "    DeploymentGpuQuotaSaturated  for 900s  WARNING  silent (no channel)",
+        "    GpuNodesIdle_l4_spot  for 900s  WARNING  silent (no channel)",
+        "    GpuPodPendingPastBudget  for 0s  ERROR  silent (no channel)",
+        "    SpotPreemptionsHigh  for 0s  WARNING  silent (no channel)",
+        "    GpuXidError  for 0s  ERROR  silent (no channel)",
+    ):
+        assert alert in lines, alert

@@ -29,7 +29,7 @@ def read_only(props: Mapping[str, Any]) -> bool:
     """Every rule only reads (get/list/watch), names its resources, and never Secrets."""
     rules = _rules(props)
     return bool(rules) and all(
-        set(items(get(rule, "verbs"))) <= READ_VERBS
+        all(isinstance(v, str) and v in READ_VERBS for v in items(get(rule, "verbs")))
         and "*" not in items(get(rule, "resources"))
         and "secrets" not in items(get(rule, "resources"))
         for rule in rules
