@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench apis astro-env agent-values clean
+.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench apis astro-env agent-values promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,7 +47,13 @@ lint: venv ## ruff
 typecheck: venv ## mypy
 	$(VENV)/bin/mypy
 
-unit: venv ## pytest (the stack, the policy pack, the offline plan)
+# promtool (Prometheus's rule tester) from Debian's `prometheus` package: the alert tests run it.
+# Installed with apt when missing and the machine allows it (root): tools/install_promtool.sh.
+promtool: ## install promtool (Debian package prometheus) if it is missing; never starts a server
+	@bash tools/install_promtool.sh
+	@promtool --version 2>&1 | head -1
+
+unit: venv promtool ## pytest (the stack, the policy pack, the offline plan, the alert rules)
 	$(PY) -m pytest
 
 contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, own venv)

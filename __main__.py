@@ -9,8 +9,10 @@ from components.airflow_access import AirflowDeploymentAccess, AirflowDeployment
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.compute_class import GpuComputeClass, GpuComputeClassArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
+from components.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from components.launcher_role import LauncherRole, LauncherRoleArgs
 from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
+from components.observability import Observability, ObservabilityArgs, monitoring_components
 from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
 from components.system_pool import SystemNodePool, SystemNodePoolArgs
 from components.xcom_bucket import XComStorage, XComStorageArgs
@@ -42,6 +44,7 @@ cluster = GkeCluster(
         network=net,
         node_service_account=nodes.email,
         labels=labels,
+        monitoring_components=monitoring_components(cfg),
     ),
 )
 
@@ -57,8 +60,9 @@ SystemNodePool(
     ),
 )
 
-# One Kubernetes provider for what the stack puts into the cluster (classes, deployments).
-k8s_provider = cluster.provider() if cfg.deployments or cfg.gpu_classes else None
+# One Kubernetes provider for what the stack puts into the cluster (kube-state-metrics, classes,
+# deployments).
+k8s_provider = cluster.provider()
 
 class_of = {pool: gpu_class.name for gpu_class in cfg.gpu_classes for pool in gpu_class.pools}
 gpu_pools: dict[str, GpuNodePool] = {}
@@ -77,7 +81,6 @@ for pool in cfg.gpu_pools:
     )
 
 for gpu_class in cfg.gpu_classes:
-    assert k8s_provider is not None
     GpuComputeClass(
         f"{name}-{gpu_class.name}",
         GpuComputeClassArgs(
@@ -119,7 +122,6 @@ if cfg.deployments:
         if remote
         else None
     )
-    assert k8s_provider is not None
     for deployment in cfg.deployments:
         access = AirflowDeploymentAccess(
             f"{name}-{deployment.name}",
@@ -140,6 +142,12 @@ if cfg.deployments:
             ),
         )
         airflow[deployment.name] = access.outputs
+
+# --- Observability: pod-state metrics, alerts with runbooks, the GPU dashboard ---
+KubeStateMetrics(
+    f"{name}-kube-state-metrics", KubeStateMetricsArgs(k8s_provider=k8s_provider, cluster_name=name)
+)
+Observability(f"{name}-observability", ObservabilityArgs(config=cfg, labels=labels))
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_location", cfg.location)

@@ -34,6 +34,8 @@ class GkeClusterArgs:
     network: NetworkRef
     node_service_account: pulumi.Input[str]
     labels: dict[str, str]
+    # monitoring_config.enable_components (components/observability.py monitoring_components).
+    monitoring_components: tuple[str, ...] = ("SYSTEM_COMPONENTS",)
 
 
 def _endpoints(cfg: ClusterConfig) -> gcp.container.ClusterControlPlaneEndpointsConfigArgs:
@@ -139,7 +141,7 @@ class GkeCluster(pulumi.ComponentResource):
                 enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]
             ),
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS"],
+                enable_components=list(args.monitoring_components),
                 managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(
                     enabled=True
                 ),

@@ -17,6 +17,14 @@ through gcsfs (providers common-io xcom/backend.py, gcsfs core.py):
   that the bucket is missing and tries to create it: the first XCom push would fail.
 `roles/storage.objectUser` lacks `storage.buckets.get` and carries more object permissions
 (update, restore, multipart uploads) than the backend uses.
+
+Who read or wrote an XCom is logged with Cloud Audit Logs Data Access logs for Cloud Storage
+(DATA_READ and DATA_WRITE), which Google recommends over the legacy usage logs (Cloud Storage
+"Usage logs & storage logs": use Cloud Audit Logs to track API operations; usage logs only where
+audit logs cannot do it, e.g. anonymous public access, which these buckets refuse). Data Access
+logs are configured per service on the project, not per bucket: this turns them on for every
+bucket of the project (docs/observability.md: cost, and why checkov's CKV_GCP_62 is answered this
+way).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import pulumi_gcp as gcp
 from components.config.deployments import XComStorageConfig
 
 KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+AUDITED_SERVICE = "storage.googleapis.com"
+AUDIT_LOG_TYPES = ("DATA_READ", "DATA_WRITE")
 XCOM_PERMISSIONS = [
     "storage.buckets.get",
     "storage.objects.create",
@@ -76,6 +86,17 @@ class XComStorage(pulumi.ComponentResource):
             opts=child,
         )
         self.role_name = role.name
+        # Data Access audit logs for Cloud Storage (Admin Activity is always on). Authoritative
+        # for this one service's audit config on the project (pulumi-gcp IAMAuditConfig).
+        self.audit = gcp.projects.IAMAuditConfig(
+            f"{name}-storage-audit",
+            project=args.project_id,
+            service=AUDITED_SERVICE,
+            audit_log_configs=[
+                gcp.projects.IAMAuditConfigAuditLogConfigArgs(log_type=t) for t in AUDIT_LOG_TYPES
+            ],
+            opts=child,
+        )
         self.key_grants = {}
         keys = sorted(set(args.kms_keys))
         if keys:

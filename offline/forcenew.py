@@ -509,6 +509,68 @@ BUCKET: dict[str, Field] = {
 }
 
 
+# --- Observability (components/observability.py, xcom_bucket.py) ---------------------------------
+# google/services/monitoring/resource_monitoring_alert_policy.go @ 34ff2886b1: an Update function;
+# ForceNew on `project` only. Conditions, documentation, channels, severity and labels update.
+ALERT_POLICY: dict[str, Field] = {
+    "project": R,
+    "displayName": U,
+    "combiner": U,
+    "enabled": U,
+    "severity": U,
+    "notificationChannels": U,
+    "userLabels": U,
+    "documentation": UB,
+    "documentation.content": U,
+    "documentation.mimeType": U,
+    "documentation.subject": U,
+    "conditions": UB,
+    "conditions.displayName": U,
+    "conditions.conditionPrometheusQueryLanguage": UB,
+    **{
+        f"conditions.conditionPrometheusQueryLanguage.{k}": U
+        for k in (
+            "query",
+            "duration",
+            "evaluationInterval",
+            "ruleGroup",
+            "alertRule",
+            "labels",
+            "disableMetricValidation",
+        )
+    },
+}
+
+# google/services/monitoring/resource_monitoring_dashboard.go @ 42208ee786: `dashboard_json`
+# updates (Update function), `project` ForceNew.
+DASHBOARD: dict[str, Field] = {"project": R, "dashboardJson": U}
+
+# google/services/logging/resource_logging_metric.go @ 34ff2886b1: ForceNew on `project` and on a
+# descriptor label's key and value_type; name, filter, description and the descriptor update.
+LOG_METRIC: dict[str, Field] = {
+    "project": R,
+    "name": U,
+    "description": U,
+    "filter": U,
+    "metricDescriptor": UB,
+    "metricDescriptor.metricKind": U,
+    "metricDescriptor.valueType": U,
+    "metricDescriptor.unit": U,
+    "metricDescriptor.displayName": U,
+}
+
+# google/tpgiamresource/resource_iam_audit_config.go @ b7e40fdaa8 (service and audit_log_config
+# without ForceNew; an Update function) with google/services/resourcemanager/iam_project.go
+# @ 4efffe5be2 (`project` ForceNew).
+AUDIT_CONFIG: dict[str, Field] = {
+    "project": R,
+    "service": U,
+    "auditLogConfigs": UB,
+    "auditLogConfigs.logType": U,
+    "auditLogConfigs.exemptedMembers": U,
+}
+
+
 # --- Kubernetes -----------------------------------------------------------------------------
 # pulumi/pulumi-kubernetes provider/pkg/provider/diff.go @ 00302beb58ae08591f0c8b0b065871c50ba35250:
 # `.metadata.name` and `.metadata.namespace` replace every kind; per kind also e.g. RoleBinding
@@ -599,6 +661,22 @@ TABLE: dict[str, dict[str, Field]] = {
     # A custom resource: diff.go lists no kind-specific forceNew path for it, so only
     # metadata.name/namespace replace; its spec is applied to the live object.
     "kubernetes:cloud.google.com/v1:ComputeClass": _k8s(spec=U),
+    # diff.go: ClusterRoleBinding `.roleRef` replaces (as RoleBinding); ClusterRole none; apps/v1
+    # Deployment `.spec.selector` (and its matchLabels/matchExpressions) replaces.
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s(rules=U),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s(roleRef=R, subjects=U),
+    "kubernetes:apps/v1:Deployment": _k8s(
+        spec=UB,
+        spec__replicas=U,
+        spec__selector=R,
+        spec__template=U,
+    ),
+    # A custom resource (GKE's managed-collection CRD): only metadata.name/namespace replace.
+    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s(spec=U),
+    "gcp:monitoring/alertPolicy:AlertPolicy": ALERT_POLICY,
+    "gcp:monitoring/dashboard:Dashboard": DASHBOARD,
+    "gcp:logging/metric:Metric": LOG_METRIC,
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": AUDIT_CONFIG,
     "pulumi:providers:kubernetes": K8S_PROVIDER,
 }
 
@@ -673,6 +751,23 @@ SOURCES: dict[str, str] = {
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _K8S_DIFF,
     "kubernetes:policy/v1:PodDisruptionBudget": _K8S_DIFF,
     "kubernetes:cloud.google.com/v1:ComputeClass": _K8S_DIFF,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _K8S_DIFF,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _K8S_DIFF,
+    "kubernetes:apps/v1:Deployment": _K8S_DIFF,
+    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _K8S_DIFF,
+    "gcp:monitoring/alertPolicy:AlertPolicy": _source(
+        TPG, "google/services/monitoring/resource_monitoring_alert_policy.go", "34ff2886"
+    ),
+    "gcp:monitoring/dashboard:Dashboard": _source(
+        TPG, "google/services/monitoring/resource_monitoring_dashboard.go", "42208ee7"
+    ),
+    "gcp:logging/metric:Metric": _source(
+        TPG, "google/services/logging/resource_logging_metric.go", "34ff2886"
+    ),
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": _source(
+        TPG, "google/tpgiamresource/resource_iam_audit_config.go", "b7e40fda"
+    )
+    + f", {_source(TPG, _RM + 'iam_project.go', '4efffe5b')}",
     "pulumi:providers:kubernetes": _source(
         "pulumi/pulumi-kubernetes", "provider/pkg/provider/provider.go", "010f5d8e"
     )

@@ -222,6 +222,28 @@ def cold_start_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+
+
+def alert_lines(plan: dict[str, Any]) -> list[str]:
+    """The alert policies (components/alerts.py): rule, how long it must hold, severity, who is
+    notified, and the PromQL."""
+    policies = [r for r in plan["resources"] if r["type"] == ALERT_POLICY]
+    if not policies:
+        return []
+    lines = ["", f"Alerts: {len(policies)} Cloud Monitoring alert policies (docs/observability.md)"]
+    for r in sorted(policies, key=lambda r: r["name"]):
+        inputs = r["inputs"]
+        cond = inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
+        channels = inputs.get("notificationChannels") or []
+        notify = f"notifies {len(channels)} channel(s)" if channels else "silent (no channel)"
+        lines.append(
+            f"    {cond['alertRule']}  for {cond['duration']}  {inputs['severity']}  {notify}"
+        )
+        lines.append(f"        {cond['query']}")
+    return lines
+
+
 def render_text(plan: dict[str, Any]) -> str:
     resources = plan["resources"]
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -251,6 +273,7 @@ def render_text(plan: dict[str, Any]) -> str:
         lines.append(f"    [{v['level']}] {v['policy']}  ({v['resource']})")
         lines.append(f"        {v['message']}")
     lines += cold_start_lines(plan)
+    lines += alert_lines(plan)
     path = plan["critical_path"]
     lines += [
         "",

@@ -31,6 +31,12 @@ def prod() -> runner.Run:
     return runner.run("prod")
 
 
+def airflow_side(registrations: list[Any]) -> list[Any]:
+    """Without the stack's own kube-state-metrics objects (components/kube_state_metrics.py), for
+    assertions about what deployments and agents get."""
+    return [r for r in registrations if "observability:KubeStateMetrics$" not in r.urn]
+
+
 def raw_platform(stack: str = "dev") -> dict[str, Any]:
     """A deep copy of a committed stack's platform config, for tests to mutate."""
     return copy.deepcopy(runner.stack_config(stack)[CONFIG_KEY])

@@ -14,7 +14,7 @@ import pytest
 from components import config as config_model
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM
-from tests.conftest import NODE_POOL, PROJECT_IAM, SERVICE_ACCOUNT
+from tests.conftest import NODE_POOL, PROJECT_IAM, SERVICE_ACCOUNT, airflow_side
 
 SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
@@ -155,7 +155,7 @@ def test_no_project_level_pod_permissions_or_broad_roles(dev: runner.Run, prod: 
 
 
 def test_namespace_guard_rails_exact(dev: runner.Run) -> None:
-    ns = dev.one(NAMESPACE)
+    (ns,) = airflow_side(dev.of_type(NAMESPACE))
     assert ns.inputs["metadata"] == {
         "name": "airflow-analytics",
         "labels": {
@@ -237,8 +237,20 @@ def test_rbac_has_no_wildcards_secrets_escalation_or_cluster_scope(
     dev: runner.Run, prod: runner.Run
 ) -> None:
     for run in (dev, prod):
-        assert run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole") == []
-        assert run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") == []
+        # The one cluster-scoped grant is kube-state-metrics' read-only role
+        # (tests/test_observability.py has its exact rules); launchers never get one.
+        cluster_roles = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+        assert [r.name for r in cluster_roles] == [
+            f"astro-gpu-{run.stack}-kube-state-metrics-reader"
+        ]
+        assert {v for r in cluster_roles for rule in r.inputs["rules"] for v in rule["verbs"]} == {
+            "list",
+            "watch",
+        }
+        assert (
+            airflow_side(run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"))
+            == []
+        )
         for role in run.of_type(ROLE):
             for rule in role.inputs["rules"]:
                 values = rule["apiGroups"] + rule["resources"] + rule["verbs"]
@@ -400,7 +412,7 @@ def test_deployer_provider_uses_adc_and_the_cluster_endpoint(dev: runner.Run) ->
 
 
 def test_deployments_share_nothing(prod: runner.Run) -> None:
-    namespaces = [r.inputs["metadata"]["name"] for r in prod.of_type(NAMESPACE)]
+    namespaces = [r.inputs["metadata"]["name"] for r in airflow_side(prod.of_type(NAMESPACE))]
     assert sorted(namespaces) == [
         "airflow-batch",
         "airflow-ml-training",
@@ -650,7 +662,9 @@ def test_each_namespace_refuses_evicting_running_task_pods(
     run: runner.Run = request.getfixturevalue(stack)
     # Task namespaces: an agent's namespace runs the agent, not task pods.
     namespaces = sorted(
-        r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE) if "-agent-" not in r.name
+        r.inputs["metadata"]["name"]
+        for r in airflow_side(run.of_type(NAMESPACE))
+        if "-agent-" not in r.name
     )
     budgets = run.of_type(PDB)
     assert sorted(b.inputs["metadata"]["namespace"] for b in budgets) == namespaces

@@ -32,8 +32,9 @@ HARDENED_BASELINE: dict[str, Any] = {
     "loggingService": "logging.googleapis.com/kubernetes",
     "monitoringService": "monitoring.googleapis.com/kubernetes",
     "loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+    # DCGM on every cluster with GPU pools (issue 20, docs/observability.md).
     "monitoringConfig": {
-        "enableComponents": ["SYSTEM_COMPONENTS"],
+        "enableComponents": ["SYSTEM_COMPONENTS", "DCGM"],
         "managedPrometheus": {"enabled": True},
     },
     "costManagementConfig": {"enabled": True},

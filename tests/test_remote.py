@@ -14,7 +14,7 @@ import pytest
 from components import agent as remote_agent
 from components import config
 from offline import runner
-from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, raw_platform
+from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side, raw_platform
 
 SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
@@ -341,13 +341,14 @@ def test_in_cluster_agent_namespace_and_service_accounts(prod: runner.Run) -> No
         },
     }
     ksas = sorted(
-        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in prod.of_type(KSA)
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
+        for r in airflow_side(prod.of_type(KSA))
     )
     assert ksas == [
         ("astro-agent-batch", "astro-agent-triggerer"),
         ("astro-agent-batch", "astro-agent-worker"),
     ]
-    for r in prod.of_type(KSA):
+    for r in airflow_side(prod.of_type(KSA)):
         assert ns.urn in r.dependencies
         # No annotation: Workload Identity is granted to the principal, not through a Google SA.
         assert set(r.inputs["metadata"]) == {"name", "namespace", "labels"}
@@ -375,7 +376,7 @@ def test_in_cluster_rbac_is_exact(prod: runner.Run) -> None:
             "namespace": "astro-agent-batch",
         },
     ]
-    ksa_urns = {r.urn for r in prod.of_type(KSA)}
+    ksa_urns = {r.urn for r in airflow_side(prod.of_type(KSA))}
     assert ksa_urns <= set(binding.dependencies)
 
 
@@ -598,8 +599,10 @@ def test_external_agent_impersonates_a_launcher_like_astro(
         (PROJECT_IAM, "acme-ml-dev", LAUNCHER_ROLE_DEV),
         (SECRET_IAM, "airflow-connections-gke_gpu", ACCESSOR),
     }
-    assert run.of_type(KSA) == []
-    assert [r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE)] == ["airflow-analytics"]
+    assert airflow_side(run.of_type(KSA)) == []
+    assert [r.inputs["metadata"]["name"] for r in airflow_side(run.of_type(NAMESPACE))] == [
+        "airflow-analytics"
+    ]
     (binding,) = run.of_type(BINDING)
     assert binding.inputs["subjects"] == [
         {"kind": "User", "name": launcher, "apiGroup": "rbac.authorization.k8s.io"}
@@ -726,4 +729,6 @@ def test_hosted_and_remote_deployments_on_one_cluster_are_isolated(prod: runner.
             if subject["kind"] == "ServiceAccount":
                 assert binding.inputs["metadata"]["namespace"] == "airflow-batch"
                 assert subject["namespace"] not in task_namespaces
-    assert {r.inputs["metadata"]["namespace"] for r in prod.of_type(KSA)} == {"astro-agent-batch"}
+    assert {r.inputs["metadata"]["namespace"] for r in airflow_side(prod.of_type(KSA))} == {
+        "astro-agent-batch"
+    }

@@ -43,14 +43,24 @@ def test_scaling_a_pool_is_an_update_of_that_pool_only(dev: runner.Run, run_with
         p["gpu_pools"][0].update(min_nodes=1, max_nodes=4)
 
     changes = review.diff(dev.registrations, run_with(scale).registrations)
-    # min_nodes also sets the pool's initialNodeCount, which the pool ignores (ForceNew).
+    # min_nodes also sets the pool's initialNodeCount, which the pool ignores (ForceNew). The
+    # pool's idle-GPU alert follows its new warm minimum (components/alerts.py), in place.
     assert ops(changes) == {
         "astro-gpu-dev-l4-spot-pool": (
             "update",
             ["autoscaling.maxNodeCount", "autoscaling.minNodeCount"],
-        )
+        ),
+        "astro-gpu-dev-observability-idle-l4-spot": (
+            "update",
+            [
+                "conditions[0].conditionPrometheusQueryLanguage.query",
+                "conditions[0].displayName",
+                "documentation.content",
+                "documentation.subject",
+            ],
+        ),
     }
-    assert changes[0].replacement is None and changes[0].hurts == ""
+    assert all(c.replacement is None and c.hurts == "" for c in changes)
 
 
 def test_a_machine_type_with_the_same_gpus_is_an_in_place_update(
@@ -161,6 +171,12 @@ def test_removing_a_deployment_deletes_exactly_its_objects(
         return False
 
     objects = {component.urn} | {r.urn for r in prod.registrations if under(r)}
+    # The quota alert and the dashboard stop naming its namespace: updated in place.
+    assert {(c.name, c.op) for c in changes if c.urn not in objects} == {
+        ("astro-gpu-prod-observability-gpu-quota", "update"),
+        ("astro-gpu-prod-observability-dashboard", "update"),
+    }
+    changes = [c for c in changes if c.urn in objects]
     assert {c.urn for c in changes} == objects
     assert len(objects) >= 11
     assert {c.op for c in changes} == {"delete"}

@@ -22,8 +22,8 @@ REQUIRED_APIS: dict[str, str] = {
     "storage.googleapis.com": "XCom buckets of Remote Execution deployments, when configured",
     "cloudkms.googleapis.com": "CMEK grants (secrets encryption keys), when configured",
     "artifactregistry.googleapis.com": "per-repository image pull grants, when configured",
-    "logging.googleapis.com": "GKE system and workload logs",
-    "monitoring.googleapis.com": "GKE metrics, managed Prometheus",
+    "logging.googleapis.com": "GKE system and workload logs, the spot-preemption log-based metric",
+    "monitoring.googleapis.com": "GKE metrics, managed Prometheus, alert policies, the GPU dashboard",
 }
 
 # Which API a resource type's module needs (gcp:<module>/...).
@@ -36,6 +36,8 @@ API_OF_MODULE: dict[str, str] = {
     "storage": "storage.googleapis.com",
     "kms": "cloudkms.googleapis.com",
     "artifactregistry": "artifactregistry.googleapis.com",
+    "monitoring": "monitoring.googleapis.com",
+    "logging": "logging.googleapis.com",
 }
 
 

@@ -28,6 +28,7 @@ from components.config._base import (
     ConfigError,
     ProjectId,
     _check_gcp_labels,
+    _ctx,
     _Model,
 )
 from components.config.classes import GpuClassConfig
@@ -49,6 +50,7 @@ from components.config.deployments import (
     isolation_problems,
 )
 from components.config.network import CreateNetworkConfig, ExistingNetworkConfig, NetworkConfig
+from components.config.observability import ObservabilityConfig
 from components.config.pools import (
     GpuPoolConfig,
     GpuSharingConfig,
@@ -84,6 +86,7 @@ __all__ = [
     "MaintenanceWindowConfig",
     "NetworkConfig",
     "NodeServiceAccountConfig",
+    "ObservabilityConfig",
     "PoolSettings",
     "SecretManagerConfig",
     "StackConfig",
@@ -129,6 +132,29 @@ class StackConfig(_Model):
         default_factory=list,
         description="Astro deployments that launch pods here; each gets its own namespace and identity.",
     )
+
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+
+    @field_validator("observability")
+    @classmethod
+    def _dcgm_needs_managed_drivers(
+        cls, v: ObservabilityConfig, info: ValidationInfo
+    ) -> ObservabilityConfig:
+        pools = info.data.get("gpu_pools") or []
+        own = [p.name for p in pools if p.driver_version == "INSTALLATION_DISABLED"]
+        if v.dcgm and own:
+            raise ValueError(
+                f"dcgm needs GKE-managed GPU drivers, but {', '.join(own)} sets driver_version "
+                "INSTALLATION_DISABLED (GKE installs its DCGM exporter against the drivers it "
+                'manages: "Collect and view DCGM metrics"); set dcgm: false or let GKE install '
+                "the driver"
+            )
+        if v.notifies(str(_ctx(info, "environment"))) and not v.notification_channels:
+            raise ValueError(
+                "alerts notify (notify unset outside dev, or true) but notification_channels is "
+                "empty: name at least one existing channel, or set notify: false"
+            )
+        return v
 
     @field_validator("location")
     @classmethod

@@ -224,8 +224,13 @@ class GpuPoolConfig(PoolSettings):
     accelerator_count: int = Field(
         ge=1, le=16, description="GPUs per node; fixed by the machine type on A/G series."
     )
-    driver_version: Literal["DEFAULT", "LATEST"] = Field(
-        default="DEFAULT", description="GKE-managed NVIDIA driver version."
+    driver_version: Literal["DEFAULT", "LATEST", "INSTALLATION_DISABLED"] = Field(
+        default="DEFAULT",
+        description=(
+            "GKE-managed NVIDIA driver version. `INSTALLATION_DISABLED`: you install the driver "
+            "yourself (NVIDIA's DaemonSet); GKE's DCGM metrics then cannot run, so it needs "
+            "`observability.dcgm: false` (see docs/observability.md)."
+        ),
     )
     sharing: GpuSharingConfig | None = Field(
         default=None, description="Optional time-sharing or MPS."

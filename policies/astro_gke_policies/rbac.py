@@ -22,9 +22,39 @@ def _rules(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [r for r in items(get(props, "rules")) if isinstance(r, Mapping)]
 
 
-def _no_cluster_scope(_props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+def read_only(props: Mapping[str, Any]) -> bool:
+    """Every rule only reads (get/list/watch), names its resources, and never Secrets."""
+    rules = _rules(props)
+    return bool(rules) and all(
+        all(isinstance(v, str) and v in READ_VERBS for v in items(get(rule, "verbs")))
+        and "*" not in items(get(rule, "resources"))
+        and "secrets" not in items(get(rule, "resources"))
+        for rule in rules
+    )
+
+
+def _no_cluster_scope(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    """The one exception: a read-only ClusterRole (a metrics exporter such as kube-state-metrics
+    reads nodes, which no namespaced Role can), bound to service accounts only; the stack policy
+    `rbac-cluster-binding-read-only` checks that a binding names such a role."""
     kind = args.resource_type.rsplit(":", 1)[-1]
-    yield f"{kind} grants across every namespace; launchers get a namespaced Role and RoleBinding."
+    if args.resource_type == CLUSTER_ROLE and read_only(props):
+        return
+    if args.resource_type == CLUSTER_ROLE_BINDING:
+        subjects = [s for s in items(get(props, "subjects")) if isinstance(s, Mapping)]
+        if (
+            get(props, "roleRef", "kind") == "ClusterRole"
+            and subjects
+            and all(get(s, "kind") == "ServiceAccount" for s in subjects)
+        ):
+            return
+    yield (
+        f"{kind} grants across every namespace; launchers get a namespaced Role and RoleBinding "
+        "(only a read-only ClusterRole, bound to service accounts, is allowed)."
+    )
 
 
 def _no_wildcards(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
@@ -59,7 +89,8 @@ def policies() -> list[ResourceValidationPolicy]:
         resource_policy(
             Meta(
                 "rbac-no-cluster-scope",
-                "The stack creates no ClusterRole or ClusterRoleBinding; launchers are namespaced.",
+                "No ClusterRole or ClusterRoleBinding but a read-only one (get/list/watch, no "
+                "Secrets) bound to service accounts; launchers are namespaced.",
                 MANDATORY,
             ),
             of_type(CLUSTER_ROLE, CLUSTER_ROLE_BINDING),

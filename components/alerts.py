@@ -1,0 +1,334 @@
+"""The alert rules: one place for every threshold, metric name and label the alerts use.
+
+Each rule is a Prometheus alerting rule (name, PromQL, `for`, labels) that
+components/observability.py registers as a Cloud Monitoring alert policy with a PromQL condition,
+and that tests/test_alert_rules.py reads back from the registrations and runs through Prometheus's
+own `promtool test rules`. Nothing here reads config or registers a resource.
+
+Metric sources (docs/observability.md has the table):
+- DCGM: GKE's managed DCGM package (GKE "Collect and view DCGM metrics": GKE runs NVIDIA's
+  DCGM-Exporter and scrapes it with a ClusterPodMonitoring into Managed Service for Prometheus).
+  Names are NVIDIA dcgm-exporter's (etc/default-counters.csv: DCGM_FI_DEV_GPU_UTIL "GPU utilization
+  (in %)", DCGM_FI_DEV_FB_USED "Framebuffer memory used (in MiB)", DCGM_FI_DEV_XID_ERRORS "Value of
+  the last XID error encountered"); the node is the `Hostname` label (Google's DCGM exporter
+  manifest runs `hostname $NODE_NAME` from spec.nodeName: GoogleCloudPlatform/prometheus-engine
+  examples/nvidia-dcgm/exporter.yaml).
+- Pod, node and quota state: kube-state-metrics, deployed by the stack
+  (components/kube_state_metrics.py; kubernetes/kube-state-metrics docs/metrics/...): GKE's managed
+  kube-state package has no ResourceQuota, node-label or node-selector metric.
+- Spot preemptions: a log-based counter over Compute Engine's `compute.instances.preempted` system
+  event (GKE "Spot VMs"), read in PromQL as `logging_googleapis_com:user_<name>` (Cloud Monitoring
+  "Map Cloud Monitoring metrics to PromQL": the first `/` becomes `:`, every other special
+  character `_`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from components import catalog, cold_start
+from components.config import GpuClassConfig, GpuPoolConfig, StackConfig
+from components.gpu_pool import gpu_scheduling
+
+# --- How often things are seen ----------------------------------------------------------------
+# Cloud Monitoring evaluates a PromQL condition every 30 s by default, the minimum (a positive
+# multiple of 30 s: AlertPolicy condition_prometheus_query_language.evaluation_interval).
+EVALUATION_INTERVAL_SECONDS = 30
+# The stack's kube-state-metrics scrape interval (its ClusterPodMonitoring; GMP's own example uses
+# 30 s: prometheus-engine examples/kube-state-metrics).
+SCRAPE_INTERVAL_SECONDS = 30
+
+# --- Thresholds: every one here, each with why -------------------------------------------------
+# A pending GPU pod alerts this long BEFORE its KubernetesPodOperator schedule budget ends: one
+# scrape, one evaluation and a minute for ingestion, so the alert is out while the pod still
+# exists (KPO deletes it at the budget and the series ends with it).
+PENDING_LEAD_SECONDS = SCRAPE_INTERVAL_SECONDS + EVALUATION_INTERVAL_SECONDS + 60
+# A GPU is idle below 1 % utilisation (DCGM_FI_DEV_GPU_UTIL is a whole percentage: 0 means no
+# kernel ran in the sample period).
+IDLE_UTILIZATION_PERCENT = 1
+# The cluster autoscaler removes a node unneeded for --scale-down-unneeded-time, 10 min by default
+# (kubernetes/autoscaler cluster-autoscaler/FAQ.md); a ComputeClass sets its own
+# consolidationDelayMinutes. An idle GPU node that outlives that delay by this margin (the
+# autoscaler's drain and VM deletion) is one the autoscaler will not remove: a pod that never
+# finished, or a pool held up by min_nodes.
+AUTOSCALER_UNNEEDED_SECONDS = 600
+IDLE_MARGIN_SECONDS = 300
+# A namespace whose GPU requests sit at its quota this long is queueing its fan-out.
+QUOTA_SUSTAINED_SECONDS = 900
+# Spot preemptions within an hour that alert: as many as a spot task's retries
+# (cold_start.SPOT_RETRIES), so one task could have used them all up.
+PREEMPTION_WINDOW = "1h"
+PREEMPTIONS_PER_WINDOW = cold_start.SPOT_RETRIES
+# GKE spreads a regional cluster's nodes over three zones unless node locations are given.
+REGIONAL_DEFAULT_ZONES = 3
+
+# --- Metric names and labels -------------------------------------------------------------------
+DCGM_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"
+DCGM_XID = "DCGM_FI_DEV_XID_ERRORS"
+DCGM_NODE_LABEL = "Hostname"
+GPU_RESOURCE_LABEL = "nvidia_com_gpu"  # kube-state-metrics sanitizes resource names into labels
+QUOTA_RESOURCE = "requests.nvidia.com/gpu"  # the ResourceQuota key (components/airflow_access.py)
+POOL_NODE_LABEL = "label_gpu_pool"  # kube_node_labels of the `gpu-pool` node label (allowlisted)
+POOL_SELECTOR_LABEL = "nodeselector_gpu_pool"
+CLASS_SELECTOR_LABEL = "nodeselector_cloud_google_com_compute_class"
+RULE_GROUP = "astro_gke_gpu"
+
+
+def preemption_metric(cluster_name: str) -> str:
+    """The log-based metric's name (components/observability.py)."""
+    return f"{cluster_name}-spot-preemptions"
+
+
+def promql_name(log_metric: str) -> str:
+    """A user log-based metric as PromQL names it."""
+    return "logging_googleapis_com:user_" + log_metric.replace("-", "_").replace(".", "_")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alerting rule: what a Prometheus rule file and a PromQL alert condition both hold."""
+
+    key: str  # stable resource-name suffix
+    alert: str  # the alerting rule's name (a valid Prometheus label name)
+    expr: str
+    for_seconds: int
+    severity: str  # Cloud Monitoring AlertPolicy severity
+    summary: str
+    runbook: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _node_pool(pool: str) -> str:
+    """Nodes of one GPU pool, by node name and pool (kube_node_labels)."""
+    return (
+        f'max by (node, gpu_pool) (label_replace(kube_node_labels{{{POOL_NODE_LABEL}="{pool}"}}, '
+        f'"gpu_pool", "$1", "{POOL_NODE_LABEL}", "(.*)"))'
+    )
+
+
+def _node_util() -> str:
+    """Each GPU node's busiest GPU, keyed by node name."""
+    return f'max by (node) (label_replace({DCGM_UTIL}, "node", "$1", "{DCGM_NODE_LABEL}", "(.*)"))'
+
+
+@dataclass(frozen=True)
+class PendingTarget:
+    """A pool or class tasks select, the node selector that names it, and its KPO schedule
+    budget (gpu_pool.gpu_scheduling)."""
+
+    name: str
+    selector_label: str
+    schedule_seconds: int
+
+    @property
+    def threshold(self) -> int:
+        return self.schedule_seconds - PENDING_LEAD_SECONDS
+
+
+def _pending_expr(t: PendingTarget) -> str:
+    return (
+        'label_replace(max by (namespace, pod) (time() - kube_pod_created), "gpu_target", '
+        f'"{t.name}", "", "")'
+        f" > {t.threshold}"
+        ' and on (namespace, pod) max by (namespace, pod) (kube_pod_status_scheduled{condition="false"}) == 1'
+        " and on (namespace, pod) max by (namespace, pod)"
+        f' (kube_pod_nodeselectors{{{t.selector_label}="{t.name}"}})'
+    )
+
+
+def pending_rule(targets: list[PendingTarget]) -> Rule:
+    """One condition for every pool and class, each with its own threshold (one condition costs
+    less than one per target: Cloud Monitoring charges per condition, "Manage alerting costs")."""
+    expr = " or ".join(f"({_pending_expr(t)})" for t in targets)
+    budgets = "\n".join(
+        f"| `{t.name}` | {t.schedule_seconds} s | {t.threshold} s |" for t in targets
+    )
+    return Rule(
+        key="pending",
+        alert="GpuPodPendingPastBudget",
+        expr=expr,
+        for_seconds=0,
+        severity="ERROR",
+        summary=(
+            f"A GPU task pod is still unscheduled {PENDING_LEAD_SECONDS} s before its "
+            "KubernetesPodOperator schedule budget ends; the try then fails"
+        ),
+        runbook=(
+            "**What it means.** A task pod selecting a GPU pool or class (label `gpu_target`) is "
+            "still unscheduled close to the end of its KubernetesPodOperator schedule budget "
+            "(`gpu_scheduling.<target>.schedule_timeout_seconds`, components/cold_start.py). At "
+            "the budget KPO deletes the pod and fails the try. The autoscaler found no node: a "
+            "stockout of the GPU in the pool's zones (spot or on-demand), the project's GPU quota "
+            "(Compute Engine `NVIDIA_*_GPUS`), or the pool at max_nodes.\n\n"
+            "| target | KPO budget | alert after |\n|---|---|---|\n"
+            f"{budgets}\n\n"
+            "**What to do.** `kubectl -n <namespace> describe pod <pod>`: the events name the "
+            "autoscaler's reason (`NotTriggerScaleUp`, `FailedScaleUp: GCE out of resources`, "
+            "`max node group size reached`). Stockout: add zones or a fallback pool to a GPU "
+            "class, or move the task to flex-start. Quota: request more in IAM & Admin > Quotas. "
+            "Max size: raise the pool's max_nodes. The task retries on its own "
+            "(`retries`, `retry_delay_seconds`); see docs/observability.md."
+        ),
+    )
+
+
+def pending_targets(
+    cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED
+) -> list[PendingTarget]:
+    """Every pool and class with the schedule budget KPO gets for it."""
+    classes = {c.name for c in cfg.gpu_classes}
+    out = []
+    for target, hints in gpu_scheduling(cfg, figures).items():
+        seconds = hints["schedule_timeout_seconds"]
+        assert isinstance(seconds, int | float)
+        label = CLASS_SELECTOR_LABEL if target in classes else POOL_SELECTOR_LABEL
+        out.append(PendingTarget(target, label, int(seconds)))
+    return out
+
+
+def _zones(pool: GpuPoolConfig, cfg: StackConfig) -> int:
+    if pool.zones:
+        return len(pool.zones)
+    return 1 if catalog.is_zone(cfg.location) else REGIONAL_DEFAULT_ZONES
+
+
+def consolidation_seconds(pool: GpuPoolConfig, classes: list[GpuClassConfig]) -> int:
+    """How long the autoscaler lets an unneeded node of `pool` live."""
+    for c in classes:
+        if pool.name in c.pools:
+            return c.consolidation_delay_minutes * 60
+    return AUTOSCALER_UNNEEDED_SECONDS
+
+
+def idle_rule(pool: GpuPoolConfig, cfg: StackConfig) -> Rule:
+    delay = consolidation_seconds(pool, cfg.gpu_classes)
+    # A warm pool keeps min_nodes per zone up on purpose, busy or not.
+    allowed = pool.min_nodes * _zones(pool, cfg)
+    expr = (
+        f"count by (gpu_pool) (({_node_util()} < {IDLE_UTILIZATION_PERCENT})"
+        f" * on (node) group_left (gpu_pool) {_node_pool(pool.name)}) > {allowed}"
+    )
+    return Rule(
+        key=f"idle-{pool.name}",
+        alert=f"GpuNodesIdle_{pool.name.replace('-', '_')}",
+        expr=expr,
+        for_seconds=delay + IDLE_MARGIN_SECONDS,
+        severity="WARNING",
+        summary=(
+            f"GPU pool {pool.name}: "
+            + (f"more than {allowed} nodes" if allowed else "a node")
+            + f" below {IDLE_UTILIZATION_PERCENT} % "
+            f"GPU utilisation for {(delay + IDLE_MARGIN_SECONDS) // 60} min, past the autoscaler's "
+            f"{delay // 60} min"
+        ),
+        runbook=(
+            f"**What it means.** Nodes of GPU pool `{pool.name}` have run no GPU kernel for "
+            f"{(delay + IDLE_MARGIN_SECONDS) // 60} min, longer than the autoscaler keeps an "
+            f"unneeded node ({delay // 60} min, plus {IDLE_MARGIN_SECONDS // 60} min to drain and "
+            "delete it), and beyond the pool's warm minimum "
+            f"({pool.min_nodes} per zone). They cost the full GPU price. Usual cause: a task pod "
+            "that never finished (a hung process holds the GPU; the autoscaler never removes a "
+            "node running a pod without a controller, which KPO pods are), or a long image pull.\n\n"
+            "**What to do.** `kubectl get pods -A -o wide --field-selector spec.nodeName=<node>`: "
+            "find the pod, check its Airflow task (`execution_timeout` bounds a hung task), delete "
+            "it if its task is gone. A pull that takes this long: preload the image "
+            "(`preload_disk_image`). See docs/observability.md."
+        ),
+        labels={"gpu_pool": pool.name},
+    )
+
+
+def quota_rule(namespaces: list[str]) -> Rule:
+    selector = "|".join(sorted(namespaces))
+    base = f'kube_resourcequota{{resource="{QUOTA_RESOURCE}", namespace=~"{selector}"'
+    expr = (
+        f'max by (namespace) ({base}, type="used"}})'
+        f' >= on (namespace) max by (namespace) ({base}, type="hard"}})'
+        f' and on (namespace) max by (namespace) ({base}, type="hard"}}) > 0'
+    )
+    return Rule(
+        key="gpu-quota",
+        alert="DeploymentGpuQuotaSaturated",
+        expr=expr,
+        for_seconds=QUOTA_SUSTAINED_SECONDS,
+        severity="WARNING",
+        summary=(
+            f"An Airflow deployment's namespace has used its whole GPU quota for "
+            f"{QUOTA_SUSTAINED_SECONDS // 60} min: its fan-out is queueing"
+        ),
+        runbook=(
+            "**What it means.** The namespace's pods request every GPU its ResourceQuota "
+            f"(`{QUOTA_RESOURCE}`, the deployment's `gpu_quota`) allows, and have for "
+            f"{QUOTA_SUSTAINED_SECONDS // 60} min. Further GPU task pods are refused at admission "
+            "until one finishes: the deployment's fan-out is waiting on its own quota, not on "
+            "capacity.\n\n"
+            "**What to do.** If the wait is expected, nothing. Otherwise raise the deployment's "
+            "`gpu_quota` (and the pool's max_nodes if the cluster cannot hold it), or lower the "
+            "DAG's concurrency (`max_active_tasks`, an Airflow pool sized to the quota). "
+            "`kubectl -n <namespace> describe resourcequota kpo-quota` shows used and hard. "
+            "See docs/observability.md."
+        ),
+    )
+
+
+def preemption_rule(cluster_name: str) -> Rule:
+    metric = promql_name(preemption_metric(cluster_name))
+    return Rule(
+        key="spot-preemptions",
+        alert="SpotPreemptionsHigh",
+        expr=f"sum(increase({metric}[{PREEMPTION_WINDOW}])) >= {PREEMPTIONS_PER_WINDOW}",
+        for_seconds=0,
+        severity="WARNING",
+        summary=(
+            f"{PREEMPTIONS_PER_WINDOW} or more spot GPU nodes preempted within "
+            f"{PREEMPTION_WINDOW}: a spot task may have used up its {cold_start.SPOT_RETRIES} retries"
+        ),
+        runbook=(
+            "**What it means.** Compute Engine reclaimed spot VMs of this project's GKE nodes "
+            f"{PREEMPTIONS_PER_WINDOW} or more times within {PREEMPTION_WINDOW} "
+            "(`compute.instances.preempted` system events). Each preemption fails the running "
+            f"try of every task on the node; a spot task has {cold_start.SPOT_RETRIES} retries, so "
+            "this rate can fail DAG runs.\n\n"
+            "**What to do.** Logs Explorer: "
+            '`protoPayload.methodName="compute.instances.preempted"` names the nodes and zones. '
+            "If one zone dominates, spread the pool (`zones`); for tasks that cannot lose work, "
+            "put an on-demand or flex-start fallback in a GPU class. See docs/observability.md."
+        ),
+    )
+
+
+def xid_rule() -> Rule:
+    return Rule(
+        key="xid-errors",
+        alert="GpuXidError",
+        expr=(f"max by ({DCGM_NODE_LABEL}, gpu) (max_over_time({DCGM_XID}[5m])) > 0"),
+        for_seconds=0,
+        severity="ERROR",
+        summary="A GPU reported an NVIDIA XID error (hardware, driver or application fault)",
+        runbook=(
+            "**What it means.** DCGM reported an XID error on a GPU (the value is the XID code: "
+            "NVIDIA's XID catalog). Some are application faults (13, 31, 43: a kernel crashed), "
+            "some are hardware (48 double-bit ECC, 63/64 row remapping, 79 fallen off the bus, "
+            "94/95 contained/uncontained ECC).\n\n"
+            "**What to do.** Find the node (`Hostname`) and the task that ran there. Application "
+            "XIDs: fix the task. Hardware XIDs: cordon and drain the node "
+            "(`kubectl cordon <node>`; running task pods are protected by their namespace's "
+            "PodDisruptionBudget) so GKE auto-repair or the autoscaler replaces it; repeated "
+            "hardware XIDs on one VM go to Google Cloud support. See docs/observability.md."
+        ),
+    )
+
+
+def rules(cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED) -> list[Rule]:
+    """Every rule the stack registers for `cfg`. The pending thresholds come from the same
+    budgets KPO gets (gpu_pool.gpu_scheduling)."""
+    out = [pending_rule(pending_targets(cfg, figures))]
+    if cfg.observability.dcgm:
+        out += [idle_rule(p, cfg) for p in cfg.gpu_pools]
+        out.append(xid_rule())
+    if cfg.deployments:
+        out.append(quota_rule([d.namespace for d in cfg.deployments]))
+    if any(p.spot for p in cfg.gpu_pools):
+        out.append(preemption_rule(cfg.cluster.name))
+    return out

@@ -1,0 +1,55 @@
+"""Observability config: what the cluster collects and who the alerts notify
+(components/observability.py, docs/observability.md)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from components.config._base import _Model
+
+CHANNEL = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$")
+CHANNEL_RULE = "projects/<project>/notificationChannels/<numeric id> (an existing channel)"
+
+
+class ObservabilityConfig(_Model):
+    """GPU metrics, pod-state metrics, alert policies and the dashboard. Every threshold is in
+    components/alerts.py (docs/observability.md lists them with their sources)."""
+
+    dcgm: bool = Field(
+        default=True,
+        description=(
+            "GKE's managed DCGM metrics (`monitoring_config.enable_components: DCGM`) with managed "
+            "Prometheus: GPU utilisation, memory and XID errors. Needs GKE-managed drivers on every "
+            "GPU pool (not `INSTALLATION_DISABLED`: GKE installs its own DCGM exporter against them)."
+        ),
+    )
+    notification_channels: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Existing Cloud Monitoring notification channels the alerts notify, as "
+            "projects/<project>/notificationChannels/<id> (`gcloud beta monitoring channels list`)."
+        ),
+    )
+    notify: bool | None = Field(
+        default=None,
+        description=(
+            "Whether alerts notify the channels. Unset: false in dev (incidents still open in the "
+            "console, nobody is paged for a dev cluster), true in staging and prod, which then "
+            "need at least one channel."
+        ),
+    )
+
+    @field_validator("notification_channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not CHANNEL.match(c)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: must be {CHANNEL_RULE}")
+        if len(set(v)) != len(v):
+            raise ValueError("channels must be unique")
+        return v
+
+    def notifies(self, environment: str) -> bool:
+        return self.notify if self.notify is not None else environment != "dev"
