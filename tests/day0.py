@@ -37,7 +37,5 @@ def project_bindings(boot: runner.Run, project: str, member: str) -> list[Bindin
         if r.inputs["project"] != project or r.inputs["member"] != member:
             continue
         cond = r.inputs.get("condition")
-        out.append(
-            Binding(roles[r.inputs["role"]], cond["expression"] if cond else None, r.name)
-        )
+        out.append(Binding(roles[r.inputs["role"]], cond["expression"] if cond else None, r.name))
     return out

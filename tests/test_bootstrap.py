@@ -84,9 +84,9 @@ def test_the_state_bucket(boot: runner.Run) -> None:
         ("roles/storage.objectViewer", "serviceAccount:pulumi-preview"),
         ("projects/acme-ml-ci/roles/pulumiStateLock", "serviceAccount:pulumi-preview"),
     }
-    assert {r.inputs["bucket"] for r in boot.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")} == {
-        "acme-ml-pulumi-state"
-    }
+    assert {
+        r.inputs["bucket"] for r in boot.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+    } == {"acme-ml-pulumi-state"}
 
 
 def test_optional_cmek_on_the_state_bucket() -> None:
@@ -97,7 +97,10 @@ def test_optional_cmek_on_the_state_bucket() -> None:
     assert run.one("gcp:storage/bucket:Bucket").inputs["encryption"] == {"defaultKmsKeyName": key}
     agent = run.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "state-bucket-cmek").inputs
     assert agent["cryptoKeyId"] == key
-    assert agent["member"] == "serviceAccount:service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
+    assert (
+        agent["member"]
+        == "serviceAccount:service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
+    )
 
 
 def test_the_secrets_provider_key(boot: runner.Run) -> None:

@@ -75,9 +75,7 @@ def test_a_role_the_list_misses_is_refused(boot: runner.Run) -> None:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_requests_that_change_no_grant_pass_the_stack_binding(
-    boot: runner.Run, stack: str
-) -> None:
+def test_requests_that_change_no_grant_pass_the_stack_binding(boot: runner.Run, stack: str) -> None:
     bindings = deployer(boot, stack)
     assert allowed(bindings, Request("container.clusters.create"))
     assert allowed(bindings, Request("compute.networks.create", "compute.googleapis.com/Network"))
@@ -116,7 +114,11 @@ def test_secret_iam_and_payloads_only_on_the_stacks_secrets(
     for other in ("db-password", "airflow-connections-other"):
         for perm, type_, name in (
             ("secretmanager.secrets.setIamPolicy", conditions.SECRET, secret(other)),
-            ("secretmanager.versions.access", conditions.SECRET_VERSION, f"{secret(other)}/versions/3"),
+            (
+                "secretmanager.versions.access",
+                conditions.SECRET_VERSION,
+                f"{secret(other)}/versions/3",
+            ),
         ):
             assert not allowed(bindings, Request(perm, type_, name)), (other, perm)
 
@@ -128,10 +130,16 @@ def test_bucket_and_key_iam_only_on_the_stacks_own(boot: runner.Run, prod: runne
         assert allowed(bindings, Request("storage.buckets.setIamPolicy", conditions.BUCKET, name))
     for r in prod.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"):
         key = r.inputs["cryptoKeyId"]
-        assert allowed(bindings, Request("cloudkms.cryptoKeys.setIamPolicy", conditions.CRYPTO_KEY, key))
+        assert allowed(
+            bindings, Request("cloudkms.cryptoKeys.setIamPolicy", conditions.CRYPTO_KEY, key)
+        )
     state_key = "projects/acme-ml-ci/locations/global/keyRings/pulumi/cryptoKeys/state"
     for request in (
-        Request("storage.buckets.setIamPolicy", conditions.BUCKET, "projects/_/buckets/acme-ml-pulumi-state"),
+        Request(
+            "storage.buckets.setIamPolicy",
+            conditions.BUCKET,
+            "projects/_/buckets/acme-ml-pulumi-state",
+        ),
         Request("storage.buckets.setIamPolicy", conditions.BUCKET, "projects/_/buckets/other"),
         Request("cloudkms.cryptoKeys.setIamPolicy", conditions.CRYPTO_KEY, state_key),
         Request(
@@ -160,18 +168,26 @@ def test_the_preview_identity_changes_nothing(boot: runner.Run) -> None:
 
 def test_the_preview_lock_grant_is_the_lock_prefix_only(boot: runner.Run) -> None:
     lock = boot.one("gcp:storage/bucketIAMMember:BucketIAMMember", "ci-preview-lock")
-    binding = [Binding(frozenset({"storage.objects.create"}), lock.inputs["condition"]["expression"])]
+    binding = [
+        Binding(frozenset({"storage.objects.create"}), lock.inputs["condition"]["expression"])
+    ]
     objects = "projects/_/buckets/acme-ml-pulumi-state/objects/"
     obj = "storage.googleapis.com/Object"
-    assert allowed(binding, Request("storage.objects.create", obj, objects + ".pulumi/locks/dev/x.json"))
-    assert not allowed(binding, Request("storage.objects.create", obj, objects + ".pulumi/stacks/dev.json"))
+    assert allowed(
+        binding, Request("storage.objects.create", obj, objects + ".pulumi/locks/dev/x.json")
+    )
+    assert not allowed(
+        binding, Request("storage.objects.create", obj, objects + ".pulumi/stacks/dev.json")
+    )
 
 
 def test_every_condition_stays_within_iams_operator_limit(boot: runner.Run) -> None:
-    exprs = [r.inputs["condition"]["expression"] for r in boot.registrations if "condition" in r.inputs]
+    exprs = [
+        r.inputs["condition"]["expression"] for r in boot.registrations if "condition" in r.inputs
+    ]
     assert len(exprs) == 7  # 6 deployer bindings in dev and prod, the preview lock grant
     assert all(conditions.logical_operators(e) <= conditions.MAX_LOGICAL_OPERATORS for e in exprs)
-    many = conditions.secret_conditions(NUMBER, [f"s{i}" for i in range(12)])
+    many = conditions.secret_conditions(NUMBER, [f"s{i}" for i in range(12)], ["roles/a"])
     assert len(many) == 3
     assert all(conditions.logical_operators(c.expression) <= 12 for c in many)
 
@@ -189,7 +205,10 @@ CLAIMS = {
         ({"ref": "refs/heads/main", "event_name": "push"}, "deploy"),
         ({"ref": "refs/heads/main", "event_name": "workflow_dispatch"}, "deploy"),
         ({"ref": "refs/heads/main", "event_name": "push", "environment": "dev"}, "deploy"),
-        ({"ref": "refs/heads/feature", "event_name": "push", "environment": "production"}, "deploy"),
+        (
+            {"ref": "refs/heads/feature", "event_name": "push", "environment": "production"},
+            "deploy",
+        ),
         ({"ref": "refs/pull/7/merge", "event_name": "pull_request"}, "preview"),
         ({"ref": "refs/heads/feature", "event_name": "push"}, "none"),
         ({"ref": "refs/heads/feature", "event_name": "push", "environment": "dev"}, "none"),
@@ -210,7 +229,10 @@ def test_the_gate_attribute(boot: runner.Run, claims: dict[str, str], gate: str)
         ({}, True),
         ({"repository_id": "999"}, False),  # the name re-registered by someone else
         ({"repository": "evil/astro-gke-gpu"}, False),
-        ({"repository": "acme/other", "repository_id": "812345678"}, False),  # renamed: re-run bootstrap
+        (
+            {"repository": "acme/other", "repository_id": "812345678"},
+            False,
+        ),  # renamed: re-run bootstrap
     ],
 )
 def test_the_provider_admits_only_the_pinned_repository(
@@ -229,5 +251,8 @@ def test_each_identity_is_bound_to_its_gate_only(boot: runner.Run) -> None:
     pool = f"principalSet://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/github"
     assert members == {
         "ci-deploy-federation": ("roles/iam.workloadIdentityUser", f"{pool}/attribute.gate/deploy"),
-        "ci-preview-federation": ("roles/iam.workloadIdentityUser", f"{pool}/attribute.gate/preview"),
+        "ci-preview-federation": (
+            "roles/iam.workloadIdentityUser",
+            f"{pool}/attribute.gate/preview",
+        ),
     }

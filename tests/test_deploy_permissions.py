@@ -79,9 +79,14 @@ def test_the_bootstrap_roles_are_exactly_the_table() -> None:
         )
     # Artifact Registry honours no resource conditions: its two permissions are a separate role,
     # granted on each repository the config names and never on the project.
-    assert roles["projects/acme-ml-prod/roles/astroGkeRepositoryGrants"] == frozenset(
-        repository_permissions()
-    ) == {"artifactregistry.repositories.getIamPolicy", "artifactregistry.repositories.setIamPolicy"}
+    assert (
+        roles["projects/acme-ml-prod/roles/astroGkeRepositoryGrants"]
+        == frozenset(repository_permissions())
+        == {
+            "artifactregistry.repositories.getIamPolicy",
+            "artifactregistry.repositories.setIamPolicy",
+        }
+    )
     assert not set(repository_permissions()) & set(project_permissions())
     assert len(boot.of_type(CUSTOM_ROLE)) == 6
 
@@ -110,7 +115,11 @@ def test_the_preview_identity_holds_no_write_no_iam_and_no_secret_payload() -> N
     writes = {p for p in held if p.rsplit(".", 1)[1] in {"create", "update", "delete", "patch"}}
     # The one write: Pulumi's lock objects, granted under .pulumi/locks/ only (test_day0_conditions).
     assert writes == {"storage.objects.create", "storage.objects.delete"}
-    assert {"container.clusters.get", "container.clusters.connect", "container.namespaces.get"} <= held
+    assert {
+        "container.clusters.get",
+        "container.clusters.connect",
+        "container.namespaces.get",
+    } <= held
     assert "cloudkms.cryptoKeyVersions.useToDecrypt" in held
     assert "cloudkms.cryptoKeyVersions.useToEncrypt" not in held
 

@@ -10,7 +10,8 @@ One custom role, several bindings, each with a condition (a principal gets the u
   `api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])`. Requests that
   change no grant see an empty list, which `hasOnly` admits.
 - `buckets`, `secrets`, `keys`: the same role, only on the stack's own buckets, secrets (and their
-  versions) and the CMEK keys its config names, by `resource.type` and `resource.name`: Cloud
+  versions) and the CMEK keys its config names (each also carries the roles limit: the role holds
+  project setIamPolicy, and no binding of it may lack the limit), by `resource.type` and `resource.name`: Cloud
   Storage, Secret Manager and Cloud KMS are on Google's list of services that honour resource
   attributes (https://cloud.google.com/iam/docs/conditions-resource-attributes). Names: buckets
   `projects/_/buckets/<bucket>`, secrets `projects/<project number>/secrets/<id>[/versions/<v>]`,
@@ -31,7 +32,8 @@ SECRET_VERSION = "secretmanager.googleapis.com/SecretVersion"
 CRYPTO_KEY = "cloudkms.googleapis.com/CryptoKey"
 BOUNDED_TYPES = (BUCKET, SECRET, SECRET_VERSION, CRYPTO_KEY)
 MAX_LOGICAL_OPERATORS = 12
-SECRETS_PER_BINDING = 5  # 2 operators per secret, one && and one ||-group: 5 * 2 - 1 + 1 = 10
+# 2 operators per secret, joined by ||, then two &&: 5 * 2 - 1 + 2 = 11
+SECRETS_PER_BINDING = 5
 
 
 def _list(values: Sequence[str]) -> str:
@@ -60,16 +62,19 @@ def stack_condition(roles: Sequence[str]) -> Condition:
     )
 
 
-def bucket_condition(buckets: Sequence[str]) -> Condition:
+def bucket_condition(buckets: Sequence[str], roles: Sequence[str]) -> Condition:
     names = [f"projects/_/buckets/{b}" for b in sorted(buckets)]
     return Condition(
         "stack buckets only",
         "The stack's XCom buckets.",
-        f"resource.type == '{BUCKET}' && resource.name in {_list(names)}",
+        f"resource.type == '{BUCKET}' && resource.name in {_list(names)}"
+        f" && {grantable_roles(roles)}",
     )
 
 
-def secret_conditions(project_number: str, secret_ids: Sequence[str]) -> list[Condition]:
+def secret_conditions(
+    project_number: str, secret_ids: Sequence[str], roles: Sequence[str]
+) -> list[Condition]:
     ids = sorted(secret_ids)
     out = []
     for i in range(0, len(ids), SECRETS_PER_BINDING):
@@ -82,17 +87,19 @@ def secret_conditions(project_number: str, secret_ids: Sequence[str]) -> list[Co
             Condition(
                 f"stack secrets only ({i // SECRETS_PER_BINDING + 1})",
                 "The stack's Airflow connection secrets and their versions.",
-                f"resource.type in {_list([SECRET, SECRET_VERSION])} && ({either})",
+                f"resource.type in {_list([SECRET, SECRET_VERSION])} && ({either})"
+                f" && {grantable_roles(roles)}",
             )
         )
     return out
 
 
-def key_condition(keys: Sequence[str]) -> Condition:
+def key_condition(keys: Sequence[str], roles: Sequence[str]) -> Condition:
     return Condition(
         "named CMEK keys only",
         "The Cloud KMS keys the stack config names (the stack grants service agents on them).",
-        f"resource.type == '{CRYPTO_KEY}' && resource.name in {_list(sorted(keys))}",
+        f"resource.type == '{CRYPTO_KEY}' && resource.name in {_list(sorted(keys))}"
+        f" && {grantable_roles(roles)}",
     )
 
 

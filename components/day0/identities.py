@@ -151,8 +151,10 @@ class CiIdentities(pulumi.ComponentResource):
         self.register_outputs({"deploy": self.deploy_email, "preview": self.preview_email})
 
 
-def _nth_secret_condition(secret_ids: list[str], i: int) -> Callable[[str], conditions.Condition]:
-    return lambda number: conditions.secret_conditions(number, secret_ids)[i]
+def _nth_secret_condition(
+    secret_ids: list[str], roles: Sequence[str], i: int
+) -> Callable[[str], conditions.Condition]:
+    return lambda number: conditions.secret_conditions(number, secret_ids, roles)[i]
 
 
 @dataclass(frozen=True)
@@ -188,16 +190,16 @@ class StackAccess(pulumi.ComponentResource):
             ("stack", stack_cond)
         ]
         if s.buckets:
-            bindings.append(("buckets", conditions.bucket_condition(s.buckets)))
+            bindings.append(("buckets", conditions.bucket_condition(s.buckets, s.roles)))
         if s.kms_keys:
-            bindings.append(("keys", conditions.key_condition(s.kms_keys)))
+            bindings.append(("keys", conditions.key_condition(s.kms_keys, s.roles)))
         secret_ids = [secret for _, secret in s.secrets]
         chunks = (len(secret_ids) + conditions.SECRETS_PER_BINDING - 1) // (
             conditions.SECRETS_PER_BINDING
         )
         for i in range(chunks):
             bindings.append(
-                (f"secrets-{i + 1}", number.apply(_nth_secret_condition(secret_ids, i)))
+                (f"secrets-{i + 1}", number.apply(_nth_secret_condition(secret_ids, s.roles, i)))
             )
         for suffix, cond in bindings:
             c = pulumi.Output.from_input(cond)

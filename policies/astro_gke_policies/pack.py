@@ -6,6 +6,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from astro_gke_policies import (
     capacity,
+    day0,
     gke,
     iam,
     network,
@@ -23,6 +24,7 @@ def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
         *capacity.policies(),
+        *day0.policies(),
         *iam.policies(),
         *network.policies(),
         *rbac.policies(),
