@@ -180,3 +180,27 @@ def test_the_committed_example_validates() -> None:
     from components.config.bootstrap import load_bootstrap
 
     assert load_bootstrap(raw()).stacks == ["dev", "prod"]
+
+
+def test_make_bootstrap_preview_runs_the_pack(capsys: pytest.CaptureFixture[str]) -> None:
+    from offline import preview
+
+    assert preview.main(["--program", "bootstrap", "--stack", "ci"]) == 0
+    out = capsys.readouterr().out
+    assert "Policies: 0 mandatory, 0 advisory violation(s)" in out
+    assert "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider  github-provider" in out
+
+
+def test_make_bootstrap_preview_reports_a_bad_config(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from offline import preview
+
+    cfg = raw()
+    cfg["state_bucket"]["name"] = "Bad.Bucket"
+    path = tmp_path / "Pulumi.ci.yaml"
+    path.write_text(yaml.safe_dump({"config": {BOOT_KEY: cfg}}))
+    assert preview.main(["--program", "bootstrap", "--config-file", str(path)]) == 2
+    assert "state_bucket.name: 3-63 characters" in capsys.readouterr().err
