@@ -89,12 +89,10 @@ pulumi.export(
     },
 )
 pulumi.export("pulumi_login", backend.apply(lambda b: f"pulumi login {b}"))
-pulumi.export(
-    "stack_init",
-    {
-        s.stack: secrets_provider.apply(
-            lambda p, stack=s.stack: f"pulumi stack init {stack} --secrets-provider={p}"
-        )
-        for s in scopes
-    },
-)
+
+
+def stack_init(stack: str) -> pulumi.Output[str]:
+    return secrets_provider.apply(lambda p: f"pulumi stack init {stack} --secrets-provider={p}")
+
+
+pulumi.export("stack_init", {s.stack: stack_init(s.stack) for s in scopes})

@@ -67,15 +67,17 @@ class Entry:
         return {*self.create, *self.read, *self.update, *self.delete} - set(self.withheld)
 
 
-def _crud(
-    prefix: str, create: str = "create", update: str = "update"
-) -> dict[str, tuple[str, ...]]:
-    return {
-        "create": (f"{prefix}.{create}",),
-        "read": (f"{prefix}.get",),
-        "update": (f"{prefix}.{update}",),
-        "delete": (f"{prefix}.delete",),
-    }
+def _crud(prefix: str, source: str, bound: Bound = Bound.NONE_NEEDED) -> Entry:
+    """A REST resource whose create/get/patch/delete check `<prefix>.create|get|update|delete`
+    (patch also reads: map.json lists `.get` beside `.update`)."""
+    return Entry(
+        (f"{prefix}.create",),
+        (f"{prefix}.get",),
+        (f"{prefix}.update", f"{prefix}.get"),
+        (f"{prefix}.delete",),
+        source,
+        bound,
+    )
 
 
 def _k8s(resource: str) -> Entry:
@@ -160,9 +162,8 @@ TABLE: dict[str, Entry] = {
         Bound.UNBOUNDABLE,
     ),
     # --- IAM ------------------------------------------------------------------------------------
-    "gcp:serviceaccount/account:Account": Entry(
-        **_crud("iam.serviceAccounts"),
-        source=f"{MAP} iam.projects.serviceAccounts.create/get/patch/delete",
+    "gcp:serviceaccount/account:Account": _crud(
+        "iam.serviceAccounts", f"{MAP} iam.projects.serviceAccounts.create/get/patch/delete"
     ),
     "gcp:serviceaccount/iAMMember:IAMMember": _iam_member(
         "iam.serviceAccounts",
@@ -187,10 +188,10 @@ TABLE: dict[str, Entry] = {
         f"{MAP} cloudresourcemanager.projects.getIamPolicy/setIamPolicy",
     ),
     # --- Secret Manager: the Airflow connections ------------------------------------------------
-    "gcp:secretmanager/secret:Secret": Entry(
-        **_crud("secretmanager.secrets"),
-        source=f"{MAP} secretmanager.projects.secrets.create/get/patch/delete",
-        bound=Bound.SECRET_NAME,
+    "gcp:secretmanager/secret:Secret": _crud(
+        "secretmanager.secrets",
+        f"{MAP} secretmanager.projects.secrets.create/get/patch/delete",
+        Bound.SECRET_NAME,
     ),
     # The provider reads a version's payload back (versions.access) to detect drift.
     "gcp:secretmanager/secretVersion:SecretVersion": Entry(
@@ -235,13 +236,12 @@ TABLE: dict[str, Entry] = {
         f"{MAP} artifactregistry.projects.locations.repositories.getIamPolicy/setIamPolicy",
     ),
     # --- Cloud Monitoring (issue 20: alert policies and a dashboard) ----------------------------
-    "gcp:monitoring/alertPolicy:AlertPolicy": Entry(
-        **_crud("monitoring.alertPolicies"),
-        source=f"{MAP} monitoring.projects.alertPolicies.create/get/patch/delete",
+    "gcp:monitoring/alertPolicy:AlertPolicy": _crud(
+        "monitoring.alertPolicies",
+        f"{MAP} monitoring.projects.alertPolicies.create/get/patch/delete",
     ),
-    "gcp:monitoring/dashboard:Dashboard": Entry(
-        **_crud("monitoring.dashboards"),
-        source=f"{MAP} monitoring.projects.dashboards.create/get/patch/delete",
+    "gcp:monitoring/dashboard:Dashboard": _crud(
+        "monitoring.dashboards", f"{MAP} monitoring.projects.dashboards.create/get/patch/delete"
     ),
     # Data-access audit logs are part of the project's IAM policy: no grant is modified, so the
     # GRANTABLE_ROLES condition (an empty modifiedGrantsByRole) admits it.

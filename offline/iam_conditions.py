@@ -41,7 +41,7 @@ def _has_only(values: Any, allowed: Any) -> celtypes.BoolType:
     return celtypes.BoolType(all(v in allowed for v in values))
 
 
-_FUNCTIONS = {"getAttribute": _get_attribute, "hasOnly": _has_only}
+_FUNCTIONS: dict[str, Any] = {"getAttribute": _get_attribute, "hasOnly": _has_only}
 
 
 @cache

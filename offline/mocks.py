@@ -171,9 +171,7 @@ def _pool(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[
     return rid, {"name": rid}
 
 
-def _pool_provider(
-    _: PlaceholderMocks, name: str, i: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def _pool_provider(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     rid = (
         f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
         f"{i['workloadIdentityPoolId']}/providers/{i['workloadIdentityPoolProviderId']}"

@@ -166,9 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                         else None
                     )
                     # Each resource is analyzed as it is registered, while the program goes on.
-                    run = runner.run(
-                        args.stack, config=config, on_register=pack.submit, root=root
-                    )
+                    run = runner.run(args.stack, config=config, on_register=pack.submit, root=root)
                 except ConfigError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     if base_run is not None:

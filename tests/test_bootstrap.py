@@ -188,7 +188,9 @@ def test_make_bootstrap_preview_runs_the_pack(capsys: pytest.CaptureFixture[str]
     assert preview.main(["--program", "bootstrap", "--stack", "ci"]) == 0
     out = capsys.readouterr().out
     assert "Policies: 0 mandatory, 0 advisory violation(s)" in out
-    assert "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider  github-provider" in out
+    assert (
+        "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider  github-provider" in out
+    )
 
 
 def test_make_bootstrap_preview_reports_a_bad_config(

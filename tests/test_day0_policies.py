@@ -46,7 +46,7 @@ def mandatory(verdicts: list[Verdict]) -> list[Verdict]:
 
 
 def test_the_day0_policies_are_in_the_pack(pack: PolicyPackServer) -> None:
-    assert DAY0_POLICIES <= {p.name for p in pack.info().policies}
+    assert {p.name for p in pack.info().policies} >= DAY0_POLICIES
 
 
 def test_the_bootstrap_passes_every_policy(pack: PolicyPackServer, boot: runner.Run) -> None:

@@ -72,14 +72,14 @@ def _project_iam_admin_limited(args: StackValidationArgs) -> Iterator[tuple[str,
         ):
             admin_roles.add(f"projects/{text(r.props, 'project')}/roles/{text(r.props, 'roleId')}")
     for r in args.resources:
-        if r.resource_type in PROJECT_GRANTS and text(r.props, "role") in admin_roles:
-            if not _limited(r.props):
-                yield (
-                    f"{text(r.props, 'role')} can change the project's IAM policy and is granted "
-                    "without a modifiedGrantsByRole hasOnly([...]) condition: its holder can "
-                    "grant itself roles/owner.",
-                    r.urn,
-                )
+        granted = r.resource_type in PROJECT_GRANTS and text(r.props, "role") in admin_roles
+        if granted and not _limited(r.props):
+            yield (
+                f"{text(r.props, 'role')} can change the project's IAM policy and is granted "
+                "without a modifiedGrantsByRole hasOnly([...]) condition: its holder can grant "
+                "itself roles/owner.",
+                r.urn,
+            )
 
 
 def policies() -> list[Policy]:
