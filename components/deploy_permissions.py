@@ -243,6 +243,10 @@ TABLE: dict[str, Entry] = {
     "gcp:monitoring/dashboard:Dashboard": _crud(
         "monitoring.dashboards", f"{MAP} monitoring.projects.dashboards.create/get/patch/delete"
     ),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _crud(
+        "monitoring.notificationChannels",
+        f"{MAP} monitoring.projects.notificationChannels.create/get/patch/delete",
+    ),
     # Data-access audit logs are part of the project's IAM policy: no grant is modified, so the
     # GRANTABLE_ROLES condition (an empty modifiedGrantsByRole) admits it.
     "gcp:projects/iAMAuditConfig:IAMAuditConfig": _iam_member(

@@ -206,3 +206,47 @@ def test_make_bootstrap_preview_reports_a_bad_config(
     path.write_text(yaml.safe_dump({"config": {BOOT_KEY: cfg}}))
     assert preview.main(["--program", "bootstrap", "--config-file", str(path)]) == 2
     assert "state_bucket.name: 3-63 characters" in capsys.readouterr().err
+
+
+def write_stack(root: Any, name: str, platform: dict[str, Any]) -> None:
+    import yaml
+
+    doc = {"config": {"astro-gke-gpu:platform": platform}}
+    (root / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc))
+
+
+def test_an_invalid_main_stack_is_one_keyed_error(tmp_path: Any) -> None:
+    from components.config import ConfigError
+    from components.day0.scope import load_scopes
+
+    platform = copy.deepcopy(runner.stack_config("dev")["astro-gke-gpu:platform"])
+    platform["project_id"] = "X"
+    write_stack(tmp_path, "dev", platform)
+    with pytest.raises(ConfigError) as err:
+        load_scopes(tmp_path, ["dev", "qa"], "astro-gke-bootstrap:bootstrap")
+    assert err.value.problems == [
+        (
+            "stacks[0] (Pulumi.dev.yaml) project_id",
+            "6-30 characters: lowercase letters, digits, hyphens; starts with a letter",
+        ),
+        ("stacks[1]", "no Pulumi.qa.yaml beside bootstrap/"),
+    ]
+
+
+def test_stack_resources_in_another_project_are_refused(tmp_path: Any) -> None:
+    from components.config import ConfigError
+    from components.day0.scope import load_scopes
+
+    platform = copy.deepcopy(runner.stack_config("prod")["astro-gke-gpu:platform"])
+    repo = "projects/acme-shared/locations/us-central1/repositories/images"
+    platform["node_service_account"]["artifact_registry_repositories"] = [repo]
+    write_stack(tmp_path, "prod", platform)
+    with pytest.raises(ConfigError) as err:
+        load_scopes(tmp_path, ["prod"], "k")
+    assert err.value.problems == [
+        (
+            "stacks[0] (Pulumi.prod.yaml) node_service_account.artifact_registry_repositories",
+            f"{repo} is outside acme-ml-prod: grant the deploy identity there by hand "
+            "(docs/day0.md)",
+        )
+    ]

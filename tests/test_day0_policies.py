@@ -106,3 +106,18 @@ def test_a_state_bucket_without_versioning_is_refused(
         found = mandatory(pack.analyze_all(regs))
         assert [v.policy for v in found] == ["state-bucket-versioned"]
         assert "no object versioning" in found[0].message
+
+
+def test_only_the_deployer_role_may_hold_pod_permissions(
+    pack: PolicyPackServer, boot: runner.Run
+) -> None:
+    """iam-no-project-pod-permissions spares the deploy role by its id only (Kubernetes RBAC
+    needs it to hold the Roles' rules); any other project-level custom role is still refused."""
+    from astro_gke_policies.iam import DEPLOYER_ROLE_ID
+
+    from components.day0.identities import DEPLOY_ROLE_ID
+
+    assert DEPLOYER_ROLE_ID == DEPLOY_ROLE_ID
+    regs = edited(boot, "stack-dev-deploy-role", roleId="astroGkeOther")
+    found = {v.policy for v in mandatory(pack.analyze_all(regs))}
+    assert "iam-no-project-pod-permissions" in found
