@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from components import deploy_permissions as dp
+from components.config.bootstrap import BOOTSTRAP_KEY, BootstrapConfig
 from components.day0 import escalation
+from offline import config_doc
 from offline.runner import ROOT
 
 DOC = ROOT / "docs" / "day0.md"
@@ -37,7 +39,18 @@ def permission_table() -> str:
     return "\n".join(lines)
 
 
+def config_reference() -> str:
+    head = [
+        f"One key, `astro-gke-bootstrap:{BOOTSTRAP_KEY}`, in `bootstrap/Pulumi.<stack>.yaml`.",
+        "",
+        "| key | type | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    return "\n".join(head + config_doc.rows(BootstrapConfig, ""))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "day0-config": config_reference,
     "day0-permissions": permission_table,
     "day0-escalation": escalation.render,
 }

@@ -138,10 +138,16 @@ class BootstrapConfig(_Model):
             "role and bounded bindings go into each stack's project."
         ),
     )
-    github: GitHubConfig
-    state_bucket: StateBucketConfig
-    secrets_key: SecretsKeyConfig = Field(default_factory=SecretsKeyConfig)
-    identities: IdentitiesConfig = Field(default_factory=IdentitiesConfig)
+    github: GitHubConfig = Field(description="The repository CI runs in (pinned by id and name).")
+    state_bucket: StateBucketConfig = Field(description="Pulumi's self-managed state backend.")
+    secrets_key: SecretsKeyConfig = Field(
+        default_factory=SecretsKeyConfig,
+        description="Cloud KMS key of the main stacks' `gcpkms://` secrets provider.",
+    )
+    identities: IdentitiesConfig = Field(
+        default_factory=IdentitiesConfig,
+        description="Ids of the Workload Identity pool, provider and the two CI service accounts.",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="GCP labels on the bucket.")
 
     @field_validator("stacks")
