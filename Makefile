@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench apis astro-env agent-values promtool clean
+.PHONY: help venv lock lint typecheck unit contract workflows test preview bootstrap-preview snapshots bench apis astro-env agent-values promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ agent-values: venv ## write a Remote Execution agent's Helm values: STACK=… DE
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
+
+bootstrap-preview: venv ## run the day-0 program (bootstrap/, BOOTSTRAP_STACK default ci) offline under mocks, with the policy pack
+	@$(PY) -m offline.preview --program bootstrap --stack $(or $(BOOTSTRAP_STACK),ci) --format $(FORMAT)
 
 clean:
 	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis

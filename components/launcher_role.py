@@ -21,6 +21,11 @@ class LauncherRoleArgs:
     dns_endpoint: bool
 
 
+def role_id(cluster_name: str) -> str:
+    """Role ids cannot be reused for days after deletion: a stable one, derived from the cluster."""
+    return "astroKpoLauncher_" + cluster_name.replace("-", "_")
+
+
 def permissions(dns_endpoint: bool) -> list[str]:
     return ["container.clusters.get", *(["container.clusters.connect"] if dns_endpoint else [])]
 
@@ -32,12 +37,10 @@ class LauncherRole(pulumi.ComponentResource):
         self, name: str, args: LauncherRoleArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("astro-gke-gpu:iam:LauncherRole", name, None, opts)
-        # Role ids cannot be reused for days after deletion: derive a stable one from the cluster.
-        role_id = "astroKpoLauncher_" + args.cluster_name.replace("-", "_")
         self.role = gcp.projects.IAMCustomRole(
             f"{name}-role",
             project=args.project_id,
-            role_id=role_id,
+            role_id=role_id(args.cluster_name),
             title=f"KPO launcher for {args.cluster_name}",
             description="Authenticate to the GKE cluster only; pod permissions are namespaced RBAC.",
             permissions=permissions(args.dns_endpoint),

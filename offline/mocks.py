@@ -163,7 +163,35 @@ def _node_pool(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, 
     return f"{i['cluster']}/nodePools/{pool}", {"name": pool}
 
 
+def _pool(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = (
+        f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
+        f"{i['workloadIdentityPoolId']}"
+    )
+    return rid, {"name": rid}
+
+
+def _pool_provider(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = (
+        f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
+        f"{i['workloadIdentityPoolId']}/providers/{i['workloadIdentityPoolProviderId']}"
+    )
+    return rid, {"name": rid}
+
+
+def _key_ring(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"projects/{i['project']}/locations/{i['location']}/keyRings/{i['name']}", {}
+
+
+def _crypto_key(_: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{i['keyRing']}/cryptoKeys/{i['name']}", {}
+
+
 _OUTPUTS = {
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _pool,
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _pool_provider,
+    "gcp:kms/keyRing:KeyRing": _key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
     "gcp:container/nodePool:NodePool": _node_pool,
     "gcp:projects/iAMCustomRole:IAMCustomRole": _custom_role,
     "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,

@@ -127,7 +127,13 @@ def finish_base_run(process: subprocess.Popen[str], ref: str) -> tuple[list[Regi
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__)
-    parser.add_argument("--stack", default="dev", choices=runner.stacks())
+    parser.add_argument(
+        "--program",
+        default="main",
+        choices=["main", "bootstrap"],
+        help="the main stack, or the day-0 program in bootstrap/ (make bootstrap-preview)",
+    )
+    parser.add_argument("--stack", default=None, help="a Pulumi.<stack>.yaml of the program")
     parser.add_argument("--format", default="text", choices=["text", "json"])
     parser.add_argument(
         "--config-file",
@@ -143,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated URNs whose hurting replace/delete is intended (prod stacks)",
     )
     args = parser.parse_args(argv)
+    root = runner.ROOT / "bootstrap" if args.program == "bootstrap" else runner.ROOT
+    args.stack = args.stack or ("ci" if args.program == "bootstrap" else "dev")
+    if args.stack not in runner.stacks(root):
+        parser.error(f"--stack: one of {', '.join(runner.stacks(root))}")
     allow = [u.strip() for u in args.allow_replace.split(",") if u.strip()]
     try:
         with _base_context(args.base) as (base_root, commit):
@@ -151,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             with PolicyPackServer() as pack:
                 try:
                     config = (
-                        runner.stack_config(args.stack, args.config_file)
+                        runner.stack_config(args.stack, args.config_file, root=root)
                         if args.config_file
                         else None
                     )
                     # Each resource is analyzed as it is registered, while the program goes on.
-                    run = runner.run(args.stack, config=config, on_register=pack.submit)
+                    run = runner.run(args.stack, config=config, on_register=pack.submit, root=root)
                 except ConfigError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     if base_run is not None:

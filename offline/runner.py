@@ -91,17 +91,19 @@ def run(
     monitor: RecordingMonitor | None = None,
     on_register: Callable[[Registration], None] | None = None,
     root: Path = ROOT,
+    preview: bool = False,
 ) -> Run:
     """Run `root`/__main__.py (this repository's program unless told otherwise) for `stack`.
     `config` replaces the stack file's config map when given. Pass `monitor` to inspect what was
     registered even when the program raises. The program imports its own modules (components/)
-    from `root`: put `root` first on sys.path to run another tree's program."""
+    from `root`: put `root` first on sys.path to run another tree's program. `preview=True`
+    runs it as a first `pulumi preview` does (pass mocks that return only the inputs)."""
     cfg = stack_config(stack, root=root) if config is None else config
     mocks = mocks or PlaceholderMocks()
     monitor = monitor or RecordingMonitor(mocks, on_register)
     pulumi_settings.ROOT.set(None)  # a fresh Stack resource per run
     pulumi.runtime.set_mocks(
-        mocks, project=project_name(root), stack=stack, preview=False, monitor=monitor
+        mocks, project=project_name(root), stack=stack, preview=preview, monitor=monitor
     )
     pulumi.runtime.set_all_config({k: _wire(v) for k, v in cfg.items()}, [])
     stack_resource = pulumi_settings.get_root_resource()

@@ -1,7 +1,8 @@
 """Google APIs the stack needs, with why. One list: README's table and `make apis` come from it, and
 tests/test_workflows.py checks that every resource type the program registers is covered.
 
-Choice: enabled by a documented command (`make apis PROJECT=<id>`), not by the stack. Enabling APIs
+Choice: enabled by a documented command (`make apis PROJECT=<id>`) or by the day-0 program
+(`bootstrap/`, run by the project owner: `disable_on_destroy=False`), never by the main stack. Enabling APIs
 is a project-bootstrap step that needs serviceusage.services.enable, which the stack's deployer
 (and the PR preview identity) should not hold; and a stack that enables APIs must be created
 before, and never destroyed after, everything else.
@@ -18,6 +19,7 @@ REQUIRED_APIS: dict[str, str] = {
     "container.googleapis.com": "the GKE cluster and node pools",
     "iam.googleapis.com": "service accounts, custom role, service-account IAM",
     "iamcredentials.googleapis.com": "impersonation: Astro mints the launcher's tokens at run time",
+    "sts.googleapis.com": "keyless CI: GitHub's OIDC token exchanged for a Google token (bootstrap/)",
     "secretmanager.googleapis.com": "the Airflow connection secrets",
     "storage.googleapis.com": "XCom buckets of Remote Execution deployments, when configured",
     "cloudkms.googleapis.com": "CMEK grants (secrets encryption keys), when configured",
@@ -25,6 +27,18 @@ REQUIRED_APIS: dict[str, str] = {
     "logging.googleapis.com": "GKE system and workload logs, the spot-preemption log-based metric",
     "monitoring.googleapis.com": "GKE metrics, managed Prometheus, alert policies, the GPU dashboard",
 }
+
+# The bootstrap's own project (pool, CI identities, state bucket, secrets key) when it holds no
+# main stack: a subset of the list above.
+HOME_APIS: tuple[str, ...] = (
+    "serviceusage.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "sts.googleapis.com",
+    "storage.googleapis.com",
+    "cloudkms.googleapis.com",
+)
 
 # Which API a resource type's module needs (gcp:<module>/...).
 API_OF_MODULE: dict[str, str] = {

@@ -6,6 +6,7 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from astro_gke_policies import (
     capacity,
+    day0,
     gke,
     iam,
     network,
@@ -27,6 +28,7 @@ def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
         *capacity.policies(),
+        *day0.policies(),
         *iam.policies(),
         *network.policies(),
         *observability.policies(),

@@ -1,0 +1,257 @@
+"""The two CI identities and what they may do.
+
+- `CiIdentities` (the bootstrap's project): the deploy and preview service accounts (no keys),
+  each usable only through the GitHub provider's gate (`workloadIdentityUser` for
+  `attribute.gate/deploy` resp. `/preview`), state bucket access on that bucket only, and the
+  secrets-provider key on that key only.
+- `StackAccess` (each main stack's project): the deploy identity's one custom role
+  (components/deploy_permissions.py) granted through conditional bindings
+  (components/day0/conditions.py), a per-repository role for Artifact Registry grants (the
+  service honours no resource conditions), and the preview identity's read-only role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components import deploy_permissions as dp
+from components.config.bootstrap import IdentitiesConfig
+from components.day0 import conditions
+from components.day0.federation import GitHubFederation
+from components.day0.scope import StackScope
+
+STATE_WRITER = "roles/storage.objectUser"  # objects create/get/list/update/delete, no IAM
+STATE_READER = "roles/storage.objectViewer"
+KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+KEY_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+# Pulumi's self-managed backend writes a lock object under .pulumi/locks/ while it works on a
+# stack (pulumi/pulumi pkg/backend/diy/lock.go): the preview identity may create and delete
+# objects there and nowhere else.
+LOCK_PERMISSIONS = ["storage.objects.create", "storage.objects.delete"]
+LOCK_PREFIX = ".pulumi/locks/"
+DEPLOY_ROLE_ID = "astroGkeDeployer"
+PREVIEW_ROLE_ID = "astroGkePreviewer"
+REPOSITORY_ROLE_ID = "astroGkeRepositoryGrants"
+LOCK_ROLE_ID = "pulumiStateLock"
+
+
+def project_permissions() -> list[str]:
+    """The deploy role: every table permission except those granted per repository."""
+    per_repo = {
+        p for e in dp.TABLE.values() if e.bound is dp.Bound.REPOSITORY for p in e.permissions()
+    }
+    return [p for p in dp.deploy_permissions() if p not in per_repo]
+
+
+def repository_permissions() -> list[str]:
+    return sorted(
+        p for e in dp.TABLE.values() if e.bound is dp.Bound.REPOSITORY for p in e.permissions()
+    )
+
+
+@dataclass(frozen=True)
+class CiIdentitiesArgs:
+    project_id: str
+    identities: IdentitiesConfig
+    federation: GitHubFederation
+    state_bucket: pulumi.Input[str]
+    key_id: pulumi.Input[str]
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class CiIdentities(pulumi.ComponentResource):
+    deploy_email: pulumi.Output[str]
+    preview_email: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CiIdentitiesArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("astro-gke-gpu:day0:CiIdentities", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        self.deploy = gcp.serviceaccount.Account(
+            f"{name}-deploy",
+            project=args.project_id,
+            account_id=args.identities.deploy_account_id,
+            display_name="pulumi up (CI, main / production)",
+            description="Runs the main stack's `pulumi up` from GitHub Actions; no keys.",
+            opts=child,
+        )
+        self.preview = gcp.serviceaccount.Account(
+            f"{name}-preview",
+            project=args.project_id,
+            account_id=args.identities.preview_account_id,
+            display_name="pulumi preview (CI, pull requests)",
+            description="Runs `pulumi preview --policy-pack policies` on pull requests; no keys.",
+            opts=child,
+        )
+        self.deploy_email = self.deploy.email
+        self.preview_email = self.preview.email
+        for account, gate in ((self.deploy, conditions.DEPLOY), (self.preview, conditions.PREVIEW)):
+            gcp.serviceaccount.IAMMember(
+                f"{name}-{gate}-federation",
+                service_account_id=account.name,
+                role=WORKLOAD_IDENTITY_USER,
+                member=args.federation.gate(gate),
+                opts=child,
+            )
+        deploy, preview = self.deploy.member, self.preview.member
+        bucket_grants = [
+            ("deploy-state", STATE_WRITER, deploy),
+            ("preview-state", STATE_READER, preview),
+        ]
+        lock_role = gcp.projects.IAMCustomRole(
+            f"{name}-lock-role",
+            project=args.project_id,
+            role_id=LOCK_ROLE_ID,
+            title="Pulumi state lock objects",
+            description="Create and delete Pulumi's lock objects; granted on the state bucket.",
+            permissions=LOCK_PERMISSIONS,
+            stage="GA",
+            opts=child,
+        )
+        for suffix, role, member in bucket_grants:
+            gcp.storage.BucketIAMMember(
+                f"{name}-{suffix}",
+                bucket=args.state_bucket,
+                role=role,
+                member=member,
+                opts=child,
+            )
+        lock_objects = pulumi.Output.from_input(args.state_bucket).apply(
+            lambda b: f"projects/_/buckets/{b}/objects/{LOCK_PREFIX}"
+        )
+        gcp.storage.BucketIAMMember(
+            f"{name}-preview-lock",
+            bucket=args.state_bucket,
+            role=lock_role.name,
+            member=preview,
+            condition=gcp.storage.BucketIAMMemberConditionArgs(
+                title="Pulumi lock objects only",
+                description="Objects under .pulumi/locks/ of the state bucket.",
+                expression=lock_objects.apply(lambda p: f"resource.name.startsWith('{p}')"),
+            ),
+            opts=child,
+        )
+        for suffix, role, member in (
+            ("deploy-key", KEY_USER, deploy),
+            ("preview-key", KEY_DECRYPTER, preview),
+        ):
+            gcp.kms.CryptoKeyIAMMember(
+                f"{name}-{suffix}",
+                crypto_key_id=args.key_id,
+                role=role,
+                member=member,
+                opts=child,
+            )
+        self.register_outputs({"deploy": self.deploy_email, "preview": self.preview_email})
+
+
+def _nth_secret_condition(
+    secret_ids: list[str], roles: Sequence[str], i: int
+) -> Callable[[str], conditions.Condition]:
+    return lambda number: conditions.secret_conditions(number, secret_ids, roles)[i]
+
+
+@dataclass(frozen=True)
+class StackAccessArgs:
+    scope: StackScope
+    deploy_member: pulumi.Input[str]
+    preview_member: pulumi.Input[str]
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class StackAccess(pulumi.ComponentResource):
+    """The deploy and preview identities' grants in one main stack's project."""
+
+    def __init__(
+        self, name: str, args: StackAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("astro-gke-gpu:day0:StackAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        s = args.scope
+        deploy_role = gcp.projects.IAMCustomRole(
+            f"{name}-deploy-role",
+            project=s.project_id,
+            role_id=DEPLOY_ROLE_ID,
+            title="Pulumi deployer of the Astro GPU stack",
+            description="Exactly what the main stack's resources need (deploy_permissions.py).",
+            permissions=project_permissions(),
+            stage="GA",
+            opts=child,
+        )
+        number = gcp.organizations.get_project_output(project_id=s.project_id).number
+        stack_cond = conditions.stack_condition(s.roles)
+        bindings: list[tuple[str, conditions.Condition | pulumi.Output[conditions.Condition]]] = [
+            ("stack", stack_cond)
+        ]
+        if s.buckets:
+            bindings.append(("buckets", conditions.bucket_condition(s.buckets, s.roles)))
+        if s.kms_keys:
+            bindings.append(("keys", conditions.key_condition(s.kms_keys, s.roles)))
+        secret_ids = [secret for _, secret in s.secrets]
+        chunks = (len(secret_ids) + conditions.SECRETS_PER_BINDING - 1) // (
+            conditions.SECRETS_PER_BINDING
+        )
+        for i in range(chunks):
+            bindings.append(
+                (f"secrets-{i + 1}", number.apply(_nth_secret_condition(secret_ids, s.roles, i)))
+            )
+        for suffix, cond in bindings:
+            c = pulumi.Output.from_input(cond)
+            gcp.projects.IAMMember(
+                f"{name}-deploy-{suffix}",
+                project=s.project_id,
+                role=deploy_role.name,
+                member=args.deploy_member,
+                condition=gcp.projects.IAMMemberConditionArgs(
+                    title=c.apply(lambda x: x.title),
+                    description=c.apply(lambda x: x.description),
+                    expression=c.apply(lambda x: x.expression),
+                ),
+                opts=child,
+            )
+        if s.repositories:
+            repo_role = gcp.projects.IAMCustomRole(
+                f"{name}-repository-role",
+                project=s.project_id,
+                role_id=REPOSITORY_ROLE_ID,
+                title="Grant pulls on one Artifact Registry repository",
+                description="Granted per repository: the node account's reader grant.",
+                permissions=repository_permissions(),
+                stage="GA",
+                opts=child,
+            )
+            for repo in s.repositories:
+                _, project, _, location, _, repository = repo.split("/")
+                gcp.artifactregistry.RepositoryIamMember(
+                    f"{name}-deploy-{location}-{repository}",
+                    project=project,
+                    location=location,
+                    repository=repository,
+                    role=repo_role.name,
+                    member=args.deploy_member,
+                    opts=child,
+                )
+        preview_role = gcp.projects.IAMCustomRole(
+            f"{name}-preview-role",
+            project=s.project_id,
+            role_id=PREVIEW_ROLE_ID,
+            title="Pulumi preview of the Astro GPU stack",
+            description="Read the project, the cluster and its namespaces; nothing else.",
+            permissions=list(dp.PREVIEW_PERMISSIONS),
+            stage="GA",
+            opts=child,
+        )
+        gcp.projects.IAMMember(
+            f"{name}-preview",
+            project=s.project_id,
+            role=preview_role.name,
+            member=args.preview_member,
+            opts=child,
+        )
+        self.register_outputs({})

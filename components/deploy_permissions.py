@@ -1,0 +1,356 @@
+"""What the identity that runs `pulumi up` needs, per resource type the main stack registers.
+
+One entry per type: the permissions its create, read, update and delete calls need, where they come
+from, and which bound applies (`Bound`). The deploy identity's one custom role is the union of every
+entry (bootstrap/, components/day0/identities.py); tests/test_deploy_permissions.py fails when the
+stack registers a type this table does not cover (as tests/test_forcenew.py does for ForceNew).
+Adding a type is one entry here.
+
+Sources (method -> permission): iann0036/iam-dataset `gcp/map.json` at `MAP` (REST method ->
+permissions Google's API checks), and Google's pages where that file has no entry:
+- Kubernetes objects go through GKE's IAM authorizer: `container.<resource>.<verb>` per
+  Kubernetes verb (GKE "Create IAM policies" / "IAM API permissions" reference, `GKE_IAM`). GKE
+  maps `patch` and `update` to `.update`, `watch` to `.list`; custom resources (ComputeClass,
+  PodMonitoring, Rules) are `container.thirdPartyObjects.*`.
+- Long-running operations are polled: `compute.globalOperations.get` /
+  `compute.regionOperations.get`, `container.operations.get` (map.json: container
+  `projects.locations.operations.get`; Compute Engine IAM reference, `COMPUTE_IAM`).
+- Secret version enable/disable: `secretmanager.versions.enable|disable` (Secret Manager access
+  control page, `SECRET_IAM`; map.json lists them under secrets.*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+MAP = "iann0036/iam-dataset gcp/map.json @ 2073fa52ac008a45477aa0b1b4580cd99135bf60"
+GKE_IAM = "https://cloud.google.com/kubernetes-engine/docs/reference/api-permissions"
+COMPUTE_IAM = "https://cloud.google.com/compute/docs/reference/rest/v1/globalOperations/get"
+SECRET_IAM = "https://cloud.google.com/secret-manager/docs/access-control"
+ACT_AS = "https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa"
+
+
+class Bound(Enum):
+    """How a permission held at project level is kept to the stack's own resources."""
+
+    NONE_NEEDED = "not an escalation: creates, reads or changes the stack's own infrastructure"
+    GRANTABLE_ROLES = (
+        "IAM condition: api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(<the stack's project roles>)"
+    )
+    BUCKET_NAME = "IAM condition on resource.name: the stack's XCom buckets only (Cloud Storage)"
+    SECRET_NAME = "IAM condition on resource.name: the stack's connection secrets only"
+    KMS_KEY_NAME = "IAM condition on resource.name: the keys the stack config names only"
+    REPOSITORY = "resource-level grant on each repository the config names (no project grant)"
+    UNBOUNDABLE = (
+        "none: IAM (iam.googleapis.com) does not honour resource attributes in conditions; "
+        "residual path, see docs/day0.md"
+    )
+    WITHHELD = "not held: the owner applies this change (docs/day0.md)"
+
+
+@dataclass(frozen=True)
+class Entry:
+    create: tuple[str, ...]
+    read: tuple[str, ...]
+    update: tuple[str, ...]
+    delete: tuple[str, ...]
+    source: str
+    bound: Bound = Bound.NONE_NEEDED
+    # Permissions the operation needs that the deploy identity deliberately does not hold.
+    withheld: tuple[str, ...] = ()
+
+    def permissions(self) -> set[str]:
+        return {*self.create, *self.read, *self.update, *self.delete} - set(self.withheld)
+
+
+def _crud(prefix: str, source: str, bound: Bound = Bound.NONE_NEEDED) -> Entry:
+    """A REST resource whose create/get/patch/delete check `<prefix>.create|get|update|delete`
+    (patch also reads: map.json lists `.get` beside `.update`)."""
+    return Entry(
+        (f"{prefix}.create",),
+        (f"{prefix}.get",),
+        (f"{prefix}.update", f"{prefix}.get"),
+        (f"{prefix}.delete",),
+        source,
+        bound,
+    )
+
+
+def _k8s(resource: str) -> Entry:
+    """A namespaced Kubernetes object applied with server-side apply (get + patch)."""
+    p = f"container.{resource}"
+    return Entry(
+        (f"{p}.create", f"{p}.get"),
+        (f"{p}.get",),
+        (f"{p}.update",),
+        (f"{p}.delete",),
+        f"{GKE_IAM} (Kubernetes verbs create/get/patch/delete)",
+    )
+
+
+def _iam_member(service: str, bound: Bound, source: str) -> Entry:
+    # Every *IAMMember reads the policy, then sets it with one binding added or removed.
+    get, set_ = f"{service}.getIamPolicy", f"{service}.setIamPolicy"
+    return Entry((get, set_), (get,), (get, set_), (get, set_), source, bound)
+
+
+_NODE_POOL_OPS = ("container.operations.get",)
+
+TABLE: dict[str, Entry] = {
+    # --- Compute Engine: the VPC, subnet, router + NAT, firewall ---------------------------------
+    "gcp:compute/network:Network": Entry(
+        ("compute.networks.create", "compute.globalOperations.get"),
+        ("compute.networks.get",),
+        ("compute.networks.update", "compute.networks.get"),
+        ("compute.networks.delete", "compute.globalOperations.get"),
+        f"{MAP} compute.networks.insert/get/patch/delete; {COMPUTE_IAM}",
+    ),
+    "gcp:compute/subnetwork:Subnetwork": Entry(
+        ("compute.subnetworks.create", "compute.regionOperations.get"),
+        ("compute.subnetworks.get",),
+        ("compute.subnetworks.update", "compute.subnetworks.get"),
+        ("compute.subnetworks.delete", "compute.regionOperations.get"),
+        f"{MAP} compute.subnetworks.insert/get/patch/delete",
+    ),
+    "gcp:compute/router:Router": Entry(
+        ("compute.routers.create", "compute.regionOperations.get"),
+        ("compute.routers.get",),
+        ("compute.routers.update", "compute.routers.get"),
+        ("compute.routers.delete", "compute.regionOperations.get"),
+        f"{MAP} compute.routers.insert/get/patch/delete",
+    ),
+    # Cloud NAT is a field of the router: every call is a router get + patch.
+    "gcp:compute/routerNat:RouterNat": Entry(
+        ("compute.routers.get", "compute.routers.update", "compute.regionOperations.get"),
+        ("compute.routers.get",),
+        ("compute.routers.get", "compute.routers.update"),
+        ("compute.routers.get", "compute.routers.update"),
+        f"{MAP} compute.routers.get/patch",
+    ),
+    "gcp:compute/firewall:Firewall": Entry(
+        (
+            "compute.firewalls.create",
+            "compute.networks.updatePolicy",
+            "compute.globalOperations.get",
+        ),
+        ("compute.firewalls.get",),
+        ("compute.firewalls.update", "compute.firewalls.get", "compute.networks.updatePolicy"),
+        ("compute.firewalls.delete", "compute.networks.updatePolicy"),
+        f"{MAP} compute.firewalls.insert/get/patch/delete",
+    ),
+    # --- GKE: the cluster runs its nodes as the node service account (actAs) ---------------------
+    "gcp:container/cluster:Cluster": Entry(
+        ("container.clusters.create", "container.operations.get", "iam.serviceAccounts.actAs"),
+        ("container.clusters.get",),
+        ("container.clusters.update", "container.operations.get"),
+        ("container.clusters.delete", "container.operations.get"),
+        f"{MAP} container.projects.locations.clusters.create/get/update/delete, "
+        f"operations.get; actAs on the node service account: {ACT_AS}",
+        Bound.UNBOUNDABLE,
+    ),
+    # map.json: every node-pool method is checked as container.clusters.update.
+    "gcp:container/nodePool:NodePool": Entry(
+        ("container.clusters.update", "iam.serviceAccounts.actAs", *_NODE_POOL_OPS),
+        ("container.clusters.get",),
+        ("container.clusters.update", *_NODE_POOL_OPS),
+        ("container.clusters.update", *_NODE_POOL_OPS),
+        f"{MAP} container.projects.locations.clusters.nodePools.create/get/update/delete",
+        Bound.UNBOUNDABLE,
+    ),
+    # --- IAM ------------------------------------------------------------------------------------
+    "gcp:serviceaccount/account:Account": _crud(
+        "iam.serviceAccounts", f"{MAP} iam.projects.serviceAccounts.create/get/patch/delete"
+    ),
+    "gcp:serviceaccount/iAMMember:IAMMember": _iam_member(
+        "iam.serviceAccounts",
+        Bound.UNBOUNDABLE,
+        f"{MAP} iam.projects.serviceAccounts.getIamPolicy/setIamPolicy",
+    ),
+    # Update withheld: with iam.roles.update a deployer could add any permission to a role it may
+    # grant (the roles it may grant include the stack's custom roles) and grant it to itself
+    # (RhinoSecurityLabs iam.roles.update). The owner applies a custom role's content change.
+    "gcp:projects/iAMCustomRole:IAMCustomRole": Entry(
+        ("iam.roles.create", "iam.roles.get", "iam.roles.undelete"),
+        ("iam.roles.get",),
+        ("iam.roles.get", "iam.roles.update"),
+        ("iam.roles.delete",),
+        f"{MAP} iam.projects.roles.create/get/patch/delete/undelete",
+        Bound.WITHHELD,
+        withheld=("iam.roles.update",),
+    ),
+    "gcp:projects/iAMMember:IAMMember": _iam_member(
+        "resourcemanager.projects",
+        Bound.GRANTABLE_ROLES,
+        f"{MAP} cloudresourcemanager.projects.getIamPolicy/setIamPolicy",
+    ),
+    # --- Secret Manager: the Airflow connections ------------------------------------------------
+    "gcp:secretmanager/secret:Secret": _crud(
+        "secretmanager.secrets",
+        f"{MAP} secretmanager.projects.secrets.create/get/patch/delete",
+        Bound.SECRET_NAME,
+    ),
+    # The provider reads a version's payload back (versions.access) to detect drift.
+    "gcp:secretmanager/secretVersion:SecretVersion": Entry(
+        ("secretmanager.versions.add", "secretmanager.versions.get"),
+        ("secretmanager.versions.get", "secretmanager.versions.access"),
+        ("secretmanager.versions.enable", "secretmanager.versions.disable"),
+        ("secretmanager.versions.destroy",),
+        f"{MAP} secretmanager.projects.secrets.addVersion, versions.get/access/destroy; "
+        f"{SECRET_IAM} (versions.enable/disable)",
+        Bound.SECRET_NAME,
+    ),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": _iam_member(
+        "secretmanager.secrets",
+        Bound.SECRET_NAME,
+        f"{MAP} secretmanager.projects.secrets.getIamPolicy/setIamPolicy",
+    ),
+    # --- Cloud Storage: Remote Execution XCom buckets -------------------------------------------
+    # map.json: buckets.get (projection=full) also checks getIamPolicy.
+    "gcp:storage/bucket:Bucket": Entry(
+        ("storage.buckets.create",),
+        ("storage.buckets.get", "storage.buckets.getIamPolicy"),
+        ("storage.buckets.update", "storage.buckets.get"),
+        ("storage.buckets.delete",),
+        f"{MAP} storage.buckets.insert/get/patch/delete",
+        Bound.BUCKET_NAME,
+    ),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _iam_member(
+        "storage.buckets",
+        Bound.BUCKET_NAME,
+        f"{MAP} storage.buckets.getIamPolicy/setIamPolicy",
+    ),
+    # --- Cloud KMS: CMEK keys the config names (the keys exist; the stack grants agents) ---------
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _iam_member(
+        "cloudkms.cryptoKeys",
+        Bound.KMS_KEY_NAME,
+        f"{MAP} cloudkms.projects.locations.keyRings.cryptoKeys.getIamPolicy/setIamPolicy",
+    ),
+    # --- Artifact Registry: per-repository pull grants ------------------------------------------
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _iam_member(
+        "artifactregistry.repositories",
+        Bound.REPOSITORY,
+        f"{MAP} artifactregistry.projects.locations.repositories.getIamPolicy/setIamPolicy",
+    ),
+    # --- Cloud Monitoring (issue 20: alert policies and a dashboard) ----------------------------
+    "gcp:monitoring/alertPolicy:AlertPolicy": _crud(
+        "monitoring.alertPolicies",
+        f"{MAP} monitoring.projects.alertPolicies.create/get/patch/delete",
+    ),
+    "gcp:monitoring/dashboard:Dashboard": _crud(
+        "monitoring.dashboards", f"{MAP} monitoring.projects.dashboards.create/get/patch/delete"
+    ),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _crud(
+        "monitoring.notificationChannels",
+        f"{MAP} monitoring.projects.notificationChannels.create/get/patch/delete",
+    ),
+    # Data-access audit logs are part of the project's IAM policy: no grant is modified, so the
+    # GRANTABLE_ROLES condition (an empty modifiedGrantsByRole) admits it.
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": _iam_member(
+        "resourcemanager.projects",
+        Bound.GRANTABLE_ROLES,
+        f"{MAP} cloudresourcemanager.projects.getIamPolicy/setIamPolicy",
+    ),
+    # --- The Kubernetes provider: it talks to the cluster through the DNS endpoint ---------------
+    "pulumi:providers:kubernetes": Entry(
+        ("container.clusters.get", "container.clusters.connect"),
+        ("container.clusters.get", "container.clusters.connect"),
+        ("container.clusters.get", "container.clusters.connect"),
+        ("container.clusters.get", "container.clusters.connect"),
+        "components/launcher_role.py (clusters.get authenticates; the DNS endpoint checks "
+        "clusters.connect)",
+    ),
+    # --- Kubernetes objects, through GKE's IAM authorizer ---------------------------------------
+    "kubernetes:core/v1:Namespace": Entry(
+        ("container.namespaces.create", "container.namespaces.get"),
+        ("container.namespaces.get",),
+        ("container.namespaces.update",),
+        ("container.namespaces.delete",),
+        f"{GKE_IAM} (Kubernetes verbs create/get/patch/delete)",
+    ),
+    "kubernetes:core/v1:ResourceQuota": _k8s("resourceQuotas"),
+    "kubernetes:core/v1:LimitRange": _k8s("limitRanges"),
+    "kubernetes:core/v1:ServiceAccount": _k8s("serviceAccounts"),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s("networkPolicies"),
+    "kubernetes:policy/v1:PodDisruptionBudget": _k8s("podDisruptionBudgets"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s("roleBindings"),
+    # Kubernetes refuses a Role that grants what its creator does not hold (RBAC escalation
+    # check; the alternative, container.roles.escalate, would allow any Role): the deployer holds
+    # exactly the rules of the stack's Roles (`ROLE_RULES`), checked by a test.
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s("roles"),
+    "kubernetes:cloud.google.com/v1:ComputeClass": _k8s("thirdPartyObjects"),
+    "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
+    "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),
+}
+
+# The Kubernetes rules the stack's Roles grant (launcher and agent), as GKE IAM permissions.
+# `iam_for_rule` derives these from a Role's rules; the test checks the stack's Roles need no more.
+ROLE_RULES: tuple[str, ...] = (
+    "container.pods.create",
+    "container.pods.delete",
+    "container.pods.get",
+    "container.pods.list",
+    "container.pods.update",
+    "container.pods.getLogs",
+    "container.pods.exec",
+    "container.events.list",
+)
+
+# The program itself reads the project (gcp:organizations/getProject, for its number).
+PROGRAM_CALLS: tuple[str, ...] = ("resourcemanager.projects.get",)
+
+# Kubernetes (resource, verb) -> GKE IAM permission (GKE_IAM).
+_SUBRESOURCE = {"pods/log": "container.pods.getLogs", "pods/exec": "container.pods.exec"}
+_VERB = {
+    "get": "get",
+    "list": "list",
+    "watch": "list",
+    "create": "create",
+    "update": "update",
+    "patch": "update",
+    "delete": "delete",
+}
+
+
+def iam_for_rule(resource: str, verb: str) -> str:
+    """The GKE IAM permission that authorizes a core-group Kubernetes (resource, verb)."""
+    if resource in _SUBRESOURCE:
+        return _SUBRESOURCE[resource]
+    return f"container.{resource}.{_VERB[verb]}"
+
+
+def role_rule_permissions(rules: Iterable[Mapping[str, Any]]) -> set[str]:
+    """What Kubernetes Role rules (core API group) need, as GKE IAM permissions."""
+    return {
+        iam_for_rule(resource, verb)
+        for rule in rules
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def deploy_permissions() -> list[str]:
+    """The deploy identity's custom role: every entry, the Role rules and the program's calls."""
+    perms = {p for entry in TABLE.values() for p in entry.permissions()}
+    return sorted(perms | set(ROLE_RULES) | set(PROGRAM_CALLS))
+
+
+def coverage_gaps(types: Iterable[str]) -> list[str]:
+    """Custom resource types (not components) without an entry."""
+    return sorted({t for t in types if t not in TABLE})
+
+
+# --- the preview identity: `pulumi preview --policy-pack policies`, no refresh -------------------
+# Reads only: the program's project lookup, the cluster (the Kubernetes provider authenticates
+# and reads namespaces/objects for its diff) through the DNS endpoint. State read and KMS decrypt
+# are granted on the state bucket and the key, not here.
+PREVIEW_PERMISSIONS: tuple[str, ...] = (
+    "resourcemanager.projects.get",
+    "container.clusters.get",
+    "container.clusters.connect",
+    "container.namespaces.get",
+    "container.namespaces.list",
+)

@@ -1,0 +1,137 @@
+"""The deploy identity's permission table covers every type the main stack registers, cites a
+source per type, and holds no escalation permission it does not need."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import deploy_permissions as dp
+from components.day0 import escalation
+from components.day0.identities import project_permissions, repository_permissions
+from offline import runner
+from tests.day0 import CUSTOM_ROLE, role_permissions, run_bootstrap
+
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+
+
+def custom_types(run: runner.Run) -> set[str]:
+    return {r.type for r in run.registrations if r.custom}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_type_the_stack_registers_has_an_entry(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    run: runner.Run = request.getfixturevalue(stack)
+    types = custom_types(run)
+    assert dp.coverage_gaps(types) == []
+    assert len(types) >= 15  # not vacuous: networks, cluster, pools, IAM, secrets, Kubernetes
+
+
+def test_the_coverage_check_fails_on_a_new_type(dev: runner.Run) -> None:
+    types = custom_types(dev) | {"gcp:cloudrun/service:Service"}
+    assert dp.coverage_gaps(types) == ["gcp:cloudrun/service:Service"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_deployer_holds_what_the_stacks_roles_grant(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    """Kubernetes refuses a Role granting what its creator lacks (no `escalate`): the deployer
+    holds exactly the rules of the stack's Roles, as GKE IAM permissions."""
+    run: runner.Run = request.getfixturevalue(stack)
+    rules = [rule for r in run.of_type(ROLE) for rule in r.inputs["rules"]]
+    needed = dp.role_rule_permissions(rules)
+    assert needed <= set(dp.ROLE_RULES)
+    assert "container.roles.escalate" not in dp.deploy_permissions()
+    assert "container.roles.bind" not in dp.deploy_permissions()
+
+
+def test_the_roles_rules_translate_as_gke_names_them() -> None:
+    assert dp.iam_for_rule("pods", "patch") == "container.pods.update"
+    assert dp.iam_for_rule("events", "watch") == "container.events.list"
+    assert dp.iam_for_rule("pods/log", "get") == "container.pods.getLogs"
+    assert dp.iam_for_rule("pods/exec", "create") == "container.pods.exec"
+
+
+def test_every_entry_cites_a_source_and_lists_every_operation() -> None:
+    for type_, entry in dp.TABLE.items():
+        assert entry.source, type_
+        assert entry.create and entry.read and entry.update and entry.delete, type_
+        assert dp.MAP in entry.source or dp.GKE_IAM in entry.source or "launcher" in entry.source
+
+
+def test_custom_role_update_is_withheld() -> None:
+    entry = dp.TABLE["gcp:projects/iAMCustomRole:IAMCustomRole"]
+    assert entry.withheld == ("iam.roles.update",)
+    assert "iam.roles.update" not in dp.deploy_permissions()
+
+
+def test_the_bootstrap_roles_are_exactly_the_table() -> None:
+    boot = run_bootstrap()
+    roles = role_permissions(boot)
+    for project in ("acme-ml-dev", "acme-ml-prod"):
+        assert roles[f"projects/{project}/roles/astroGkeDeployer"] == frozenset(
+            project_permissions()
+        )
+        assert roles[f"projects/{project}/roles/astroGkePreviewer"] == frozenset(
+            dp.PREVIEW_PERMISSIONS
+        )
+    # Artifact Registry honours no resource conditions: its two permissions are a separate role,
+    # granted on each repository the config names and never on the project.
+    assert (
+        roles["projects/acme-ml-prod/roles/astroGkeRepositoryGrants"]
+        == frozenset(repository_permissions())
+        == {
+            "artifactregistry.repositories.getIamPolicy",
+            "artifactregistry.repositories.setIamPolicy",
+        }
+    )
+    assert not set(repository_permissions()) & set(project_permissions())
+    assert len(boot.of_type(CUSTOM_ROLE)) == 6
+
+
+ESCALATION = {p for m in escalation.METHODS for p in m.permissions}
+NEEDED = {
+    "resourcemanager.projects.setIamPolicy",
+    "iam.serviceAccounts.setIamPolicy",
+    "iam.serviceAccounts.actAs",
+    "container.clusters.update",
+}
+
+
+def test_the_deploy_identity_holds_no_escalation_permission_but_the_bounded_ones() -> None:
+    assert escalation.deploy_holds() & ESCALATION == NEEDED
+    for m in escalation.METHODS:
+        held = set(m.permissions) <= escalation.deploy_holds()
+        assert held == bool(m.deploy_bound), m.name  # every held method names its bound
+
+
+def test_the_preview_identity_holds_no_write_no_iam_and_no_secret_payload() -> None:
+    held = escalation.preview_holds()
+    assert not held & ESCALATION
+    assert not {p for p in held if "setIamPolicy" in p}
+    assert "secretmanager.versions.access" not in held
+    writes = {p for p in held if p.rsplit(".", 1)[1] in {"create", "update", "delete", "patch"}}
+    # The one write: Pulumi's lock objects, granted under .pulumi/locks/ only (test_day0_conditions).
+    assert writes == {"storage.objects.create", "storage.objects.delete"}
+    assert {
+        "container.clusters.get",
+        "container.clusters.connect",
+        "container.namespaces.get",
+    } <= held
+    assert "cloudkms.cryptoKeyVersions.useToDecrypt" in held
+    assert "cloudkms.cryptoKeyVersions.useToEncrypt" not in held
+
+
+def test_no_predefined_admin_or_basic_role_is_granted() -> None:
+    boot = run_bootstrap()
+    granted = {r.inputs["role"] for r in boot.registrations if "role" in r.inputs}
+    predefined = {g for g in granted if g.startswith("roles/")}
+    assert predefined == {
+        "roles/storage.objectUser",
+        "roles/storage.objectViewer",
+        "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+        "roles/cloudkms.cryptoKeyDecrypter",
+        "roles/iam.workloadIdentityUser",
+    }
