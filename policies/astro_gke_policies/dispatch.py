@@ -84,7 +84,6 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
             raise TypeError(f"Invalid policy pack name {name}")
         super().__init__(name, VERSION, policies, enforcement_level, description=description)
         self._name = name
-        self._policies = policies
         resource = [
             (i, p) for i, p in enumerate(policies) if isinstance(p, ResourceValidationPolicy)
         ]
