@@ -247,6 +247,10 @@ TABLE: dict[str, Entry] = {
         "monitoring.notificationChannels",
         f"{MAP} monitoring.projects.notificationChannels.create/get/patch/delete",
     ),
+    # The preemption counter: a log-based metric (components/observability.py).
+    "gcp:logging/metric:Metric": _crud(
+        "logging.logMetrics", f"{MAP} logging.projects.metrics.create/get/update/delete"
+    ),
     # Data-access audit logs are part of the project's IAM policy: no grant is modified, so the
     # GRANTABLE_ROLES condition (an empty modifiedGrantsByRole) admits it.
     "gcp:projects/iAMAuditConfig:IAMAuditConfig": _iam_member(
@@ -281,12 +285,19 @@ TABLE: dict[str, Entry] = {
     # check; the alternative, container.roles.escalate, would allow any Role): the deployer holds
     # exactly the rules of the stack's Roles (`ROLE_RULES`), checked by a test.
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s("roles"),
+    # kube-state-metrics (components/kube_state_metrics.py): its read-only ClusterRole is held by
+    # the same rule (the deployer holds its list rules, `ROLE_RULES`), its binding and Deployment.
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s("clusterRoles"),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s("clusterRoleBindings"),
+    "kubernetes:apps/v1:Deployment": _k8s("deployments"),
     "kubernetes:cloud.google.com/v1:ComputeClass": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),
+    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s("thirdPartyObjects"),
 }
 
-# The Kubernetes rules the stack's Roles grant (launcher and agent), as GKE IAM permissions.
+# The Kubernetes rules the stack's Roles (launcher and agent) and kube-state-metrics' ClusterRole
+# grant, as GKE IAM permissions.
 # `iam_for_rule` derives these from a Role's rules; the test checks the stack's Roles need no more.
 ROLE_RULES: tuple[str, ...] = (
     "container.pods.create",
@@ -297,6 +308,8 @@ ROLE_RULES: tuple[str, ...] = (
     "container.pods.getLogs",
     "container.pods.exec",
     "container.events.list",
+    "container.nodes.list",
+    "container.resourceQuotas.list",
 )
 
 # The program itself reads the project (gcp:organizations/getProject, for its number).
@@ -304,6 +317,8 @@ PROGRAM_CALLS: tuple[str, ...] = ("resourcemanager.projects.get",)
 
 # Kubernetes (resource, verb) -> GKE IAM permission (GKE_IAM).
 _SUBRESOURCE = {"pods/log": "container.pods.getLogs", "pods/exec": "container.pods.exec"}
+# GKE IAM names a resource in camelCase where its Kubernetes plural is one lowercase word.
+_RESOURCE = {"resourcequotas": "resourceQuotas"}
 _VERB = {
     "get": "get",
     "list": "list",
@@ -319,7 +334,7 @@ def iam_for_rule(resource: str, verb: str) -> str:
     """The GKE IAM permission that authorizes a core-group Kubernetes (resource, verb)."""
     if resource in _SUBRESOURCE:
         return _SUBRESOURCE[resource]
-    return f"container.{resource}.{_VERB[verb]}"
+    return f"container.{_RESOURCE.get(resource, resource)}.{_VERB[verb]}"
 
 
 def role_rule_permissions(rules: Iterable[Mapping[str, Any]]) -> set[str]:

@@ -12,6 +12,7 @@ from offline import runner
 from tests.day0 import CUSTOM_ROLE, role_permissions, run_bootstrap
 
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 
 
 def custom_types(run: runner.Run) -> set[str]:
@@ -40,9 +41,10 @@ def test_the_deployer_holds_what_the_stacks_roles_grant(
     """Kubernetes refuses a Role granting what its creator lacks (no `escalate`): the deployer
     holds exactly the rules of the stack's Roles, as GKE IAM permissions."""
     run: runner.Run = request.getfixturevalue(stack)
-    rules = [rule for r in run.of_type(ROLE) for rule in r.inputs["rules"]]
+    roles = [*run.of_type(ROLE), *run.of_type(CLUSTER_ROLE)]
+    rules = [rule for r in roles for rule in r.inputs["rules"]]
     needed = dp.role_rule_permissions(rules)
-    assert needed <= set(dp.ROLE_RULES)
+    assert needed == set(dp.ROLE_RULES)  # exactly: no rule permission held for nothing
     assert "container.roles.escalate" not in dp.deploy_permissions()
     assert "container.roles.bind" not in dp.deploy_permissions()
 
@@ -52,6 +54,7 @@ def test_the_roles_rules_translate_as_gke_names_them() -> None:
     assert dp.iam_for_rule("events", "watch") == "container.events.list"
     assert dp.iam_for_rule("pods/log", "get") == "container.pods.getLogs"
     assert dp.iam_for_rule("pods/exec", "create") == "container.pods.exec"
+    assert dp.iam_for_rule("resourcequotas", "watch") == "container.resourceQuotas.list"
 
 
 def test_every_entry_cites_a_source_and_lists_every_operation() -> None:

@@ -768,7 +768,9 @@ CASES_ELSEWHERE = {"gpu-pool-dcgm-metrics", "rbac-cluster-binding-read-only"}
 
 def test_every_policy_has_a_violation_case(pack: PolicyPackServer) -> None:
     names = {p.name for p in pack.info().policies}
-    assert names == {c[0] for c in CASES} | CASES_ELSEWHERE | DAY0_POLICIES  # day-0 cases: test_day0_policies.py
+    assert (
+        names == {c[0] for c in CASES} | CASES_ELSEWHERE | DAY0_POLICIES
+    )  # day-0 cases: test_day0_policies.py
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

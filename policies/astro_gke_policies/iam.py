@@ -54,14 +54,19 @@ def _no_project_level_impersonation(
 def _no_project_pod_permissions(
     props: Mapping[str, Any], _: ResourceValidationArgs
 ) -> Iterator[str]:
-    if get(props, "roleId") == DEPLOYER_ROLE_ID:
+    found = [
+        permission
+        for permission in items(get(props, "permissions"))
+        if isinstance(permission, str) and permission.startswith(POD_PERMISSION_PREFIXES)
+    ]
+    # The role id is read only when it matters: a first preview may not know it.
+    if not found or get(props, "roleId") == DEPLOYER_ROLE_ID:
         return
-    for permission in items(get(props, "permissions")):
-        if isinstance(permission, str) and permission.startswith(POD_PERMISSION_PREFIXES):
-            yield (
-                f"{permission} in a project-level custom role applies to every namespace of every cluster; "
-                "grant pod access with namespaced RBAC."
-            )
+    for permission in found:
+        yield (
+            f"{permission} in a project-level custom role applies to every namespace of every cluster; "
+            "grant pod access with namespaced RBAC."
+        )
 
 
 def policies() -> list[ResourceValidationPolicy]:

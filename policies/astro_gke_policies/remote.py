@@ -33,12 +33,13 @@ def _bucket_hardened(props: Mapping[str, Any], _: ResourceValidationArgs) -> Ite
 
 
 def _bucket_expires_objects(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
-    if text(props, "labels", "purpose") == "pulumi-state":
-        return  # Pulumi's state (bootstrap/): kept, versioned (day0.state-bucket-versioned)
     for rule in items(get(props, "lifecycleRules")):
         age = number(rule, "condition", "age")
         if text(rule, "action", "type") == "Delete" and age is not None and age >= 1:
             return
+    # The label is read only when it matters: a first preview may not know it.
+    if text(props, "labels", "purpose") == "pulumi-state":
+        return  # Pulumi's state (bootstrap/): kept, versioned (day0.state-bucket-versioned)
     yield "no lifecycle rule deletes objects after an age in days: XComs would pile up forever."
 
 
