@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows test preview snapshots bench apis astro-env agent-values clean
+.PHONY: help venv lock lint typecheck unit contract workflows docs docs-build test preview snapshots bench apis astro-env agent-values clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,12 +56,18 @@ contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, 
 workflows: venv ## actionlint on .github/workflows
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: lint typecheck unit contract workflows ## everything CI runs
+docs: venv ## serve the docs site locally (MkDocs, http://127.0.0.1:8000), rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-build: venv ## build the docs site into site/; --strict: a missing page, broken link or dead anchor fails
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: lint typecheck unit contract workflows docs-build ## everything CI runs
 
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
-bench: venv ## benchmark make preview (numbers go in README; not part of make test)
+bench: venv ## benchmark make preview (numbers go in docs/performance.md; not part of make test)
 	$(PY) bench/preview_bench.py
 
 apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (needs gcloud and serviceusage rights)
@@ -77,4 +83,4 @@ preview: venv ## run STACK (default dev) offline under Pulumi mocks and print th
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AF) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -615,7 +615,7 @@ _NODE_CONFIG = _source(TPG, _CONTAINER + "node_config.go", "00b984c6")
 _IAM = _source(TPG, "google/tpgiamresource/resource_iam_member.go", "0262be69")
 _K8S_DIFF = _source("pulumi/pulumi-kubernetes", "provider/pkg/provider/diff.go", "00302beb")
 
-# Where each type's entries come from (cited in the README section on `make preview BASE=...`).
+# Where each type's entries come from (cited in docs/change-review.md, on `make preview BASE=...`).
 SOURCES: dict[str, str] = {
     "gcp:container/cluster:Cluster": _source(
         TPG, _CONTAINER + "resource_container_cluster.go", "0297605c"

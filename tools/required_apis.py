@@ -1,5 +1,5 @@
-"""Google APIs the stack needs, with why. One list: README's table and `make apis` come from it, and
-tests/test_workflows.py checks that every resource type the program registers is covered.
+"""Google APIs the stack needs, with why. One list: the table in docs/deploying.md and `make apis`
+come from it, and tests/test_workflows.py checks that every resource type the program registers is covered.
 
 Choice: enabled by a documented command (`make apis PROJECT=<id>`), not by the stack. Enabling APIs
 is a project-bootstrap step that needs serviceusage.services.enable, which the stack's deployer

@@ -147,7 +147,7 @@ def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> d
 
 def external_agent_stack(args: argparse.Namespace, work: Path) -> Path:
     """The stack file with `args.deployment` turned into a Remote Execution deployment whose agent
-    runs elsewhere as `args.external_agent` (config as README "Remote Execution" shows it)."""
+    runs elsewhere as `args.external_agent` (config as docs/remote-execution.md shows it)."""
     import yaml
 
     raw = yaml.safe_load((HERE.parents[1] / f"Pulumi.{args.stack}.yaml").read_text())
