@@ -9,6 +9,7 @@ from astro_gke_policies import (
     gke,
     iam,
     network,
+    nodes,
     rbac,
     remote,
     secrets,
@@ -22,6 +23,7 @@ PACK_NAME = "astro-gke-gpu-policies"
 def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
+        *nodes.policies(),
         *capacity.policies(),
         *iam.policies(),
         *network.policies(),

@@ -19,6 +19,7 @@ from tests.policy_pack import (
     cases_gke,
     cases_iam,
     cases_network,
+    cases_nodes,
     cases_rbac,
     cases_remote,
     cases_secrets,
@@ -29,6 +30,7 @@ from tests.policy_pack.mutations import GPU_POOL_DEV, POOL, Mutation, edit, verd
 
 CASES = [
     *cases_gke.CASES,
+    *cases_nodes.CASES,
     *cases_iam.CASES,
     *cases_rbac.CASES,
     *cases_secrets.CASES,
