@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows test preview bootstrap-preview snapshots bench apis astro-env agent-values promtool clean
+.PHONY: help venv lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,7 +62,13 @@ contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, 
 workflows: venv ## actionlint on .github/workflows
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: lint typecheck unit contract workflows ## everything CI runs
+docs: venv ## serve the docs site locally (MkDocs, http://127.0.0.1:8000), rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-build: venv ## build the docs site into site/; --strict: a missing page, broken link or dead anchor fails
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: lint typecheck unit contract workflows docs-build ## everything CI runs
 
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
@@ -88,4 +94,4 @@ bootstrap-preview: venv ## run the day-0 program (bootstrap/, BOOTSTRAP_STACK de
 	@$(PY) -m offline.preview --program bootstrap --stack $(or $(BOOTSTRAP_STACK),ci) --format $(FORMAT)
 
 clean:
-	rm -rf $(VENV) $(AF) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AF) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

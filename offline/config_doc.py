@@ -1,5 +1,5 @@
-"""Render the config reference (README) from the pydantic model: the model is the one source
-(written into README by `python -m offline.readme`)."""
+"""Render the config reference (docs/config-reference.md) from the pydantic model: the model is
+the one source (written into that page by `python -m offline.readme`)."""
 
 from __future__ import annotations
 

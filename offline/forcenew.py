@@ -21,607 +21,20 @@ tests/test_forcenew.py fails when the stack sets an input path this table does n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import yaml
+from offline.forcenew_tables.compute import FIREWALL, NETWORK, ROUTER, ROUTER_NAT, SUBNETWORK
+from offline.forcenew_tables.container import CLUSTER, NODE_POOL
+from offline.forcenew_tables.fields import RB, TPG, TPG_BETA, UB, Field, R, U, source
+from offline.forcenew_tables.iam import ACCOUNT, CUSTOM_ROLE, SERVICE_IDENTITY, iam_member
+from offline.forcenew_tables.kubernetes import K8S_PROVIDER, active_cluster, k8s
+from offline.forcenew_tables.observability import ALERT_POLICY, AUDIT_CONFIG, DASHBOARD, LOG_METRIC
+from offline.forcenew_tables.secrets import SECRET, SECRET_VERSION
+from offline.forcenew_tables.storage import BUCKET
 
-TPG = "hashicorp/terraform-provider-google"
-TPG_BETA = "hashicorp/terraform-provider-google-beta"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One schema property. `replace`: ForceNew. `block`: a nested block whose fields have their
-    own entries (`replace` then says what adding or removing the whole block does). `when`: a
-    ForceNew that depends on the values (customdiff.ForceNewIfChange, a provider's DiffConfig):
-    called with (old, new) of a known change; an unknown new value replaces."""
-
-    replace: bool
-    block: bool = False
-    when: Callable[[Any, Any], bool] | None = None
-    note: str = ""
-
-
-R = Field(True)  # ForceNew
-U = Field(False)  # updated in place
-RB = Field(True, block=True)  # ForceNew block: adding/removing it replaces; see its fields
-UB = Field(False, block=True)  # updatable block; see its fields
-
-
-# --- node_config.go: the node config of a pool (and of a cluster's default pool) ---------------
-# google/services/container/node_config.go @ 00b984c6987304290117e54f87cdfd38f2be0685,
-# `schemaNodeConfig()` (ForceNew on the block itself: adding/removing `node_config` replaces).
-# At that commit machine_type, disk_size_gb, disk_type, image_type, labels, resource_labels, taint,
-# tags and workload_metadata_config carry no ForceNew (machine type and disks are updated in place
-# since v5.10.0: GoogleCloudPlatform/magic-modules#9575). Changed after that commit, applied here:
-# - gcfs_config: ForceNew removed (magic-modules#11553, in-place update magic-modules#11717); the
-#   cluster file cited below already calls `schemaGcfsConfig()` without the old forceNew argument.
-# - gvnic on google_container_node_pool: updated in place (magic-modules#13660, provider >= 6.33;
-#   terraform-google-modules/terraform-google-kubernetes-engine#2359).
-# Still ForceNew: guest_accelerator and everything in it, including gpu_driver_version (open:
-# hashicorp/terraform-provider-google#23248, magic-modules#18493), metadata, oauth_scopes,
-# service_account, spot, shielded_instance_config.
-def _node_config(prefix: str, *, pool: bool) -> dict[str, Field]:
-    fields: dict[str, Field] = {
-        "": RB,
-        "machineType": U,
-        "diskSizeGb": U,
-        "diskType": U,
-        "imageType": U,
-        "labels": U,
-        "resourceLabels": U,
-        "taints": U,
-        "tags": U,
-        "metadata": R,
-        "oauthScopes": R,
-        "serviceAccount": R,
-        "spot": R,
-        "preemptible": R,
-        "localSsdCount": R,
-        "minCpuPlatform": R,
-        "bootDiskKmsKey": R,
-        "shieldedInstanceConfig": RB,
-        "shieldedInstanceConfig.enableSecureBoot": R,
-        "shieldedInstanceConfig.enableIntegrityMonitoring": R,
-        "workloadMetadataConfig": UB,
-        "workloadMetadataConfig.mode": U,
-        "gcfsConfig": UB,
-        "gcfsConfig.enabled": U,
-        "gvnic": UB if pool else RB,
-        "gvnic.enabled": U if pool else R,
-        "guestAccelerators": RB,
-        "guestAccelerators.type": R,
-        "guestAccelerators.count": R,
-        "guestAccelerators.gpuPartitionSize": R,
-        "guestAccelerators.gpuDriverInstallationConfig": RB,
-        "guestAccelerators.gpuDriverInstallationConfig.gpuDriverVersion": R,
-        "guestAccelerators.gpuSharingConfig": RB,
-        "guestAccelerators.gpuSharingConfig.gpuSharingStrategy": R,
-        "guestAccelerators.gpuSharingConfig.maxSharedClientsPerGpu": R,
-        # flex_start and max_run_duration: ForceNew in node_config.go (schemaNodeConfig), as in
-        # the stored hashicorp/terraform-provider-google copy at 8da4e91560e76da82f5cb52bc4c4d16dcd034bf8.
-        "flexStart": R,
-        "maxRunDuration": R,
-        # secondary_boot_disks and both its fields: ForceNew (same file and commit).
-        "secondaryBootDisks": RB,
-        "secondaryBootDisks.diskImage": R,
-        "secondaryBootDisks.mode": R,
-        "reservationAffinity": RB,
-        "reservationAffinity.consumeReservationType": R,
-        "reservationAffinity.key": R,
-        "reservationAffinity.values": R,
-    }
-    return {f"{prefix}.{k}" if k else prefix: v for k, v in fields.items()}
-
-
-# google/services/container/resource_container_node_pool.go
-# @ 069a33d4f5ec3a0f06db9b0de344dc81b8bc90ce
-NODE_POOL: dict[str, Field] = {
-    "project": R,
-    "cluster": R,
-    "location": R,
-    "name": R,
-    "namePrefix": R,
-    "initialNodeCount": R,
-    "maxPodsPerNode": R,
-    "nodeCount": U,
-    "nodeLocations": U,
-    "version": U,
-    "autoscaling": UB,
-    "autoscaling.minNodeCount": U,
-    "autoscaling.maxNodeCount": U,
-    "autoscaling.totalMinNodeCount": U,
-    "autoscaling.totalMaxNodeCount": U,
-    "autoscaling.locationPolicy": U,
-    "management": UB,
-    "management.autoRepair": U,
-    "management.autoUpgrade": U,
-    "upgradeSettings": UB,
-    "upgradeSettings.maxSurge": U,
-    "upgradeSettings.maxUnavailable": U,
-    "upgradeSettings.strategy": U,
-    "upgradeSettings.blueGreenSettings": U,
-    "placementPolicy": RB,
-    "placementPolicy.type": U,
-    "placementPolicy.policyName": R,
-    "placementPolicy.tpuTopology": U,
-    "queuedProvisioning": RB,
-    "queuedProvisioning.enabled": R,
-    "networkConfig": UB,
-    "networkConfig.createPodRange": R,
-    "networkConfig.enablePrivateNodes": U,
-    "networkConfig.podRange": R,
-    "networkConfig.podIpv4CidrBlock": R,
-    "networkConfig.subnetwork": R,
-    **_node_config("nodeConfig", pool=True),
-}
-
-# google/services/container/resource_container_cluster.go @ 0297605c600111e010e09edb39901e0806b00a9a
-CLUSTER: dict[str, Field] = {
-    "name": R,
-    "location": R,
-    "project": R,
-    "description": R,
-    "initialNodeCount": R,
-    "network": R,
-    "subnetwork": R,
-    "networkingMode": R,
-    "datapathProvider": R,
-    "enableKubernetesAlpha": R,
-    "enableAutopilot": R,
-    "defaultMaxPodsPerNode": R,
-    "clusterIpv4Cidr": R,
-    "deletionProtection": U,
-    "enableLegacyAbac": U,
-    "enableShieldedNodes": U,
-    "enableIntranodeVisibility": U,
-    # cluster_autoscaling and its autoscaling_profile (Default "BALANCED") carry no ForceNew in
-    # resource_container_cluster.go; GKE updates them in place (UpdateCluster).
-    "clusterAutoscaling": UB,
-    "clusterAutoscaling.autoscalingProfile": U,
-    "loggingService": U,
-    "monitoringService": U,
-    "removeDefaultNodePool": U,
-    "resourceLabels": U,
-    "nodeLocations": U,
-    "minMasterVersion": U,
-    "binaryAuthorization": UB,
-    "binaryAuthorization.evaluationMode": U,
-    "controlPlaneEndpointsConfig": UB,
-    "controlPlaneEndpointsConfig.dnsEndpointConfig": UB,
-    "controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic": U,
-    "controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint": U,
-    "controlPlaneEndpointsConfig.ipEndpointsConfig": UB,
-    "controlPlaneEndpointsConfig.ipEndpointsConfig.enabled": U,
-    "costManagementConfig": UB,
-    "costManagementConfig.enabled": U,
-    "databaseEncryption": UB,
-    "databaseEncryption.state": U,
-    "databaseEncryption.keyName": U,
-    "ipAllocationPolicy": RB,
-    "ipAllocationPolicy.clusterSecondaryRangeName": R,
-    "ipAllocationPolicy.servicesSecondaryRangeName": R,
-    "ipAllocationPolicy.clusterIpv4CidrBlock": R,
-    "ipAllocationPolicy.servicesIpv4CidrBlock": R,
-    "ipAllocationPolicy.stackType": U,
-    "loggingConfig": UB,
-    "loggingConfig.enableComponents": U,
-    "monitoringConfig": UB,
-    "monitoringConfig.enableComponents": U,
-    "monitoringConfig.managedPrometheus": UB,
-    "monitoringConfig.managedPrometheus.enabled": U,
-    "maintenancePolicy": UB,
-    "maintenancePolicy.recurringWindow": UB,
-    "maintenancePolicy.recurringWindow.startTime": U,
-    "maintenancePolicy.recurringWindow.endTime": U,
-    "maintenancePolicy.recurringWindow.recurrence": U,
-    "maintenancePolicy.dailyMaintenanceWindow": UB,
-    "maintenancePolicy.dailyMaintenanceWindow.startTime": U,
-    "maintenancePolicy.maintenanceExclusions": U,
-    "masterAuth": UB,
-    "masterAuth.clientCertificateConfig": RB,
-    "masterAuth.clientCertificateConfig.issueClientCertificate": R,
-    "masterAuthorizedNetworksConfig": UB,
-    "masterAuthorizedNetworksConfig.cidrBlocks": U,
-    "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled": U,
-    "masterAuthorizedNetworksConfig.privateEndpointEnforcementEnabled": U,
-    "privateClusterConfig": UB,
-    "privateClusterConfig.enablePrivateNodes": R,
-    "privateClusterConfig.enablePrivateEndpoint": U,
-    "privateClusterConfig.masterIpv4CidrBlock": R,
-    "privateClusterConfig.privateEndpointSubnetwork": R,
-    "privateClusterConfig.masterGlobalAccessConfig": UB,
-    "privateClusterConfig.masterGlobalAccessConfig.enabled": U,
-    "releaseChannel": UB,
-    "releaseChannel.channel": U,
-    "workloadIdentityConfig": UB,
-    "workloadIdentityConfig.workloadPool": U,
-    "confidentialNodes": RB,
-    "confidentialNodes.enabled": R,
-    **_node_config("nodeConfig", pool=False),
-}
-
-# google/services/compute/resource_compute_network.go @ 017d2f58149ba6a5cd786ac9e6bd81ea308e9290
-NETWORK: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "autoCreateSubnetworks": R,
-    "description": R,
-    "internalIpv6Range": R,
-    "networkProfile": R,
-    "routingMode": U,
-    "mtu": U,
-    "enableUlaInternalIpv6": U,
-    "deleteDefaultRoutesOnCreate": U,
-    "networkFirewallPolicyEnforcementOrder": U,
-}
-
-
-def _cidr_shrinks(old: Any, new: Any) -> bool:
-    """resource_compute_subnetwork.go `IsShrinkageIpCidr` (customdiff.ForceNewIfChange on
-    ip_cidr_range): an expansion is an update, anything else replaces."""
-    import ipaddress
-
-    try:
-        o, n = ipaddress.ip_network(str(old)), ipaddress.ip_network(str(new))
-    except ValueError:
-        return True
-    return not (o.version == n.version and o.subnet_of(n))  # type: ignore[arg-type]
-
-
-# google/services/compute/resource_compute_subnetwork.go @ 0110d02a6c9d687b9b1c9f51c0d0497e319eea4d
-SUBNETWORK: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "network": R,
-    "region": R,
-    "description": R,
-    "purpose": R,
-    "ipCidrRange": Field(False, when=_cidr_shrinks, note="replaced unless the range only grows"),
-    "privateIpGoogleAccess": U,
-    "privateIpv6GoogleAccess": U,
-    "stackType": U,
-    "role": U,
-    "secondaryIpRanges": U,
-    "logConfig": UB,
-    "logConfig.aggregationInterval": U,
-    "logConfig.flowSampling": U,
-    "logConfig.metadata": U,
-    "logConfig.metadataFields": U,
-    "logConfig.filterExpr": U,
-}
-
-# google/services/compute/resource_compute_router.go @ 07fc8657afe854e6679f9e01de04f96955a1f910
-ROUTER: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "network": R,
-    "region": R,
-    "encryptedInterconnectRouter": R,
-    "description": U,
-    "bgp": U,
-}
-
-# google/services/compute/resource_compute_router_nat.go @ 054ced1c7461e561866ecb24de20aacc27cc6901
-ROUTER_NAT: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "router": R,
-    "region": R,
-    "endpointTypes": R,
-    "natIpAllocateOption": U,
-    "sourceSubnetworkIpRangesToNat": U,
-    "subnetworks": U,
-    "natIps": U,
-    "drainNatIps": U,
-    "minPortsPerVm": U,
-    "maxPortsPerVm": U,
-    "enableDynamicPortAllocation": U,
-    "enableEndpointIndependentMapping": U,
-    "icmpIdleTimeoutSec": U,
-    "tcpEstablishedIdleTimeoutSec": U,
-    "tcpTransitoryIdleTimeoutSec": U,
-    "tcpTimeWaitTimeoutSec": U,
-    "udpIdleTimeoutSec": U,
-    "autoNetworkTier": U,
-    "rules": U,
-    "logConfig": UB,
-    "logConfig.enable": U,
-    "logConfig.filter": U,
-}
-
-# google/services/compute/resource_compute_firewall.go @ 07fc8657afe854e6679f9e01de04f96955a1f910
-FIREWALL: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "direction": R,
-    "params": R,
-    "network": U,
-    "allows": U,
-    "denies": U,
-    "description": U,
-    "destinationRanges": U,
-    "disabled": U,
-    "priority": U,
-    "sourceRanges": U,
-    "sourceServiceAccounts": U,
-    "sourceTags": U,
-    "targetServiceAccounts": U,
-    "targetTags": U,
-    "logConfig": UB,
-    "logConfig.metadata": U,
-}
-
-# google/services/resourcemanager/resource_google_service_account.go
-# @ 0540ffede9083228e6d6177e2b50d3b91e5bde13
-ACCOUNT: dict[str, Field] = {
-    "accountId": R,
-    "project": R,
-    "displayName": U,
-    "description": U,
-    "disabled": U,
-}
-
-# google/services/resourcemanager/resource_google_project_iam_custom_role.go
-# @ 2f152ea2d0d16efd92d3bd561e67a2b34db0beb0
-CUSTOM_ROLE: dict[str, Field] = {
-    "roleId": R,
-    "project": R,
-    "title": U,
-    "description": U,
-    "permissions": U,
-    "stage": U,
-}
-
-# google/services/secretmanager/resource_secret_manager_secret.go
-# @ 01ddfb1d26a17bde690190c8ab82efd76f539471
-SECRET: dict[str, Field] = {
-    "secretId": R,
-    "project": R,
-    "replication": RB,
-    "replication.auto": RB,
-    "replication.auto.customerManagedEncryption": UB,
-    "replication.auto.customerManagedEncryption.kmsKeyName": U,
-    "replication.userManaged": RB,
-    "replication.userManaged.replicas": RB,
-    "replication.userManaged.replicas.location": R,
-    "replication.userManaged.replicas.customerManagedEncryption": UB,
-    "replication.userManaged.replicas.customerManagedEncryption.kmsKeyName": U,
-    "ttl": R,
-    "labels": U,
-    "annotations": U,
-    "versionAliases": U,
-    "expireTime": U,
-    "topics": U,
-    "rotation": U,
-}
-
-# google/services/secretmanager/resource_secret_manager_secret_version.go
-# @ 158d84c7f71a14ef8d9a429db544ef293a271d42
-SECRET_VERSION: dict[str, Field] = {
-    "secret": R,
-    "secretData": R,
-    "isSecretDataBase64": R,
-    "enabled": U,
-    "deletionPolicy": U,
-}
-
-# IAM members: google/tpgiamresource/resource_iam_member.go
-# @ 0262be693c00e5902e2190d2ae307d6112467e31
-# `ResourceIamMember` has no Update, role/member/condition are ForceNew, and the SDK requires every
-# other input (the parent-specific schema: project, secret_id, ...) to be ForceNew too.
-_IAM_MEMBER_BASE: dict[str, Field] = {
-    "role": R,
-    "member": R,
-    "condition": R,
-}
-
-
-def _iam_member(*parent: str) -> dict[str, Field]:
-    return {**_IAM_MEMBER_BASE, **{p: R for p in parent}}
-
-
-# google-beta/services/resourcemanager/resource_project_service_identity.go
-# @ 7d060ee735ae918908fe3f1026ad57befb73329b (a google-beta resource; pulumi-gcp bridges the beta
-# provider): no Update, service and project ForceNew.
-SERVICE_IDENTITY: dict[str, Field] = {"service": R, "project": R}
-
-
-def _retention_unlocked(old: Any, new: Any) -> bool:
-    return old is True and new is not True
-
-
-# google/services/storage/resource_storage_bucket.go
-# @ 0262be693c00e5902e2190d2ae307d6112467e31: ForceNew on name, location, project,
-# enable_object_retention, custom_placement_config.data_locations and hierarchical_namespace
-# (+ enabled); CustomizeDiff `ForceNewIfChange("retention_policy.0.is_locked", isPolicyLocked)`
-# replaces when a locked policy is unlocked. Everything else (encryption, lifecycle rules, labels,
-# storage class, uniform access, public access prevention, soft delete, force_destroy) updates.
-BUCKET: dict[str, Field] = {
-    "name": R,
-    "project": R,
-    "location": R,
-    "enableObjectRetention": R,
-    "customPlacementConfig": UB,
-    "customPlacementConfig.dataLocations": R,
-    "hierarchicalNamespace": RB,
-    "hierarchicalNamespace.enabled": R,
-    "retentionPolicy": UB,
-    "retentionPolicy.isLocked": Field(
-        False, when=_retention_unlocked, note="replaced when a locked policy is unlocked"
-    ),
-    "retentionPolicy.retentionPeriod": U,
-    "encryption": UB,
-    "encryption.defaultKmsKeyName": U,
-    "requesterPays": U,
-    "forceDestroy": U,
-    "labels": U,
-    "storageClass": U,
-    "lifecycleRules": UB,
-    "lifecycleRules.action": UB,
-    "lifecycleRules.action.type": U,
-    "lifecycleRules.action.storageClass": U,
-    "lifecycleRules.condition": UB,
-    **{
-        f"lifecycleRules.condition.{k}": U
-        for k in (
-            "age",
-            "createdBefore",
-            "customTimeBefore",
-            "daysSinceCustomTime",
-            "daysSinceNoncurrentTime",
-            "noncurrentTimeBefore",
-            "withState",
-            "matchesStorageClasses",
-            "numNewerVersions",
-            "matchesPrefixes",
-            "matchesSuffixes",
-            "sendAgeIfZero",
-            "sendDaysSinceNoncurrentTimeIfZero",
-            "sendDaysSinceCustomTimeIfZero",
-            "sendNumNewerVersionsIfZero",
-        )
-    },
-    "versioning": UB,
-    "versioning.enabled": U,
-    "autoclass": UB,
-    "autoclass.enabled": U,
-    "autoclass.terminalStorageClass": U,
-    "website": UB,
-    "website.mainPageSuffix": U,
-    "website.notFoundPage": U,
-    "cors": UB,
-    "cors.origins": U,
-    "cors.methods": U,
-    "cors.responseHeaders": U,
-    "cors.maxAgeSeconds": U,
-    "defaultEventBasedHold": U,
-    "logging": UB,
-    "logging.logBucket": U,
-    "logging.logObjectPrefix": U,
-    "uniformBucketLevelAccess": U,
-    "rpo": U,
-    "publicAccessPrevention": U,
-    "softDeletePolicy": UB,
-    "softDeletePolicy.retentionDurationSeconds": U,
-}
-
-
-# --- Observability (components/observability.py, xcom_bucket.py) ---------------------------------
-# google/services/monitoring/resource_monitoring_alert_policy.go @ 34ff2886b1: an Update function;
-# ForceNew on `project` only. Conditions, documentation, channels, severity and labels update.
-ALERT_POLICY: dict[str, Field] = {
-    "project": R,
-    "displayName": U,
-    "combiner": U,
-    "enabled": U,
-    "severity": U,
-    "notificationChannels": U,
-    "userLabels": U,
-    "documentation": UB,
-    "documentation.content": U,
-    "documentation.mimeType": U,
-    "documentation.subject": U,
-    "conditions": UB,
-    "conditions.displayName": U,
-    "conditions.conditionPrometheusQueryLanguage": UB,
-    **{
-        f"conditions.conditionPrometheusQueryLanguage.{k}": U
-        for k in (
-            "query",
-            "duration",
-            "evaluationInterval",
-            "ruleGroup",
-            "alertRule",
-            "labels",
-            "disableMetricValidation",
-        )
-    },
-}
-
-# google/services/monitoring/resource_monitoring_dashboard.go @ 42208ee786: `dashboard_json`
-# updates (Update function), `project` ForceNew.
-DASHBOARD: dict[str, Field] = {"project": R, "dashboardJson": U}
-
-# google/services/logging/resource_logging_metric.go @ 34ff2886b1: ForceNew on `project` and on a
-# descriptor label's key and value_type; name, filter, description and the descriptor update.
-LOG_METRIC: dict[str, Field] = {
-    "project": R,
-    "name": U,
-    "description": U,
-    "filter": U,
-    "metricDescriptor": UB,
-    "metricDescriptor.metricKind": U,
-    "metricDescriptor.valueType": U,
-    "metricDescriptor.unit": U,
-    "metricDescriptor.displayName": U,
-}
-
-# google/tpgiamresource/resource_iam_audit_config.go @ b7e40fdaa8 (service and audit_log_config
-# without ForceNew; an Update function) with google/services/resourcemanager/iam_project.go
-# @ 4efffe5be2 (`project` ForceNew).
-AUDIT_CONFIG: dict[str, Field] = {
-    "project": R,
-    "service": U,
-    "auditLogConfigs": UB,
-    "auditLogConfigs.logType": U,
-    "auditLogConfigs.exemptedMembers": U,
-}
-
-
-# --- Kubernetes -----------------------------------------------------------------------------
-# pulumi/pulumi-kubernetes provider/pkg/provider/diff.go @ 00302beb58ae08591f0c8b0b065871c50ba35250:
-# `.metadata.name` and `.metadata.namespace` replace every kind; per kind also e.g. RoleBinding
-# `.roleRef`, ResourceQuota `.spec.scopes`. Everything else is applied to the live object (an
-# update). apiVersion and kind are part of the type token: a change is a different resource type,
-# i.e. a different URN (delete + create), never an update of this one.
-def _k8s(**kind_fields: Field) -> dict[str, Field]:
-    return {
-        "apiVersion": U,
-        "kind": U,
-        "metadata": UB,
-        "metadata.name": R,
-        "metadata.namespace": R,
-        "metadata.labels": U,
-        "metadata.annotations": U,
-        **{k.replace("__", "."): v for k, v in kind_fields.items()},
-    }
-
-
-def active_cluster(kubeconfig: Any) -> Any:
-    """The cluster entry the kubeconfig's current context points at (None if it cannot tell)."""
-    try:
-        doc = yaml.safe_load(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig
-        current = doc["current-context"]
-        context = next(c["context"] for c in doc["contexts"] if c["name"] == current)
-        return next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
-    except (TypeError, KeyError, StopIteration, yaml.YAMLError):
-        return None
-
-
-def _cluster_changes(old: Any, new: Any) -> bool:
-    before, after = active_cluster(old), active_cluster(new)
-    return before is not None and after is not None and before != after
-
-
-# The kubernetes provider resource: pulumi/pulumi-kubernetes provider/pkg/provider/provider.go
-# @ 010f5d8e95e3cc9a384442e8239310d51fdc052e, `DiffConfig`: a kubeconfig that changes but still
-# points at the same active cluster is an update; a different active cluster, or a kubeconfig not
-# known during preview (its cluster is being replaced), replaces the provider, and the engine then
-# replaces every resource it manages (pulumi/pulumi pkg/resource/deploy/step_generator.go
-# @ 1a16857a44f16e46a9dce29f184c511062a70f80, `providerChanged`).
-K8S_PROVIDER: dict[str, Field] = {
-    "kubeconfig": Field(
-        False, when=_cluster_changes, note="replaced when the active cluster changes"
-    ),
-    "context": Field(False, when=_cluster_changes),
-    "cluster": Field(False, when=_cluster_changes),
-    "namespace": U,
-    "enableServerSideApply": U,
-    "clusterIdentifier": R,
-}
+# Re-exported: the entry kinds and sources, for the tests and for entries added here.
+__all__ = ["R", "RB", "TPG", "TPG_BETA", "U", "UB", "Field", "active_cluster"]
 
 TABLE: dict[str, dict[str, Field]] = {
     "gcp:container/cluster:Cluster": CLUSTER,
@@ -635,44 +48,44 @@ TABLE: dict[str, dict[str, Field]] = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": CUSTOM_ROLE,
     "gcp:secretmanager/secret:Secret": SECRET,
     "gcp:secretmanager/secretVersion:SecretVersion": SECRET_VERSION,
-    "gcp:projects/iAMMember:IAMMember": _iam_member("project"),
-    "gcp:serviceaccount/iAMMember:IAMMember": _iam_member("serviceAccountId"),
-    "gcp:secretmanager/secretIamMember:SecretIamMember": _iam_member("project", "secretId"),
-    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _iam_member("cryptoKeyId"),
-    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _iam_member(
+    "gcp:projects/iAMMember:IAMMember": iam_member("project"),
+    "gcp:serviceaccount/iAMMember:IAMMember": iam_member("serviceAccountId"),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": iam_member("project", "secretId"),
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": iam_member("cryptoKeyId"),
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": iam_member(
         "project", "location", "repository"
     ),
     "gcp:projects/serviceIdentity:ServiceIdentity": SERVICE_IDENTITY,
     "gcp:storage/bucket:Bucket": BUCKET,
-    "gcp:storage/bucketIAMMember:BucketIAMMember": _iam_member("bucket"),
-    "kubernetes:core/v1:ServiceAccount": _k8s(
+    "gcp:storage/bucketIAMMember:BucketIAMMember": iam_member("bucket"),
+    "kubernetes:core/v1:ServiceAccount": k8s(
         automountServiceAccountToken=U, secrets=U, imagePullSecrets=U
     ),
-    "kubernetes:core/v1:Namespace": _k8s(spec=U),
-    "kubernetes:core/v1:ResourceQuota": _k8s(
+    "kubernetes:core/v1:Namespace": k8s(spec=U),
+    "kubernetes:core/v1:ResourceQuota": k8s(
         spec=UB, spec__hard=U, spec__scopeSelector=U, spec__scopes=R
     ),
-    "kubernetes:core/v1:LimitRange": _k8s(spec=U),
-    "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s(spec=U),
-    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s(rules=U),
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s(roleRef=R, subjects=U),
+    "kubernetes:core/v1:LimitRange": k8s(spec=U),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": k8s(spec=U),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": k8s(rules=U),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": k8s(roleRef=R, subjects=U),
     # diff.go lists `.spec` only for policy/v1beta1 PodDisruptionBudget; policy/v1 updates it.
-    "kubernetes:policy/v1:PodDisruptionBudget": _k8s(spec=U),
+    "kubernetes:policy/v1:PodDisruptionBudget": k8s(spec=U),
     # A custom resource: diff.go lists no kind-specific forceNew path for it, so only
     # metadata.name/namespace replace; its spec is applied to the live object.
-    "kubernetes:cloud.google.com/v1:ComputeClass": _k8s(spec=U),
+    "kubernetes:cloud.google.com/v1:ComputeClass": k8s(spec=U),
     # diff.go: ClusterRoleBinding `.roleRef` replaces (as RoleBinding); ClusterRole none; apps/v1
     # Deployment `.spec.selector` (and its matchLabels/matchExpressions) replaces.
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s(rules=U),
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s(roleRef=R, subjects=U),
-    "kubernetes:apps/v1:Deployment": _k8s(
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": k8s(rules=U),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": k8s(roleRef=R, subjects=U),
+    "kubernetes:apps/v1:Deployment": k8s(
         spec=UB,
         spec__replicas=U,
         spec__selector=R,
         spec__template=U,
     ),
     # A custom resource (GKE's managed-collection CRD): only metadata.name/namespace replace.
-    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s(spec=U),
+    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": k8s(spec=U),
     "gcp:monitoring/alertPolicy:AlertPolicy": ALERT_POLICY,
     "gcp:monitoring/dashboard:Dashboard": DASHBOARD,
     "gcp:logging/metric:Metric": LOG_METRIC,
@@ -681,51 +94,47 @@ TABLE: dict[str, dict[str, Field]] = {
 }
 
 
-def _source(repo: str, path: str, commit: str) -> str:
-    return f"{repo} {path}@{commit}"
-
-
 _CONTAINER = "google/services/container/"
 _COMPUTE = "google/services/compute/"
 _RM = "google/services/resourcemanager/"
 _SM = "google/services/secretmanager/"
-_NODE_CONFIG = _source(TPG, _CONTAINER + "node_config.go", "00b984c6")
-_IAM = _source(TPG, "google/tpgiamresource/resource_iam_member.go", "0262be69")
-_K8S_DIFF = _source("pulumi/pulumi-kubernetes", "provider/pkg/provider/diff.go", "00302beb")
+_NODE_CONFIG = source(TPG, _CONTAINER + "node_config.go", "00b984c6")
+_IAM = source(TPG, "google/tpgiamresource/resource_iam_member.go", "0262be69")
+_K8S_DIFF = source("pulumi/pulumi-kubernetes", "provider/pkg/provider/diff.go", "00302beb")
 
-# Where each type's entries come from (cited in the README section on `make preview BASE=...`).
+# Where each type's entries come from (cited in docs/change-review.md, on `make preview BASE=...`).
 SOURCES: dict[str, str] = {
-    "gcp:container/cluster:Cluster": _source(
+    "gcp:container/cluster:Cluster": source(
         TPG, _CONTAINER + "resource_container_cluster.go", "0297605c"
     )
     + f", {_NODE_CONFIG}",
-    "gcp:container/nodePool:NodePool": _source(
+    "gcp:container/nodePool:NodePool": source(
         TPG, _CONTAINER + "resource_container_node_pool.go", "069a33d4"
     )
     + f", {_NODE_CONFIG}",
-    "gcp:compute/network:Network": _source(
+    "gcp:compute/network:Network": source(
         TPG, _COMPUTE + "resource_compute_network.go", "017d2f58"
     ),
-    "gcp:compute/subnetwork:Subnetwork": _source(
+    "gcp:compute/subnetwork:Subnetwork": source(
         TPG, _COMPUTE + "resource_compute_subnetwork.go", "0110d02a"
     ),
-    "gcp:compute/router:Router": _source(TPG, _COMPUTE + "resource_compute_router.go", "07fc8657"),
-    "gcp:compute/routerNat:RouterNat": _source(
+    "gcp:compute/router:Router": source(TPG, _COMPUTE + "resource_compute_router.go", "07fc8657"),
+    "gcp:compute/routerNat:RouterNat": source(
         TPG, _COMPUTE + "resource_compute_router_nat.go", "054ced1c"
     ),
-    "gcp:compute/firewall:Firewall": _source(
+    "gcp:compute/firewall:Firewall": source(
         TPG, _COMPUTE + "resource_compute_firewall.go", "07fc8657"
     ),
-    "gcp:serviceaccount/account:Account": _source(
+    "gcp:serviceaccount/account:Account": source(
         TPG, _RM + "resource_google_service_account.go", "0540ffed"
     ),
-    "gcp:projects/iAMCustomRole:IAMCustomRole": _source(
+    "gcp:projects/iAMCustomRole:IAMCustomRole": source(
         TPG, _RM + "resource_google_project_iam_custom_role.go", "2f152ea2"
     ),
-    "gcp:secretmanager/secret:Secret": _source(
+    "gcp:secretmanager/secret:Secret": source(
         TPG, _SM + "resource_secret_manager_secret.go", "01ddfb1d"
     ),
-    "gcp:secretmanager/secretVersion:SecretVersion": _source(
+    "gcp:secretmanager/secretVersion:SecretVersion": source(
         TPG, _SM + "resource_secret_manager_secret_version.go", "158d84c7"
     ),
     "gcp:projects/iAMMember:IAMMember": _IAM,
@@ -733,12 +142,12 @@ SOURCES: dict[str, str] = {
     "gcp:secretmanager/secretIamMember:SecretIamMember": _IAM,
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _IAM,
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _IAM,
-    "gcp:projects/serviceIdentity:ServiceIdentity": _source(
+    "gcp:projects/serviceIdentity:ServiceIdentity": source(
         TPG_BETA,
         "google-beta/services/resourcemanager/resource_project_service_identity.go",
         "7d060ee7",
     ),
-    "gcp:storage/bucket:Bucket": _source(
+    "gcp:storage/bucket:Bucket": source(
         TPG, "google/services/storage/resource_storage_bucket.go", "0262be69"
     ),
     "gcp:storage/bucketIAMMember:BucketIAMMember": _IAM,
@@ -755,20 +164,20 @@ SOURCES: dict[str, str] = {
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _K8S_DIFF,
     "kubernetes:apps/v1:Deployment": _K8S_DIFF,
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _K8S_DIFF,
-    "gcp:monitoring/alertPolicy:AlertPolicy": _source(
+    "gcp:monitoring/alertPolicy:AlertPolicy": source(
         TPG, "google/services/monitoring/resource_monitoring_alert_policy.go", "34ff2886"
     ),
-    "gcp:monitoring/dashboard:Dashboard": _source(
+    "gcp:monitoring/dashboard:Dashboard": source(
         TPG, "google/services/monitoring/resource_monitoring_dashboard.go", "42208ee7"
     ),
-    "gcp:logging/metric:Metric": _source(
+    "gcp:logging/metric:Metric": source(
         TPG, "google/services/logging/resource_logging_metric.go", "34ff2886"
     ),
-    "gcp:projects/iAMAuditConfig:IAMAuditConfig": _source(
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": source(
         TPG, "google/tpgiamresource/resource_iam_audit_config.go", "b7e40fda"
     )
-    + f", {_source(TPG, _RM + 'iam_project.go', '4efffe5b')}",
-    "pulumi:providers:kubernetes": _source(
+    + f", {source(TPG, _RM + 'iam_project.go', '4efffe5b')}",
+    "pulumi:providers:kubernetes": source(
         "pulumi/pulumi-kubernetes", "provider/pkg/provider/provider.go", "010f5d8e"
     )
     + " (DiffConfig)",

@@ -278,7 +278,7 @@ def render_text(plan: dict[str, Any]) -> str:
     lines += [
         "",
         f"Deploy critical path: about {_minutes(path['estimated_seconds'])} (typical creation times, "
-        "see README)",
+        "see docs/offline-proof.md)",
     ]
     for step in path["steps"]:
         lines.append(

@@ -1,4 +1,4 @@
-"""Render the README's policy table from the pack itself (written by `python -m offline.readme`)."""
+"""Render the policy table (docs/policy-pack.md) from the pack itself (written by `python -m offline.readme`)."""
 
 from __future__ import annotations
 

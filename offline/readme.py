@@ -1,5 +1,6 @@
-"""README blocks generated from the code they describe: `python -m offline.readme` rewrites them;
-tests/test_readme.py fails when README and code disagree."""
+"""Doc blocks generated from the code they describe, each in the page it belongs to:
+`python -m offline.readme` rewrites them in place; tests/test_readme.py fails when a page and the
+code disagree."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "required-apis": required_apis.render,
 }
 
+# The page (relative to the repository root) that holds each block.
+PAGES: dict[str, str] = {
+    "config-reference": "docs/config-reference.md",
+    "policy-table": "docs/policy-pack.md",
+    "creation-times": "docs/offline-proof.md",
+    "required-apis": "docs/deploying.md",
+}
+
 
 def markers(name: str) -> tuple[str, str]:
     return (
@@ -30,13 +39,12 @@ def block(text: str, name: str) -> str:
 
 
 def write() -> None:
-    path = ROOT / "README.md"
-    text = path.read_text()
     for name, render in BLOCKS.items():
+        path = ROOT / PAGES[name]
+        text = path.read_text()
         begin, end = markers(name)
         start, stop = text.index(begin) + len(begin), text.index(end)
-        text = text[:start] + "\n" + render() + "\n" + text[stop:]
-    path.write_text(text)
+        path.write_text(text[:start] + "\n" + render() + "\n" + text[stop:])
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def creation(resource_type: str) -> Timing:
 
 
 def render() -> str:
-    """The README table of these numbers."""
+    """The table of these numbers (docs/offline-proof.md)."""
     lines = ["| resource type | typical seconds | source |", "| --- | --- | --- |"]
     for kind, timing in sorted(CREATION.items()):
         lines.append(f"| `{kind}` | {timing.seconds} | {timing.source} |")

@@ -10,7 +10,8 @@ description, URN; not-applicable entries), to tests/golden/policy_verdicts.json.
 - every top-level property of every dev and prod resource made unknown in turn (preview), alone
   (Analyze) and in its stack (AnalyzeStack), and every property of the stack unknown at once;
 - every property path of every dev and prod resource replaced by each of ten awkward values;
-- each mutation of tests/test_policies.py's CASES (at recording time), with its config: every
+- each mutation of the policy pack's violation CASES (tests/policy_pack/test_policy_violations.py,
+  tests/test_policies.py at 134caf3) (at recording time), with its config: every
   resource and the stack;
 - stack edits: every dev and prod resource removed in turn, and orphaned (no parent) in turn;
   in the 50-deployment stack, each of one deployment's children removed in turn and all of them
@@ -160,8 +161,8 @@ def current_stacks() -> dict[str, list[Registration]]:
 
 
 def mutation_cases(stacks: dict[str, list[Registration]]) -> list[Case]:
-    """tests/test_policies.py's CASES as they stand when recording: each mutated stack whole."""
-    import test_policies  # type: ignore[import-not-found,unused-ignore]
+    """The violation CASES as they stand when recording: each mutated stack whole."""
+    from tests.policy_pack import test_policy_violations as test_policies
 
     out: list[Case] = []
     for policy, stack, _level, mutate, _fragment, config in test_policies.CASES:
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["record"])
     parser.add_argument("--pack-dir", type=Path, default=PACK_DIR)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # test_policies, for its CASES
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     record(args.pack_dir.resolve())
 
 

@@ -1,6 +1,6 @@
 """Day 2: the replacement options of every resource the stack registers, exactly.
 
-One decision per resource type (README, "Day 2: what replaces what"): a generated name where a
+One decision per resource type (docs/change-review.md, "Day 2: what a change replaces"): a generated name where a
 replacement must come up beside the old object (node pools), delete-first where a fixed name
 cannot coexist with its replacement (cluster, network objects, the connection secret), and Pulumi
 `protect` in prod on what a running deployment depends on. A type the stack starts registering

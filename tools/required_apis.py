@@ -1,5 +1,5 @@
-"""Google APIs the stack needs, with why. One list: README's table and `make apis` come from it, and
-tests/test_workflows.py checks that every resource type the program registers is covered.
+"""Google APIs the stack needs, with why. One list: the table in docs/deploying.md and `make apis`
+come from it, and tests/test_workflows.py checks that every resource type the program registers is covered.
 
 Choice: enabled by a documented command (`make apis PROJECT=<id>`) or by the day-0 program
 (`bootstrap/`, run by the project owner: `disable_on_destroy=False`), never by the main stack. Enabling APIs

@@ -2,7 +2,7 @@
 
 The stack reads one structured object, `astro-gke-gpu:platform`, from `Pulumi.<stack>.yaml` and
 validates it here before any resource is registered. Each field's description is the reference
-documentation (README's config reference is generated from it: `python -m offline.config_doc`).
+documentation (docs/config-reference.md is generated from it: `python -m offline.readme`).
 
 Validation collects every problem at once; :func:`load` raises a single :class:`ConfigError` whose
 lines name the config path and the rule broken.

@@ -1,4 +1,5 @@
-"""Airflow deployments and where their connection secrets are stored.
+"""Airflow deployments (their agents: agent.py; where their connection secrets are stored:
+secrets.py; the naming rules: names.py).
 
 Two execution modes (Astro "Execution mode"): `hosted`, where Astro runs the workers and tasks run as
 the deployment's Astro identity, and `remote` (Astro Remote Execution, Airflow 3), where the Remote
@@ -10,67 +11,55 @@ service account)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components import catalog
 from components.config._base import (
-    KMS_KEY,
-    KMS_KEY_RULE,
     AccountId,
-    ProjectId,
-    _ctx,
     _matching,
     _Model,
 )
-
-DEPLOYMENT_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,24}[a-z0-9])?$")
-DEPLOYMENT_NAME_RULE = "1-26 characters: lowercase letters, digits, hyphens; starts with a letter"
-NAMESPACE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-NAMESPACE_RULE = "DNS-1123 label: at most 63 lowercase letters, digits, hyphens"
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-RESERVED_NAMESPACE_PREFIXES = (
-    "kube-",
-    "gke-",
-    "gmp-",
-    "gatekeeper-",
-    "istio-",
-    "config-management-",
+from components.config.agent import (
+    AgentConfig,
+    XComStorageConfig,
+    xcom_bucket_name,
 )
-SA_EMAIL = re.compile(
-    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
+from components.config.names import (
+    CONN_ID,
+    CONN_ID_RULE,
+    DEPLOYMENT_NAME,
+    DEPLOYMENT_NAME_RULE,
+    KSA_NAME_RULE,
+    NAMESPACE_RULE,
+    QUANTITY_RULE,
+    SA_EMAIL_RULE,
+    SECRET_ID,
+    LaunchMode,
+    Quantity,
+    SaEmail,
+    _check_namespace,
 )
-SA_EMAIL_RULE = "a service-account email: <account>@<project>.iam.gserviceaccount.com"
-# CloudSecretManagerBackend's SECRET_ID_PATTERN (providers/google/cloud/secrets/secret_manager.py)
-SECRET_ID = re.compile(r"^[a-zA-Z0-9-_]*$")
-CONN_ID = re.compile(r"^[a-zA-Z0-9_-]{1,200}$")
-CONN_ID_RULE = "letters, digits, '_' and '-' (the secrets backend's secret-id pattern)"
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
-QUANTITY_RULE = "a Kubernetes quantity such as 500m, 2, 512Mi, 4Gi"
-
-# Kubernetes service account names are DNS-1123 subdomains; a label (no dots) keeps the Workload
-# Identity principal `.../subject/ns/<ns>/sa/<ksa>` and the RBAC subject unambiguous.
-KSA_NAME = NAMESPACE
-KSA_NAME_RULE = (
-    "Kubernetes service account name: DNS-1123 label, at most 63 lowercase letters, digits, hyphens"
+from components.config.secrets import (
+    ExistingSecretsBackendConfig,
+    SecretManagerConfig,
 )
 
-Quantity = Annotated[str, _matching(QUANTITY, QUANTITY_RULE)]
-SaEmail = Annotated[str, _matching(SA_EMAIL, SA_EMAIL_RULE)]
-KsaName = Annotated[str, _matching(KSA_NAME, KSA_NAME_RULE)]
-
-LaunchMode = Literal["impersonation", "adc", "in_cluster"]
-
-
-def _check_namespace(v: str) -> str:
-    if not NAMESPACE.match(v):
-        raise ValueError(NAMESPACE_RULE)
-    if v in RESERVED_NAMESPACES or v.startswith(RESERVED_NAMESPACE_PREFIXES):
-        raise ValueError(f"{v} is reserved for the system; pick a namespace of your own")
-    return v
+# Re-exported: importers name them from here (components.config, components.xcom_bucket).
+__all__ = [
+    "AgentConfig",
+    "CONN_ID_RULE",
+    "DEPLOYMENT_NAME_RULE",
+    "KSA_NAME_RULE",
+    "ExistingSecretsBackendConfig",
+    "NAMESPACE_RULE",
+    "QUANTITY_RULE",
+    "SA_EMAIL_RULE",
+    "SecretManagerConfig",
+    "XComStorageConfig",
+    "xcom_bucket_name",
+]
 
 
 class ContainerDefaults(_Model):
@@ -83,142 +72,6 @@ class ContainerDefaults(_Model):
     )
     cpu_limit: Quantity = Field(default="1", description="Default CPU limit per container.")
     memory_limit: Quantity = Field(default="2Gi", description="Default memory limit per container.")
-
-
-class XComStorageConfig(_Model):
-    """The remote deployment's XCom bucket: Remote Execution requires an object-storage XCom backend
-    (Astro docs remote-execution-configure-xcom-backend). One bucket per deployment, named
-    `<project_id>-<name>-xcom`: uniform bucket-level access, public access prevention enforced,
-    objects deleted after `retention_days`."""
-
-    retention_days: int = Field(
-        default=30,
-        ge=1,
-        le=3650,
-        description=(
-            "Lifecycle rule: XCom objects older than this many days are deleted (Airflow never "
-            "deletes them itself unless a task is cleared)."
-        ),
-    )
-    kms_key: str | None = Field(
-        default=None,
-        description=(
-            "Optional CMEK for the bucket, a key in the cluster's region; the Cloud Storage service "
-            "agent gets encrypter/decrypter on that key only."
-        ),
-    )
-
-    @field_validator("kms_key")
-    @classmethod
-    def _key(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is None:
-            return v
-        if not KMS_KEY.match(v):
-            raise ValueError(f"must be {KMS_KEY_RULE}")
-        region = _ctx(info, "region")
-        if region is not None and v.split("/")[3] != region:
-            raise ValueError(
-                f"the key must be in the bucket's location, the cluster region {region}"
-            )
-        return v
-
-
-class AgentConfig(_Model):
-    """Where a remote deployment's Remote Execution Agent runs, and as whom."""
-
-    placement: Literal["this_cluster", "external"] = Field(
-        description=(
-            "`this_cluster`: the agent runs in this GKE cluster (on the system pool, never on GPU "
-            "nodes) and KubernetesPodOperator runs in-cluster as the agent's Kubernetes service "
-            "account. `external`: the agent runs elsewhere as `google_service_account` and reaches "
-            "the cluster like a hosted deployment."
-        )
-    )
-    namespace: str | None = Field(
-        default=None,
-        description=(
-            "`this_cluster`: namespace of the agent (created by the stack; not the task namespace: "
-            "a pod may run as any service account of its namespace)."
-        ),
-    )
-    kubernetes_service_account: KsaName | None = Field(
-        default=None,
-        description="`this_cluster`: service account of the agent workers (created by the stack).",
-    )
-    triggerer_service_account: KsaName | None = Field(
-        default=None,
-        description=(
-            "`this_cluster`, optional: service account of the agent triggerer when it differs from "
-            "the workers' (created by the stack)."
-        ),
-    )
-    google_service_account: SaEmail | None = Field(
-        default=None, description="`external`: the Google service account the agents run as."
-    )
-    xcom: XComStorageConfig = Field(default_factory=XComStorageConfig)
-
-    @staticmethod
-    def _for(placement: str, v: Any, info: ValidationInfo, *, required: bool) -> None:
-        given = info.data.get("placement")
-        if given is None:
-            return
-        if given != placement and v is not None:
-            raise ValueError(f"only used with placement '{placement}'")
-        if given == placement and v is None and required:
-            raise ValueError(f"required with placement '{placement}'")
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, v: str | None, info: ValidationInfo) -> str | None:
-        cls._for("this_cluster", v, info, required=True)
-        return None if v is None else _check_namespace(v)
-
-    @field_validator("kubernetes_service_account", "triggerer_service_account")
-    @classmethod
-    def _ksa(cls, v: str | None, info: ValidationInfo) -> str | None:
-        cls._for("this_cluster", v, info, required=info.field_name == "kubernetes_service_account")
-        if v == "default":
-            raise ValueError(
-                "not the namespace's `default` service account (every pod there runs as it); "
-                "name a dedicated one"
-            )
-        return v
-
-    @field_validator("google_service_account")
-    @classmethod
-    def _gsa(cls, v: str | None, info: ValidationInfo) -> str | None:
-        cls._for("external", v, info, required=True)
-        return v
-
-    @property
-    def service_accounts(self) -> list[str]:
-        """The agent's Kubernetes service accounts: workers, then the triggerer if it differs."""
-        if self.kubernetes_service_account is None:
-            return []
-        found = [self.kubernetes_service_account]
-        if self.triggerer_service_account not in (None, self.kubernetes_service_account):
-            found.append(self.triggerer_service_account)
-        return found
-
-
-class ExistingSecretsBackendConfig(_Model):
-    """The deployment already reads its own connections from a CloudSecretManagerBackend: keep it.
-    The stack writes its connection where that backend looks (this project, the deployment's
-    `connections_prefix` and `sep`), lets the backend's identity read that one secret, and exports
-    no secrets-backend setting."""
-
-    project_id: ProjectId | None = Field(
-        default=None,
-        description="The backend's `project_id`; default: the stack's project.",
-    )
-    reader: SaEmail | None = Field(
-        default=None,
-        description=(
-            "The identity the backend reads with (the end of its `impersonation_chain`, if any); "
-            "default: the deployment's own identity (the Astro identity, the external agent's "
-            "service account, or the in-cluster agent's service accounts)."
-        ),
-    )
 
 
 class AirflowDeploymentConfig(_Model):
@@ -402,12 +255,6 @@ class AirflowDeploymentConfig(_Model):
         return (existing.project_id if existing else None) or stack_project
 
 
-def xcom_bucket_name(project_id: str, deployment: str) -> str:
-    """A remote deployment's XCom bucket: fixed (the agent values point at it), globally unique
-    because the project id is; at most 30 + 1 + 26 + 5 = 62 characters (Cloud Storage allows 63)."""
-    return f"{project_id}-{deployment}-xcom"
-
-
 def isolation_problems(
     deployments: Sequence[AirflowDeploymentConfig],
     *,
@@ -448,61 +295,3 @@ def isolation_problems(
                     "contain 'google', which Cloud Storage bucket names may not"
                 )
     return problems
-
-
-class SecretManagerConfig(_Model):
-    """Where the connection secrets are stored. CMEK key locations follow the Secret Manager API
-    (CustomerManagedEncryption.kms_key_name): `global` for automatic replication, the replica's
-    location for user-managed replication."""
-
-    replication: Literal["automatic", "user_managed"] = Field(
-        default="automatic", description="Secret Manager replication policy."
-    )
-    locations: list[str] = Field(
-        default_factory=list, description="Replica regions; required with `user_managed`."
-    )
-    kms_keys: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Optional CMEK: one key in `global` for automatic replication, or one key per replica "
-            "region for user_managed. The Secret Manager service agent gets encrypter/decrypter on each."
-        ),
-    )
-
-    @field_validator("locations")
-    @classmethod
-    def _locations(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        mode = info.data.get("replication")
-        if mode == "user_managed" and not v:
-            raise ValueError("required (at least one region) with replication 'user_managed'")
-        if mode == "automatic" and v:
-            raise ValueError("only used with replication 'user_managed'")
-        unknown = [loc for loc in v if loc not in catalog.REGIONS]
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)}: not a known GCP region")
-        if len(set(v)) != len(v):
-            raise ValueError("locations must be unique")
-        return v
-
-    @field_validator("kms_keys")
-    @classmethod
-    def _keys(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        if not v:
-            return v
-        bad = [k for k in v if not KMS_KEY.match(k)]
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: must be {KMS_KEY_RULE}")
-        key_locations = sorted(k.split("/")[3] for k in v)
-        if info.data.get("replication") == "automatic":
-            if key_locations != ["global"]:
-                raise ValueError(
-                    "automatic replication takes exactly one key, in location 'global'"
-                )
-        else:
-            wanted = sorted(info.data.get("locations") or [])
-            if key_locations != wanted:
-                raise ValueError(f"user_managed replication needs one key per location {wanted}")
-        return v
-
-    def key_for(self, location: str) -> str | None:
-        return next((k for k in self.kms_keys if k.split("/")[3] == location), None)

@@ -267,8 +267,8 @@ class GpuPoolConfig(PoolSettings):
         description=(
             "projects/<p>/global/images/<image>: a disk image holding the task images, attached as "
             "a secondary boot disk in CONTAINER_IMAGE_CACHE mode so pods start without pulling "
-            '(image streaming stays on). A new image means a new pool. See README, "GPU capacity: '
-            'classes, provisioning models, preloaded images".'
+            '(image streaming stays on). A new image means a new pool. See docs/gpu.md, "GPU '
+            'capacity: classes, provisioning models, preloaded images".'
         ),
     )
 

@@ -10,6 +10,7 @@ from astro_gke_policies import (
     gke,
     iam,
     network,
+    nodes,
     observability,
     rbac,
     remote,
@@ -27,6 +28,7 @@ DESCRIPTION = "Guard rails for the Astro GPU GKE stack"
 def all_policies() -> list[Policy]:
     return [
         *gke.policies(),
+        *nodes.policies(),
         *capacity.policies(),
         *day0.policies(),
         *iam.policies(),

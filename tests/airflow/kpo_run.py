@@ -1,6 +1,7 @@
 """Run one real KubernetesPodOperator task (dag.test()) through the real auth chain, in a fresh
 process, and write what happened to DIR/result.json. Used by test_kpo.py and test_auth_chain.py;
-one process per run keeps Airflow's import-time configuration clean.
+one process per run keeps Airflow's import-time configuration clean. Its environment set-up is in
+kpo_env.py, the node drain in drainer.py.
 
 The chain: the connection from the secrets backend -> the Kubernetes client runs the real
 `gke-gcloud-auth-plugin` with the kubeconfig's args -> (impersonation) the real `gcloud`, signed in
@@ -30,16 +31,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 # The Astro project's root is on the path in an Astro image: `include/` imports as `include.…`.
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
+from drainer import Drainer  # noqa: E402
+from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
@@ -89,135 +89,6 @@ class ErrorLog(logging.Handler):
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info))
         self.lines.append(text)
-
-
-def path_without(program: str, workdir: Path) -> str:
-    """PATH with every directory that holds `program` replaced by a copy (symlinks) without it."""
-    dirs = []
-    for index, entry in enumerate(os.environ["PATH"].split(os.pathsep)):
-        if entry and (Path(entry) / program).exists():
-            shadow = workdir / f"path-{index}"
-            shadow.mkdir(parents=True, exist_ok=True)
-            for item in Path(entry).iterdir():
-                if item.name != program and not (shadow / item.name).exists():
-                    (shadow / item.name).symlink_to(item)
-            entry = str(shadow)
-        dirs.append(entry)
-    return os.pathsep.join(dirs)
-
-
-def migrate_db(home: Path) -> Path:
-    """`airflow db migrate` into `home` (its own process: Airflow reads AIRFLOW_HOME at import)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
-    )
-    return home / "airflow.db"
-
-
-def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> dict[str, str]:
-    """A pod's in-cluster view, as the Kubernetes clients read it: KUBERNETES_SERVICE_HOST/PORT and
-    the service-account token and CA files. The files are where the clients' loaders are told to
-    look (their module constants), since /var/run/secrets is not ours to write here."""
-    from fake_secret_manager import made_up_adc
-    from kubernetes.config import incluster_config
-    from kubernetes_asyncio.config import incluster_config as async_incluster_config
-
-    secrets_dir = work / "serviceaccount"
-    secrets_dir.mkdir(parents=True, exist_ok=True)
-    (secrets_dir / "token").write_text(kube.access.issue(user))
-    (secrets_dir / "ca.crt").write_bytes(ca.cert_pem.bytes())
-    for module in (incluster_config, async_incluster_config):
-        module.SERVICE_TOKEN_FILENAME = str(secrets_dir / "token")
-        module.SERVICE_CERT_FILENAME = str(secrets_dir / "ca.crt")
-    # Workload Identity on GKE hands the agent Google credentials through the metadata server;
-    # here made-up user credentials stand in (only the Secret Manager call is answered, by the
-    # fake, which takes them for the agent's principal).
-    adc = made_up_adc(work / "adc.json")
-    host, port = address.split(":")
-    return {
-        "KUBERNETES_SERVICE_HOST": host,
-        "KUBERNETES_SERVICE_PORT": port,
-        "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
-        "HOME": str(work),
-    }
-
-
-def external_agent_stack(args: argparse.Namespace, work: Path) -> Path:
-    """The stack file with `args.deployment` turned into a Remote Execution deployment whose agent
-    runs elsewhere as `args.external_agent` (config as README "Remote Execution" shows it)."""
-    import yaml
-
-    raw = yaml.safe_load((HERE.parents[1] / f"Pulumi.{args.stack}.yaml").read_text())
-    for d in raw["config"]["astro-gke-gpu:platform"]["deployments"]:
-        if d["name"] == args.deployment:
-            d.pop("astro_identity")
-            d.update(
-                execution="remote",
-                agent={"placement": "external", "google_service_account": args.external_agent},
-            )
-    path = work / f"Pulumi.{args.stack}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-class Drainer(threading.Thread):
-    """A node drain, as GKE's upgrade sends it: once the task's pod runs, evict it through the
-    Eviction API (refused while the namespace's PodDisruptionBudget allows no disruption), then a
-    bystander pod the budget does not select (evicted). As GKE's control plane: RBAC does not
-    limit it."""
-
-    def __init__(self, kube: Any, address: str, ca_file: Path) -> None:
-        super().__init__(daemon=True)
-        self.kube, self.address, self.ca_file = kube, address, ca_file
-        self.results: list[dict[str, Any]] = []
-        self.start()
-
-    def run(self) -> None:
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = f"https://{self.address}"
-        configuration.ssl_ca_cert = str(self.ca_file)
-        configuration.api_key = {"BearerToken": self.kube.access.issue("gke-upgrade", admin=True)}
-        configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        api = client.CoreV1Api(client.ApiClient(configuration))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            running = [
-                (ns, name)
-                for (ns, name), pod in list(self.kube.pods.items())
-                if not pod.deleted and self.kube._stage(pod) == "running"
-            ]
-            if running:
-                break
-            time.sleep(0.1)
-        else:
-            self.results.append({"error": "no running pod to drain"})
-            return
-        ns, name = running[0]
-        self.results.append(self._evict(api, ns, name))
-        bystander = client.V1Pod(
-            metadata=client.V1ObjectMeta(name="bystander", labels={"app": "bystander"}),
-            spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
-        )
-        api.create_namespaced_pod(ns, bystander)
-        self.kube.pods[(ns, "bystander")].always_running = True  # only the budget decides
-        self.results.append(self._evict(api, ns, "bystander"))
-
-    @staticmethod
-    def _evict(api: Any, ns: str, name: str) -> dict[str, Any]:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
-
-        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=ns))
-        try:
-            api.create_namespaced_pod_eviction(name, ns, body)
-            return {"pod": name, "status": 201}
-        except ApiException as error:
-            return {"pod": name, "status": error.status, "body": json.loads(error.body)}
 
 
 def main() -> None:
