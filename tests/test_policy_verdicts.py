@@ -4,7 +4,8 @@ pulumi-policy's own would (policies/astro_gke_policies/dispatch.py).
 - Replay: tests/golden/policy_verdicts.json.gz holds 15,000+ Analyze/AnalyzeStack exchanges
   recorded from the pack at 134caf3 (tests/policy_golden.py: dev, prod, a 50-deployment stack,
   unknown and odd-value sweeps, every mutation of the violation cases (tests/test_policies.py at
-  134caf3), stack edits); the served pack must give every response again, whole (policies added since are left out of the compare).
+  134caf3), stack edits); the served pack must give every response again, whole (policies added
+  since are left out of the compare).
 - Differential: the SDK's `_PolicyAnalyzerServicer` and ours, in-process, on the same requests
   (today's stacks, every policy at each enforcement level, extra policies of every other shape):
   the same response bytes.
