@@ -491,6 +491,17 @@ def test_outputs_for_astro(dev: runner.Run, prod: runner.Run) -> None:
             "secrets_backend": "stack",
             "auth_mode": "impersonation",
             "launcher_email": LAUNCHER_DEV,
+            # gpu_quota 2: the pool's slots; a deferred task keeps its slots (it keeps its pod)
+            "airflow_pool": {
+                "name": "gke_gpu",
+                "slots": 2,
+                "include_deferred": True,
+                "description": (
+                    "GPU tasks of Astro deployment analytics: 2 slots = the GPU quota "
+                    "(requests.nvidia.com/gpu) of namespace airflow-analytics; pool_slots = GPUs "
+                    "per task (managed by Pulumi, make airflow-pool)"
+                ),
+            },
             "AIRFLOW__SECRETS__BACKEND": BACKEND,
             "AIRFLOW__SECRETS__BACKEND_KWARGS": dev.outputs["airflow"]["analytics"][
                 "AIRFLOW__SECRETS__BACKEND_KWARGS"
@@ -507,6 +518,12 @@ def test_outputs_for_astro(dev: runner.Run, prod: runner.Run) -> None:
     }
     reporting = prod.outputs["airflow"]["reporting"]
     assert reporting["launcher_email"] is None
+    # Every deployment's pool is sized from its own quota (prod: 8, 1 and 2 GPUs).
+    assert {name: d["airflow_pool"]["slots"] for name, d in prod.outputs["airflow"].items()} == {
+        "ml-training": 8,
+        "reporting": 1,
+        "batch-remote": 2,
+    }
     assert json.loads(reporting["AIRFLOW__SECRETS__BACKEND_KWARGS"]) == {
         "connections_prefix": "airflow-connections",
         "variables_prefix": None,
@@ -547,6 +564,14 @@ def _problems(mutate: Callable[[dict[str, Any]], None], stack: str = "dev") -> d
         ("auth_mode", "keyfile", "deployments[0].auth_mode", "'impersonation' or 'adc'"),
         ("gpu_quota", -1, "deployments[0].gpu_quota", "greater than or equal to 0"),
         ("cpu_quota", "lots", "deployments[0].cpu_quota", config_model.QUANTITY_RULE),
+        ("airflow_pool", "gpu pool", "deployments[0].airflow_pool", config_model.AIRFLOW_POOL_RULE),
+        ("airflow_pool", "x" * 257, "deployments[0].airflow_pool", config_model.AIRFLOW_POOL_RULE),
+        (
+            "airflow_pool",
+            "default_pool",
+            "deployments[0].airflow_pool",
+            "not Airflow's default_pool",
+        ),
     ],
 )
 def test_deployment_field_rules(field: str, value: Any, path: str, fragment: str) -> None:

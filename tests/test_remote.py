@@ -495,6 +495,16 @@ def test_in_cluster_outputs_and_agent_values(prod: runner.Run) -> None:
         "secrets_backend": "stack",
         "auth_mode": "in_cluster",
         "launcher_email": None,
+        "airflow_pool": {
+            "name": "gke_gpu",
+            "slots": 2,
+            "include_deferred": True,
+            "description": (
+                "GPU tasks of Astro deployment batch-remote: 2 slots = the GPU quota "
+                "(requests.nvidia.com/gpu) of namespace airflow-batch; pool_slots = GPUs per task "
+                "(managed by Pulumi, make airflow-pool)"
+            ),
+        },
         "AIRFLOW__SECRETS__BACKEND": BACKEND,
         "AIRFLOW__SECRETS__BACKEND_KWARGS": kwargs,
         "agent": {
@@ -525,6 +535,7 @@ def test_in_cluster_outputs_and_agent_values(prod: runner.Run) -> None:
                 {"name": "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION", "value": "zip"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_CONN_ID", "value": "gke_gpu_batch"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_NAMESPACE", "value": "airflow-batch"},
+                {"name": "AIRFLOW_VAR_GKE_GPU_POOL", "value": "gke_gpu"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_SCHEDULING", "value": scheduling},
             ],
         },
@@ -699,6 +710,7 @@ def test_in_cluster_agent_with_its_own_backend(run_with: Callable[..., runner.Ru
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION",
         "AIRFLOW_VAR_GKE_GPU_CONN_ID",
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE",
+        "AIRFLOW_VAR_GKE_GPU_POOL",
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING",
     ]
     assert values["serviceAccount"] == {

@@ -50,6 +50,10 @@ CONN_ID = re.compile(r"^[a-zA-Z0-9_-]{1,200}$")
 CONN_ID_RULE = "letters, digits, '_' and '-' (the secrets backend's secret-id pattern)"
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 QUANTITY_RULE = "a Kubernetes quantity such as 500m, 2, 512Mi, 4Gi"
+# Airflow keeps a pool name in `slot_pool.pool` (String(256)) and the REST API's PoolBody takes at most
+# 256 characters; the DAG helper and the handoff pass it around unquoted, so keep it plain.
+AIRFLOW_POOL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,255}$")
+AIRFLOW_POOL_RULE = "1-256 letters, digits, '_', '.', '-' (an Airflow pool name)"
 
 # Kubernetes service account names are DNS-1123 subdomains; a label (no dots) keeps the Workload
 # Identity principal `.../subject/ns/<ns>/sa/<ksa>` and the RBAC subject unambiguous.
@@ -281,7 +285,20 @@ class AirflowDeploymentConfig(_Model):
         default=False, description="Tasks run deferrable (grants events watch)."
     )
     gpu_quota: int = Field(
-        ge=0, le=10000, description="ResourceQuota `requests.nvidia.com/gpu` of the namespace."
+        ge=0,
+        le=10000,
+        description=(
+            "ResourceQuota `requests.nvidia.com/gpu` of the namespace; also the slots of the "
+            "deployment's Airflow pool (`airflow_pool`)."
+        ),
+    )
+    airflow_pool: Annotated[str, _matching(AIRFLOW_POOL, AIRFLOW_POOL_RULE)] = Field(
+        default="gke_gpu",
+        description=(
+            "Airflow pool GPU tasks run in, `gpu_quota` slots (`make airflow-pool` creates it in "
+            "the deployment's Airflow): a fan-out beyond the quota waits in Airflow, not at the "
+            "API server. Must not be `default_pool`."
+        ),
     )
     cpu_quota: Quantity = Field(
         default="64", description="ResourceQuota on CPU requests and limits."
@@ -328,6 +345,16 @@ class AirflowDeploymentConfig(_Model):
     @classmethod
     def _namespace(cls, v: str) -> str:
         return _check_namespace(v)
+
+    @field_validator("airflow_pool")
+    @classmethod
+    def _pool(cls, v: str) -> str:
+        if v == "default_pool":
+            raise ValueError(
+                "not Airflow's default_pool (every task without a pool shares it): name a pool "
+                "of the GPU tasks' own"
+            )
+        return v
 
     @field_validator("agent")
     @classmethod
