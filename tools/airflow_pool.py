@@ -9,7 +9,7 @@ Through the deployment's Airflow REST API (Airflow 3: `/api/v2/pools`, Astro doc
 REST API with Astro"): the Deployment URL and an API token (Deployment, Workspace or Organization
 token) come from the environment only, never from a file in the repository. `GET
 /api/v2/pools/{name}`; when missing, `POST /api/v2/pools`; when `slots` or `include_deferred`
-differ, `PATCH /api/v2/pools/{name}?update_mask=…` with those fields only. Running it again changes
+differ, `PATCH /api/v2/pools/{name}?update_mask=…` naming those fields only. Running it again changes
 nothing. It refuses (exit 2) to shrink the pool below the slots its tasks hold now (running +
 queued, + deferred when deferred tasks count), rather than let Airflow run more GPU tasks than the
 new quota admits: lower the quota when the tasks have finished, then run it again.
@@ -150,8 +150,10 @@ def upsert(api: AirflowApi, spec: dict[str, Any]) -> str:
             f"its tasks hold {held} ({words}). Airflow would not stop them, and pods beyond "
             "the new GPU quota are refused by the API server. Run again once they have finished."
         )
+    # Only the fields in update_mask change; the body must still be a whole pool (name, slots,
+    # include_deferred: Airflow validates it as BasePool, services/public/pools.py).
     query = urllib.parse.urlencode([("update_mask", k) for k in changes])
-    api.call("PATCH", f"{path}?{query}", changes)
+    api.call("PATCH", f"{path}?{query}", {"name": name, **{k: spec[k] for k in PATCHED}})
     done = ", ".join(
         f"{k} {json.dumps(current.get(k))} -> {json.dumps(v)}" for k, v in changes.items()
     )
