@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values promtool clean
+.PHONY: help venv lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ astro-env: venv ## write the .env for an Astro deployment: STACK=… DEPLOYMENT=
 
 agent-values: venv ## write a Remote Execution agent's Helm values: STACK=… DEPLOYMENT=… [VALUES=astro-values.yaml] [OUTPUTS=saved.json]
 	$(PY) -m tools.agent_values --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(VALUES),--values $(VALUES)) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
+
+airflow-pool: venv ## create/update a deployment's Airflow pool for GPU tasks: STACK=… DEPLOYMENT=… (ASTRO_DEPLOYMENT_URL, ASTRO_API_TOKEN in the environment) [SETTINGS=airflow_settings.yaml] [OUTPUTS=saved.json]
+	$(PY) -m tools.airflow_pool --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(SETTINGS),--settings $(SETTINGS)) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)

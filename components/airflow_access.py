@@ -378,13 +378,15 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             "secrets_backend": "existing" if existing is not None else "stack",
             "auth_mode": d.launch_mode,
             "launcher_email": launcher_email,
+            # Hosted and remote alike: pools live in the Astro-hosted Airflow either way.
+            "airflow_pool": airflow_connection.pool_spec(d),
         }
         if kwargs is not None:
             self.outputs["AIRFLOW__SECRETS__BACKEND"] = airflow_connection.BACKEND
             self.outputs["AIRFLOW__SECRETS__BACKEND_KWARGS"] = kwargs
         if agent is not None:
             variables = airflow_connection.dag_variables(
-                d.connection_id, d.namespace, dict(args.gpu_scheduling)
+                d.connection_id, d.namespace, dict(args.gpu_scheduling), d.airflow_pool
             )
             bucket = agent.bucket_name
             self.outputs["agent"] = agent.outputs

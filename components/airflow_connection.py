@@ -83,13 +83,34 @@ def xcom_env(bucket: str) -> dict[str, str]:
     }
 
 
+def pool_spec(deployment: AirflowDeploymentConfig) -> dict[str, Any]:
+    """The deployment's Airflow pool for GPU tasks (`make airflow-pool` upserts it through the
+    deployment's `/api/v2/pools`): as many slots as the namespace's GPU quota, so tasks beyond the
+    quota wait in Airflow (state `scheduled`, no pod, no KubernetesPodOperator timeout running)
+    instead of being refused by the API server's ResourceQuota admission, which KPO does not retry
+    (a 403 is not in cncf-kubernetes' TRANSIENT_STATUS_CODES). `include_deferred`: a deferred KPO
+    task still has its pod and its GPUs, so it must keep its slots (Airflow counts deferred tasks
+    against a pool only when this is true: models/pool.py `Pool.occupied_slots`)."""
+    return {
+        "name": deployment.airflow_pool,
+        "slots": deployment.gpu_quota,
+        "include_deferred": True,
+        "description": (
+            f"GPU tasks of Astro deployment {deployment.name}: {deployment.gpu_quota} slots = "
+            f"the GPU quota (requests.nvidia.com/gpu) of namespace {deployment.namespace}; "
+            "pool_slots = GPUs per task (managed by Pulumi, make airflow-pool)"
+        ),
+    }
+
+
 def dag_variables(
-    connection_id: str, namespace: str, gpu_scheduling: dict[str, Any]
+    connection_id: str, namespace: str, gpu_scheduling: dict[str, Any], pool: str
 ) -> dict[str, str]:
     """Airflow Variables from the environment (AIRFLOW_VAR_*): what DAGs need to target the
     cluster, read with Variable.get(...) (the env-var backend answers before the metastore)."""
     return {
         "AIRFLOW_VAR_GKE_GPU_CONN_ID": connection_id,
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE": namespace,
+        "AIRFLOW_VAR_GKE_GPU_POOL": pool,
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING": json.dumps(gpu_scheduling, sort_keys=True),
     }

@@ -45,6 +45,14 @@ def accelerator(cfg: GpuPoolConfig) -> gcp.container.NodePoolNodeConfigGuestAcce
     )
 
 
+# Airflow pool slots one pod takes per `nvidia.com/gpu` it requests. The deployment's pool has
+# `gpu_quota` slots, and the namespace's ResourceQuota counts `requests.nvidia.com/gpu`: devices as
+# GKE's device plugin advertises them, not physical GPUs. On a time-shared or MPS pool each device
+# is one shared client of a GPU (a pod may request only 1), on a MIG pool one partition; either
+# way one device is one unit of quota, so one slot. Slots per pod = GPUs requested x this.
+POOL_SLOTS_PER_GPU = 1
+
+
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 IMAGE_CACHE = "CONTAINER_IMAGE_CACHE"
 
@@ -125,6 +133,7 @@ def scheduling_hints(
         "tolerations": tolerations(compute_class, is_arm(cfg)),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": gpus_per_pod(cfg),
+        "pool_slots_per_gpu": POOL_SLOTS_PER_GPU,
     }
 
 
@@ -155,6 +164,7 @@ def class_hints(
         "tolerations": tolerations(name, is_arm(members[0])),
         "resource_name": GPU_RESOURCE,
         "gpus_per_node": gpus_per_pod(members[0]),
+        "pool_slots_per_gpu": POOL_SLOTS_PER_GPU,
     }
 
 

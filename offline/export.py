@@ -8,6 +8,7 @@ and RoleBindings, and each deployment's Astro identity (from the stack config).
 
 `--ca-pem-file`/`--endpoint` make the mocked cluster report a CA and address a test controls;
 `--ip-endpoint` runs the stack in `authorized_networks` mode (the kubeconfig then pins the CA).
+`--tune analytics:gpu_quota=3` (or `xcom=`, `deferrable=`) changes a deployment's config first.
 `--time-scale 0.01` adds `scaled_scheduling`: every pool's and class's hints from the real budget
 function (components/cold_start.py) given its sourced figures times 0.01, and KPO's own default
 timeout times the same factor, so a GPU cold start can be replayed in seconds.
@@ -110,7 +111,7 @@ def export(
     ca_pem: str,
     endpoint: str | None,
     ip_endpoint: bool,
-    tune: dict[str, dict[str, bool]] | None = None,
+    tune: dict[str, dict[str, bool | int]] | None = None,
     time_scale: float | None = None,
     config_file: Path | None = None,
 ) -> dict[str, Any]:
@@ -165,6 +166,8 @@ def export(
         "pod_disruption_budgets": _namespaced(
             run, "kubernetes:policy/v1:PodDisruptionBudget", spec="spec"
         ),
+        # What the fake API server's ResourceQuota admission enforces per namespace.
+        "resource_quotas": _namespaced(run, "kubernetes:core/v1:ResourceQuota", spec="spec"),
         "stack": stack,
         "outputs": run.outputs,
         "secrets": secrets,
@@ -236,22 +239,27 @@ def main(argv: list[str] | None = None) -> int:
         "--tune",
         action="append",
         default=[],
-        metavar="DEPLOYMENT:xcom=true,deferrable=false",
-        help="override a deployment's xcom/deferrable settings (e.g. to test every mode)",
+        metavar="DEPLOYMENT:xcom=true,deferrable=false,gpu_quota=2",
+        help="override a deployment's xcom/deferrable/gpu_quota settings (e.g. to test every mode)",
     )
     parser.add_argument("--time-scale", type=float, metavar="FACTOR")
     parser.add_argument(
         "--config-file", type=Path, help="a stack file other than Pulumi.<stack>.yaml"
     )
     args = parser.parse_args(argv)
-    tune: dict[str, dict[str, bool]] = {}
+    tune: dict[str, dict[str, bool | int]] = {}
     for item in args.tune:
         name, _, settings = item.partition(":")
         for pair in filter(None, settings.split(",")):
             key, _, value = pair.partition("=")
-            if key not in ("xcom", "deferrable") or value not in ("true", "false"):
-                parser.error(f"--tune {item}: only xcom=/deferrable= true|false")
-            tune.setdefault(name, {})[key] = value == "true"
+            if key == "gpu_quota" and value.isdigit():
+                tune.setdefault(name, {})[key] = int(value)
+            elif key in ("xcom", "deferrable") and value in ("true", "false"):
+                tune.setdefault(name, {})[key] = value == "true"
+            else:
+                parser.error(
+                    f"--tune {item}: only xcom=/deferrable= true|false and gpu_quota=<int>"
+                )
     ca = args.ca_pem_file.read_text() if args.ca_pem_file else PLACEHOLDER_CA_PEM
     json.dump(
         export(

@@ -45,6 +45,14 @@ def _problems(mutate: Callable[[dict[str, Any]], None], stack: str = "dev") -> d
         ("auth_mode", "keyfile", "deployments[0].auth_mode", "'impersonation' or 'adc'"),
         ("gpu_quota", -1, "deployments[0].gpu_quota", "greater than or equal to 0"),
         ("cpu_quota", "lots", "deployments[0].cpu_quota", config_model.QUANTITY_RULE),
+        ("airflow_pool", "gpu pool", "deployments[0].airflow_pool", config_model.AIRFLOW_POOL_RULE),
+        ("airflow_pool", "x" * 257, "deployments[0].airflow_pool", config_model.AIRFLOW_POOL_RULE),
+        (
+            "airflow_pool",
+            "default_pool",
+            "deployments[0].airflow_pool",
+            "not Airflow's default_pool",
+        ),
     ],
 )
 def test_deployment_field_rules(field: str, value: Any, path: str, fragment: str) -> None:

@@ -119,6 +119,17 @@ def test_outputs_for_astro(dev: runner.Run, prod: runner.Run) -> None:
             "secrets_backend": "stack",
             "auth_mode": "impersonation",
             "launcher_email": LAUNCHER_DEV,
+            # gpu_quota 2: the pool's slots; a deferred task keeps its slots (it keeps its pod)
+            "airflow_pool": {
+                "name": "gke_gpu",
+                "slots": 2,
+                "include_deferred": True,
+                "description": (
+                    "GPU tasks of Astro deployment analytics: 2 slots = the GPU quota "
+                    "(requests.nvidia.com/gpu) of namespace airflow-analytics; pool_slots = GPUs "
+                    "per task (managed by Pulumi, make airflow-pool)"
+                ),
+            },
             "AIRFLOW__SECRETS__BACKEND": BACKEND,
             "AIRFLOW__SECRETS__BACKEND_KWARGS": dev.outputs["airflow"]["analytics"][
                 "AIRFLOW__SECRETS__BACKEND_KWARGS"
@@ -135,6 +146,12 @@ def test_outputs_for_astro(dev: runner.Run, prod: runner.Run) -> None:
     }
     reporting = prod.outputs["airflow"]["reporting"]
     assert reporting["launcher_email"] is None
+    # Every deployment's pool is sized from its own quota (prod: 8, 1 and 2 GPUs).
+    assert {name: d["airflow_pool"]["slots"] for name, d in prod.outputs["airflow"].items()} == {
+        "ml-training": 8,
+        "reporting": 1,
+        "batch-remote": 2,
+    }
     assert json.loads(reporting["AIRFLOW__SECRETS__BACKEND_KWARGS"]) == {
         "connections_prefix": "airflow-connections",
         "variables_prefix": None,

@@ -109,6 +109,7 @@ def test_env_file_parses_back_to_the_stack_outputs(dev: runner.Run, tmp_path: Pa
         "AIRFLOW__SECRETS__BACKEND_KWARGS": analytics["AIRFLOW__SECRETS__BACKEND_KWARGS"],
         "AIRFLOW_VAR_GKE_GPU_CONN_ID": "gke_gpu",
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE": "airflow-analytics",
+        "AIRFLOW_VAR_GKE_GPU_POOL": "gke_gpu",
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING": json.dumps(dev.outputs["gpu_scheduling"], sort_keys=True),
     }
     assert json.loads(values["AIRFLOW__SECRETS__BACKEND_KWARGS"] or "") == {
@@ -244,6 +245,7 @@ def test_a_deployment_with_its_own_backend_gets_only_the_dag_variables(
     assert values == {
         "AIRFLOW_VAR_GKE_GPU_CONN_ID": "gke_gpu",
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE": "airflow-analytics",
+        "AIRFLOW_VAR_GKE_GPU_POOL": "gke_gpu",
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING": json.dumps(run.outputs["gpu_scheduling"], sort_keys=True),
     }
     assert astro_cli_load(astro_env.render(values)) == values

@@ -90,6 +90,7 @@ def test_class_hint_selects_the_class_only_and_waits_for_the_slowest_member(
         "tolerations": [GPU_TOLERATION, CLASS_TOLERATION],
         "resource_name": "nvidia.com/gpu",
         "gpus_per_node": 2,
+        "pool_slots_per_gpu": 1,
     }
     # A member's own hint still works: it tolerates the class taint too.
     assert hints["l4-spot"]["tolerations"] == [GPU_TOLERATION, CLASS_TOLERATION]

@@ -202,6 +202,7 @@ def test_scheduling_hints_output(stack: str, request: pytest.FixtureRequest) -> 
                 "tolerations": first["tolerations"],
                 "resource_name": "nvidia.com/gpu",
                 "gpus_per_node": 1,
+                "pool_slots_per_gpu": 1,
             }
         }
     else:

@@ -157,6 +157,7 @@ def test_in_cluster_agent_with_its_own_backend(run_with: Callable[..., runner.Ru
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION",
         "AIRFLOW_VAR_GKE_GPU_CONN_ID",
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE",
+        "AIRFLOW_VAR_GKE_GPU_POOL",
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING",
     ]
     assert values["serviceAccount"] == {

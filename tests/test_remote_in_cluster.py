@@ -219,6 +219,16 @@ def test_in_cluster_outputs_and_agent_values(prod: runner.Run) -> None:
         "secrets_backend": "stack",
         "auth_mode": "in_cluster",
         "launcher_email": None,
+        "airflow_pool": {
+            "name": "gke_gpu",
+            "slots": 2,
+            "include_deferred": True,
+            "description": (
+                "GPU tasks of Astro deployment batch-remote: 2 slots = the GPU quota "
+                "(requests.nvidia.com/gpu) of namespace airflow-batch; pool_slots = GPUs per task "
+                "(managed by Pulumi, make airflow-pool)"
+            ),
+        },
         "AIRFLOW__SECRETS__BACKEND": BACKEND,
         "AIRFLOW__SECRETS__BACKEND_KWARGS": kwargs,
         "agent": {
@@ -249,6 +259,7 @@ def test_in_cluster_outputs_and_agent_values(prod: runner.Run) -> None:
                 {"name": "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION", "value": "zip"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_CONN_ID", "value": "gke_gpu_batch"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_NAMESPACE", "value": "airflow-batch"},
+                {"name": "AIRFLOW_VAR_GKE_GPU_POOL", "value": "gke_gpu"},
                 {"name": "AIRFLOW_VAR_GKE_GPU_SCHEDULING", "value": scheduling},
             ],
         },

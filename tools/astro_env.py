@@ -88,9 +88,9 @@ def variables(outputs: dict[str, Any], deployment: str) -> dict[str, str]:
     # A deployment that keeps its own secrets backend gets no backend setting from the stack.
     own_backend = d.get("secrets_backend") == "existing"
     required = (
-        ("connection_id", "namespace")
+        ("connection_id", "namespace", "airflow_pool")
         if own_backend
-        else (*SECRETS_KEYS, "connection_id", "namespace")
+        else (*SECRETS_KEYS, "connection_id", "namespace", "airflow_pool")
     )
     missing = [k for k in required if not d.get(k)]
     if missing:
@@ -102,7 +102,9 @@ def variables(outputs: dict[str, Any], deployment: str) -> dict[str, str]:
     # lookups miss), so Variable.get finds these in the environment.
     return {
         **backend,
-        **dag_variables(d["connection_id"], d["namespace"], outputs["gpu_scheduling"]),
+        **dag_variables(
+            d["connection_id"], d["namespace"], outputs["gpu_scheduling"], d["airflow_pool"]["name"]
+        ),
     }
 
 

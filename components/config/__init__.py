@@ -39,6 +39,7 @@ from components.config.cluster import (
     MaintenanceWindowConfig,
 )
 from components.config.deployments import (
+    AIRFLOW_POOL_RULE,
     CONN_ID_RULE,
     DEPLOYMENT_NAME_RULE,
     NAMESPACE_RULE,
@@ -60,6 +61,7 @@ from components.config.pools import (
 )
 
 __all__ = [
+    "AIRFLOW_POOL_RULE",
     "AR_REPO_RULE",
     "CONFIG_KEY",
     "CONN_ID_RULE",

@@ -27,6 +27,8 @@ from components.config.agent import (
     xcom_bucket_name,
 )
 from components.config.names import (
+    AIRFLOW_POOL,
+    AIRFLOW_POOL_RULE,
     CONN_ID,
     CONN_ID_RULE,
     DEPLOYMENT_NAME,
@@ -134,7 +136,20 @@ class AirflowDeploymentConfig(_Model):
         default=False, description="Tasks run deferrable (grants events watch)."
     )
     gpu_quota: int = Field(
-        ge=0, le=10000, description="ResourceQuota `requests.nvidia.com/gpu` of the namespace."
+        ge=0,
+        le=10000,
+        description=(
+            "ResourceQuota `requests.nvidia.com/gpu` of the namespace; also the slots of the "
+            "deployment's Airflow pool (`airflow_pool`)."
+        ),
+    )
+    airflow_pool: Annotated[str, _matching(AIRFLOW_POOL, AIRFLOW_POOL_RULE)] = Field(
+        default="gke_gpu",
+        description=(
+            "Airflow pool GPU tasks run in, `gpu_quota` slots (`make airflow-pool` creates it in "
+            "the deployment's Airflow): a fan-out beyond the quota waits in Airflow, not at the "
+            "API server. Must not be `default_pool`."
+        ),
     )
     cpu_quota: Quantity = Field(
         default="64", description="ResourceQuota on CPU requests and limits."
@@ -181,6 +196,16 @@ class AirflowDeploymentConfig(_Model):
     @classmethod
     def _namespace(cls, v: str) -> str:
         return _check_namespace(v)
+
+    @field_validator("airflow_pool")
+    @classmethod
+    def _pool(cls, v: str) -> str:
+        if v == "default_pool":
+            raise ValueError(
+                "not Airflow's default_pool (every task without a pool shares it): name a pool "
+                "of the GPU tasks' own"
+            )
+        return v
 
     @field_validator("agent")
     @classmethod

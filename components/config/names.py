@@ -34,6 +34,10 @@ CONN_ID = re.compile(r"^[a-zA-Z0-9_-]{1,200}$")
 CONN_ID_RULE = "letters, digits, '_' and '-' (the secrets backend's secret-id pattern)"
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 QUANTITY_RULE = "a Kubernetes quantity such as 500m, 2, 512Mi, 4Gi"
+# Airflow keeps a pool name in `slot_pool.pool` (String(256)) and the REST API's PoolBody takes at most
+# 256 characters; the DAG helper and the handoff pass it around unquoted, so keep it plain.
+AIRFLOW_POOL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,255}$")
+AIRFLOW_POOL_RULE = "1-256 letters, digits, '_', '.', '-' (an Airflow pool name)"
 
 # Kubernetes service account names are DNS-1123 subdomains; a label (no dots) keeps the Workload
 # Identity principal `.../subject/ns/<ns>/sa/<ksa>` and the RBAC subject unambiguous.

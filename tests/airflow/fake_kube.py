@@ -26,7 +26,10 @@ and what happens to a GPU task's pod (`Lifecycle`):
   `TriggeredScaleUp` event, then scheduled with its image pulling, then running;
 - spot preemption the way the kubelet's graceful node shutdown ends a pod;
 - the Eviction API a node drain uses, refused while a PodDisruptionBudget the stack registered
-  allows no disruption (computed the way the disruption controller does).
+  allows no disruption (computed the way the disruption controller does);
+- ResourceQuota admission from the quotas the stack registered: a pod that would take the
+  namespace's non-terminated pods past `requests.nvidia.com/gpu` (or `pods`) is refused with the
+  plugin's 403 Forbidden "exceeded quota" (`gpu_peak` records the most GPUs held at once).
 Every request is recorded as the RBAC check it would need: (verb, resource, subresource,
 namespace), with the caller and the answer.
 """
@@ -39,7 +42,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +71,12 @@ SHUTDOWN_REASON = "Terminated"
 SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
 # The Eviction API's refusal (pkg/registry/core/pod/storage/eviction.go): 429 with this message.
 PDB_REFUSAL = "Cannot evict pod as it would violate the pod's disruption budget."
+# The ResourceQuota admission plugin's refusal (kubernetes/kubernetes staging/src/k8s.io/apiserver/
+# pkg/admission/plugin/resourcequota/controller.go, checkRequest), wrapped by admission.NewForbidden
+# (`<resource> "<name>" is forbidden: <err>`, apimachinery errors.NewForbidden): 403, Forbidden.
+QUOTA_REFUSAL = "exceeded quota: {name}, requested: {requested}, used: {used}, limited: {limited}"
+GPU = "nvidia.com/gpu"
+TERMINAL = ("Succeeded", "Failed")
 
 
 def _now() -> str:
@@ -82,6 +91,8 @@ class Lifecycle:
     image_pull: float = 0.0  # then scheduled, its image pulling
     run: float = 0.0  # then running at least this long
     preempt_first: int = 0  # the first N pods end as a preempted Spot node ends them
+    # then keep running while this says so: a GPU job that outlasts what a test waits for
+    hold: Callable[[], bool] | None = None
 
 
 def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
@@ -102,6 +113,23 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     if selector.get("matchExpressions"):
         raise NotImplementedError("matchExpressions: not emulated")
     return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def pod_usage(spec: dict[str, Any]) -> dict[str, int]:
+    """What one pod counts against a quota, for the integer resources the stack limits: `pods`, and
+    `requests.nvidia.com/gpu` (an extended resource's request defaults to its limit and may not
+    differ from it: pkg/apis/core/validation; the pod evaluator sums the containers' requests)."""
+    gpus = 0
+    for c in spec.get("containers", []):
+        resources = c.get("resources") or {}
+        asked = (resources.get("requests") or {}).get(GPU, (resources.get("limits") or {}).get(GPU))
+        gpus += int(asked or 0)
+    return {"pods": 1, f"requests.{GPU}": gpus}
+
+
+def pretty(items: dict[str, int]) -> str:
+    """The plugin's prettyPrint: `name=quantity`, names sorted, comma-joined."""
+    return ",".join(f"{key}={items[key]}" for key in sorted(items))
 
 
 def _tally(reasons: Iterable[tuple[str, int]]) -> str:
@@ -325,6 +353,10 @@ class FakeKube:
     scheduler: Scheduler | None = None  # None: every pod fits (runs that test no placement)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     budgets: list[dict[str, Any]] = field(default_factory=list)  # PodDisruptionBudgets
+    quotas: list[dict[str, Any]] = field(default_factory=list)  # ResourceQuotas (offline.export)
+    # per namespace: the most `requests.nvidia.com/gpu` its admitted, non-terminated pods held at once
+    gpu_peak: dict[str, int] = field(default_factory=dict)
+    refusals: list[dict[str, Any]] = field(default_factory=list)  # quota admission's 403s
     evictions: list[dict[str, Any]] = field(default_factory=list)
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")
@@ -555,6 +587,8 @@ class FakeKube:
             return "starting"
         if age < life.cold_start + life.image_pull + life.run or pod.reads < 4:
             return "running"
+        if life.hold is not None and life.hold():
+            return "running"
         return "preempted" if pod.index < life.preempt_first else "done"
 
     @staticmethod
@@ -646,9 +680,65 @@ class FakeKube:
     def _find(self, request: web.Request) -> FakePod | None:
         return self.pods.get((request.match_info["ns"], request.match_info["name"]))
 
+    def usage(self, ns: str) -> dict[str, int]:
+        """What the namespace's pods count against its quota now: every pod not deleted and not in
+        a terminal phase (the pod evaluator skips Succeeded and Failed pods: pkg/quota/v1/evaluator/
+        core/pods.go QuotaV1Pod), so a finished pod frees its share."""
+        used: dict[str, int] = {}
+        for (pns, _), pod in list(self.pods.items()):
+            if pns != ns or pod.deleted or self._pod_view(pod)["status"]["phase"] in TERMINAL:
+                continue
+            for key, value in pod_usage(pod.manifest["spec"]).items():
+                used[key] = used.get(key, 0) + value
+        return used
+
+    def admit(self, ns: str, name: str, spec: dict[str, Any]) -> web.Response | None:
+        """ResourceQuota admission: the first quota of the namespace the pod would exceed refuses
+        it, naming only the exceeded resources (None: admitted)."""
+        requested = pod_usage(spec)
+        used = self.usage(ns)
+        for quota in self.quotas:
+            if quota["namespace"] != ns:
+                continue
+            hard = {
+                key: int(value)
+                for key, value in quota["spec"]["hard"].items()
+                if key in requested  # cpu and memory are not emulated: no test comes near them
+            }
+            exceeded = sorted(
+                key
+                for key, limit in hard.items()
+                if requested[key] and used.get(key, 0) + requested[key] > limit
+            )
+            if exceeded:
+                message = QUOTA_REFUSAL.format(
+                    name=quota["name"],
+                    requested=pretty({k: requested[k] for k in exceeded}),
+                    used=pretty({k: used.get(k, 0) for k in exceeded}),
+                    limited=pretty({k: hard[k] for k in exceeded}),
+                )
+                self.refusals.append({"namespace": ns, "pod": name, "message": message})
+                body = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f'pods "{name}" is forbidden: {message}',
+                    "reason": "Forbidden",
+                    "details": {"name": name, "kind": "pods"},
+                    "code": 403,
+                }
+                return web.json_response(body, status=403)
+        held = used.get(f"requests.{GPU}", 0) + requested[f"requests.{GPU}"]
+        self.gpu_peak[ns] = max(self.gpu_peak.get(ns, 0), held)
+        return None
+
     async def _create_pod(self, request: web.Request) -> web.Response:
         manifest = await request.json()
         ns = request.match_info["ns"]
+        refused = self.admit(ns, manifest.get("metadata", {}).get("name", ""), manifest["spec"])
+        if refused is not None:
+            return refused
         manifest.setdefault("metadata", {}).update(
             namespace=ns,
             uid=f"uid-{len(self.pods)}",

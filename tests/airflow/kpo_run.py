@@ -194,6 +194,7 @@ def main() -> None:
     # Pods land only where the stack's node pools let them; a GPU task's life as asked.
     kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
     kube.budgets = data["pod_disruption_budgets"]
+    kube.quotas = data["resource_quotas"]  # ResourceQuota admission, as the stack registered it
     kube.lifecycle = fake_kube.Lifecycle(
         cold_start=args.cold_start,
         image_pull=args.image_pull,

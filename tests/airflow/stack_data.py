@@ -23,6 +23,20 @@ def run_stack_python(*args: str) -> str:
     return result.stdout
 
 
+def stack_tool(tool: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run one of the stack's tools (`python -m tools.…`) in the stack's venv, as `make` does, with
+    `env` added to a clean environment; its exit code is the caller's to judge."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ASTRO_"))}
+    return subprocess.run(
+        [STACK_PYTHON, "-m", tool, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**clean, **env},
+    )
+
+
 def handoff(tool: str, outputs: dict[str, Any], stack: str, deployment: str, out: Path) -> Path:
     """Run a handoff tool (`tools.astro_env`, `tools.agent_values`) on these stack outputs."""
     outputs_file = out.parent / "outputs.json"

@@ -148,12 +148,13 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
         f"bag = DagBag({str(ROOT / 'examples')!r})\n"
         "assert 'gke_gpu_example' in bag.dags, bag.import_errors\n"
         "dag = bag.dags['gke_gpu_example']\n"
-        "t = dag.get_task('nvidia_smi')\n"
+        "t = dag.get_task('nvidia_smi_0')\n"
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},\n"
         "  'conn': t.kubernetes_conn_id, 'ns': t.namespace, 'in_cluster': t.in_cluster,\n"
         "  'selector': t.node_selector, 'tolerations': [x.to_dict() for x in t.tolerations],\n"
         "  'limits': t.container_resources.limits,\n"
         "  'callbacks': [c.__module__ + '.' + c.__name__ for c in t.callbacks],\n"
+        "  'tasks': sorted(dag.task_dict), 'pool': [t.pool, t.pool_slots],\n"
         "  'waits': [t.schedule_timeout_seconds, t.startup_timeout_seconds, t.retries,\n"
         "            t.retry_delay.total_seconds()]}))\n"
     )
@@ -190,7 +191,11 @@ def test_example_dag_parses_with_a_real_dagbag(tmp_path: Path, export: Any) -> N
     assert parsed["callbacks"] == [
         "include.gke_gpu.CheckAuthPlugin",
         "include.gke_gpu.ExplainDisruption",
+        "include.gke_gpu.ExplainQuota",
     ]
+    # A fan-out of 4 one-GPU tasks, each taking one slot of the deployment's pool (quota 2).
+    assert parsed["tasks"] == [f"nvidia_smi_{i}" for i in range(4)]
+    assert parsed["pool"] == ["gke_gpu", 1]
     assert {
         "key": "nvidia.com/gpu",
         "operator": "Equal",

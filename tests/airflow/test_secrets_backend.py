@@ -137,6 +137,7 @@ def test_an_existing_backend_keeps_its_secrets_and_finds_the_stacks(
     assert sorted(env) == [
         "AIRFLOW_VAR_GKE_GPU_CONN_ID",
         "AIRFLOW_VAR_GKE_GPU_NAMESPACE",
+        "AIRFLOW_VAR_GKE_GPU_POOL",
         "AIRFLOW_VAR_GKE_GPU_SCHEDULING",
     ]
     # The team's backend as it was before the stack, and a connection of its own.
