@@ -5,15 +5,12 @@ components/observability.py registers as a Cloud Monitoring alert policy with a 
 and that tests/test_alert_rules.py reads back from the registrations and runs through Prometheus's
 own `promtool test rules`. Nothing here reads config or registers a resource.
 
-Metric sources (docs/observability.md has the table):
+Metric sources (docs/observability.md, "Metric names and labels" and "Sources"):
 - DCGM: GKE's managed DCGM package (GKE "Collect and view DCGM metrics": GKE runs NVIDIA's
   DCGM-Exporter and scrapes it with a ClusterPodMonitoring into Managed Service for Prometheus).
-  Names are NVIDIA dcgm-exporter's (etc/default-counters.csv: DCGM_FI_DEV_GPU_UTIL "GPU utilization
-  (in %)", DCGM_FI_DEV_FB_USED "Framebuffer memory used (in MiB)", DCGM_FI_DEV_XID_ERRORS "Value of
-  the last XID error encountered"); the node is the `Hostname` label (Google's DCGM exporter
-  manifest runs `hostname $NODE_NAME` from spec.nodeName: GoogleCloudPlatform/prometheus-engine
-  examples/nvidia-dcgm/exporter.yaml).
-- Pod, node and quota state: kube-state-metrics, deployed by the stack
+  Only what that package exports is read: GKE_DCGM_METRICS below; it has no XID metric, so the
+  stack has no XID alert.
+- Pod, node and quota state: kube-state-metrics v2.13.0, deployed by the stack
   (components/kube_state_metrics.py; kubernetes/kube-state-metrics docs/metrics/...): GKE's managed
   kube-state package has no ResourceQuota, node-label or node-selector metric.
 - Spot preemptions: a log-based counter over Compute Engine's `compute.instances.preempted` system
@@ -63,11 +60,64 @@ PREEMPTIONS_PER_WINDOW = cold_start.SPOT_RETRIES
 REGIONAL_DEFAULT_ZONES = 3
 
 # --- Metric names and labels -------------------------------------------------------------------
+# What GKE's managed DCGM package exports: the 21 fields of a scrape of GKE's own exporter
+# (gke-dcgm-exporter:4.4.1-4.6.0-gke.17, component gpu-dcgm 1.34.1-gke.2:
+# elideng-sg/hypercomputer-internode-deepdive@8af85188 assets/lab-10/dcgm-metrics-raw.txt and
+# @31be610d assets/lab-14/dcgm_xid_metric.txt). No DCGM_FI_DEV_XID_ERRORS, no ECC counters: GKE's
+# field list differs from NVIDIA's default-counters.csv, which has XID. tests/test_alert_rules.py
+# checks that every DCGM metric a query reads is in this set.
+GKE_DCGM_METRICS = frozenset(
+    {
+        "DCGM_FI_DEV_FB_FREE",
+        "DCGM_FI_DEV_FB_TOTAL",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_MEMORY_TEMP",
+        "DCGM_FI_DEV_MEM_COPY_UTIL",
+        "DCGM_FI_DEV_POWER_USAGE",
+        "DCGM_FI_DEV_SM_CLOCK",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+        "DCGM_FI_PROF_DRAM_ACTIVE",
+        "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+        "DCGM_FI_PROF_NVLINK_RX_BYTES",
+        "DCGM_FI_PROF_NVLINK_TX_BYTES",
+        "DCGM_FI_PROF_PCIE_RX_BYTES",
+        "DCGM_FI_PROF_PCIE_TX_BYTES",
+        "DCGM_FI_PROF_PIPE_FP16_ACTIVE",
+        "DCGM_FI_PROF_PIPE_FP32_ACTIVE",
+        "DCGM_FI_PROF_PIPE_FP64_ACTIVE",
+        "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+        "DCGM_FI_PROF_SM_ACTIVE",
+    }
+)
+# "GPU utilization (in %)", "Framebuffer memory used (in MiB)": the exporter's HELP text in the
+# scrape above; the same names and units in Google's self-deployed example
+# (GoogleCloudPlatform/prometheus-engine@2ffde4ec examples/nvidia-dcgm/exporter.yaml).
 DCGM_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"
-DCGM_XID = "DCGM_FI_DEV_XID_ERRORS"
+# The node's name. GKE's exporter writes `Hostname` = its node's name (the scrape above is of pod
+# dcgm-exporter-rv72r, on node gke-...-hhp6 by assets/lab-10/managed-stack.txt @f0d21992, and its
+# series carry Hostname="gke-...-hhp6"; dcgm-exporter takes NODE_NAME when set:
+# internal/pkg/hostname/hostname.go). dcgm-exporter renames it
+# `hostname` from 4.6.0-4.8.3 (NVIDIA/dcgm-exporter@d5e5f510 "Rename Hostname label to hostname
+# (#655)"; 4.4.1-4.6.0, the base of GKE's image, renders `Hostname`:
+# internal/pkg/rendermetrics/render_metrics.go), so queries read either spelling (dcgm_by_node).
 DCGM_NODE_LABEL = "Hostname"
-GPU_RESOURCE_LABEL = "nvidia_com_gpu"  # kube-state-metrics sanitizes resource names into labels
+DCGM_NODE_LABEL_UPSTREAM = "hostname"
+# A GPU allocated to a pod carries that pod's `namespace`, `pod` and `container` (dcgm-exporter's
+# Kubernetes mapping, internal/pkg/transformation/const.go), and GKE's ClusterPodMonitoring keeps
+# them: `targetLabels.metadata: []` (assets/lab-10/scrape-config.txt above; an empty list sets no
+# target label: prometheus-engine pkg/operator/apis/monitoring/v1/pod_types.go). An unallocated
+# GPU has none of the three.
+DCGM_NAMESPACE_LABEL = "namespace"
+# kube-state-metrics v2.13.0 (kubernetes/kube-state-metrics@76c5888e): kube_pod_container_resource_
+# requests sanitizes the resource name into its `resource` label (internal/store/pod.go,
+# SanitizeLabelName: every character outside [a-zA-Z0-9_] becomes `_`); kube_resourcequota keeps
+# the ResourceName as is (internal/store/resourcequota.go); kube_node_labels and
+# kube_pod_nodeselectors prefix sanitized keys with `label_` / `nodeselector_`
+# (docs/metrics/cluster/node-metrics.md, docs/metrics/workload/pod-metrics.md).
+GPU_RESOURCE_LABEL = "nvidia_com_gpu"
 QUOTA_RESOURCE = "requests.nvidia.com/gpu"  # the ResourceQuota key (components/airflow_access.py)
 POOL_NODE_LABEL = "label_gpu_pool"  # kube_node_labels of the `gpu-pool` node label (allowlisted)
 POOL_SELECTOR_LABEL = "nodeselector_gpu_pool"
@@ -107,9 +157,18 @@ def _node_pool(pool: str) -> str:
     )
 
 
+def dcgm_by_node(metric: str) -> str:
+    """A DCGM metric with its node's name as `node`, from either spelling of the exporter's label
+    (an absent label does not match `(.+)`, so the series passes through unchanged)."""
+    out = metric
+    for label in (DCGM_NODE_LABEL, DCGM_NODE_LABEL_UPSTREAM):
+        out = f'label_replace({out}, "node", "$1", "{label}", "(.+)")'
+    return out
+
+
 def _node_util() -> str:
     """Each GPU node's busiest GPU, keyed by node name."""
-    return f'max by (node) (label_replace({DCGM_UTIL}, "node", "$1", "{DCGM_NODE_LABEL}", "(.*)"))'
+    return f"max by (node) ({dcgm_by_node(DCGM_UTIL)})"
 
 
 @dataclass(frozen=True)
@@ -298,35 +357,12 @@ def preemption_rule(cluster_name: str) -> Rule:
     )
 
 
-def xid_rule() -> Rule:
-    return Rule(
-        key="xid-errors",
-        alert="GpuXidError",
-        expr=(f"max by ({DCGM_NODE_LABEL}, gpu) (max_over_time({DCGM_XID}[5m])) > 0"),
-        for_seconds=0,
-        severity="ERROR",
-        summary="A GPU reported an NVIDIA XID error (hardware, driver or application fault)",
-        runbook=(
-            "**What it means.** DCGM reported an XID error on a GPU (the value is the XID code: "
-            "NVIDIA's XID catalog). Some are application faults (13, 31, 43: a kernel crashed), "
-            "some are hardware (48 double-bit ECC, 63/64 row remapping, 79 fallen off the bus, "
-            "94/95 contained/uncontained ECC).\n\n"
-            "**What to do.** Find the node (`Hostname`) and the task that ran there. Application "
-            "XIDs: fix the task. Hardware XIDs: cordon and drain the node "
-            "(`kubectl cordon <node>`; running task pods are protected by their namespace's "
-            "PodDisruptionBudget) so GKE auto-repair or the autoscaler replaces it; repeated "
-            "hardware XIDs on one VM go to Google Cloud support. See docs/observability.md."
-        ),
-    )
-
-
 def rules(cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED) -> list[Rule]:
     """Every rule the stack registers for `cfg`. The pending thresholds come from the same
     budgets KPO gets (gpu_pool.gpu_scheduling)."""
     out = [pending_rule(pending_targets(cfg, figures))]
     if cfg.observability.dcgm:
         out += [idle_rule(p, cfg) for p in cfg.gpu_pools]
-        out.append(xid_rule())
     if cfg.deployments:
         out.append(quota_rule([d.namespace for d in cfg.deployments]))
     if any(p.spot for p in cfg.gpu_pools):

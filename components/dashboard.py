@@ -1,5 +1,8 @@
-"""The GPU dashboard's tiles: PromQL over the same metrics the alerts read (components/alerts.py),
-as a Cloud Monitoring dashboard (`mosaicLayout`, `timeSeriesQuery.prometheusQuery`)."""
+"""The GPU dashboard's tiles: PromQL over the same metrics the alerts read (components/alerts.py,
+where each metric and label has its source), as a Cloud Monitoring dashboard (`mosaicLayout`,
+`timeSeriesQuery.prometheusQuery`). Per pool: a node's GPUs joined to its pool by node name
+(kube_node_labels). Per deployment namespace: the GPUs allocated to that namespace's pods, by the
+`namespace` label GKE's DCGM exporter puts on them."""
 
 from __future__ import annotations
 
@@ -12,27 +15,21 @@ GPU_REQUESTS = f'kube_pod_container_resource_requests{{resource="{alerts.GPU_RES
 WIDTH, HEIGHT, COLUMNS = 24, 16, 2  # a 48-column mosaic, two tiles a row
 
 
-def _by_node(metric: str) -> str:
-    return f'label_replace({metric}, "node", "$1", "{alerts.DCGM_NODE_LABEL}", "(.*)")'
-
-
 def _per_pool(metric: str, agg: str) -> str:
     nodes = (
         f'max by (node, gpu_pool) (label_replace(kube_node_labels{{{alerts.POOL_NODE_LABEL}!=""}}, '
         f'"gpu_pool", "$1", "{alerts.POOL_NODE_LABEL}", "(.*)"))'
     )
-    return f"{agg} by (gpu_pool) ({_by_node(metric)} * on (node) group_left (gpu_pool) {nodes})"
+    return (
+        f"{agg} by (gpu_pool) ({alerts.dcgm_by_node(metric)} * on (node) group_left (gpu_pool) "
+        f"{nodes})"
+    )
 
 
 def _per_namespace(metric: str, agg: str, namespaces: str) -> str:
-    """A GPU node's metric, attributed to the namespaces whose GPU pods run on it."""
-    pods = (
-        f'(max by (node, namespace) (kube_pod_container_resource_requests{{resource="'
-        f'{alerts.GPU_RESOURCE_LABEL}", namespace=~"{namespaces}"}} > 0) > bool 0)'
-    )
-    return (
-        f"{agg} by (namespace) (max by (node) ({_by_node(metric)}) * on (node) group_right {pods})"
-    )
+    """The GPUs allocated to the deployments' pods, per namespace (an unallocated GPU has no
+    `namespace` label and is in no deployment's figure)."""
+    return f'{agg} by (namespace) ({metric}{{{alerts.DCGM_NAMESPACE_LABEL}=~"{namespaces}"}})'
 
 
 def tiles(cfg: StackConfig) -> list[tuple[str, str]]:

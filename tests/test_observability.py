@@ -58,7 +58,7 @@ def test_without_dcgm_the_cluster_collects_system_metrics_only(
     alerts = {
         r.inputs["displayName"] for r in run.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
     }
-    assert not any("Idle" in a or "Xid" in a for a in alerts), alerts
+    assert not any("Idle" in a for a in alerts), alerts
 
 
 def test_dcgm_with_self_installed_drivers_is_refused_with_the_key() -> None:
@@ -277,12 +277,11 @@ def test_make_preview_lists_the_alerts() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "Alerts: 5 Cloud Monitoring alert policies (docs/observability.md)" in lines
+    assert "Alerts: 4 Cloud Monitoring alert policies (docs/observability.md)" in lines
     for alert in (
         "    DeploymentGpuQuotaSaturated  for 900s  WARNING  silent (no channel)",
         "    GpuNodesIdle_l4_spot  for 900s  WARNING  silent (no channel)",
         "    GpuPodPendingPastBudget  for 0s  ERROR  silent (no channel)",
         "    SpotPreemptionsHigh  for 0s  WARNING  silent (no channel)",
-        "    GpuXidError  for 0s  ERROR  silent (no channel)",
     ):
         assert alert in lines, alert
