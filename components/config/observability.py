@@ -21,8 +21,9 @@ class ObservabilityConfig(_Model):
         default=True,
         description=(
             "GKE's managed DCGM metrics (`monitoring_config.enable_components: DCGM`) with managed "
-            "Prometheus: GPU utilisation, memory and XID errors. Needs GKE-managed drivers on every "
-            "GPU pool (not `INSTALLATION_DISABLED`: GKE installs its own DCGM exporter against them)."
+            "Prometheus: GPU utilisation and memory (the package has no XID metric; see "
+            "docs/observability.md). Needs GKE-managed drivers on every GPU pool (not "
+            "`INSTALLATION_DISABLED`: GKE installs its own DCGM exporter against them)."
         ),
     )
     notification_channels: list[str] = Field(

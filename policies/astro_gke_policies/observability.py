@@ -35,8 +35,8 @@ def _gpu_pool_has_dcgm(args: StackValidationArgs) -> Iterator[tuple[str, str | N
         if theirs and not all(_dcgm(c) for c in theirs):
             yield (
                 f"GPU pool {pool.name} is in a cluster without DCGM metrics "
-                "(monitoringConfig.enableComponents lacks DCGM): no GPU utilisation, memory or "
-                "XID errors, so an idle or failing GPU goes unseen.",
+                "(monitoringConfig.enableComponents lacks DCGM): no GPU utilisation or memory "
+                "metrics, so an idle GPU goes unseen.",
                 pool.urn,
             )
 
