@@ -53,9 +53,9 @@ def test_json_plan_content(dev_json: dict[str, Any]) -> None:
     assert dev_json["stack"] == "dev"
     assert dev_json["counts"]["gcp:container/nodePool:NodePool"] == 2
     # 27 before observability (issue 20) + kube-state-metrics (namespace, service account,
-    # ClusterRole, binding, Deployment, ClusterPodMonitoring) + 5 alert policies, the preemption
-    # log metric and the dashboard.
-    assert sum(dev_json["counts"].values()) == 40
+    # ClusterRole, binding, Deployment, ClusterPodMonitoring) + 4 alert policies (no XID alert:
+    # docs/observability.md), the preemption log metric and the dashboard.
+    assert sum(dev_json["counts"].values()) == 39
     assert dev_json["outputs"]["cluster_endpoint"]["placeholder"] is True
     assert dev_json["outputs"]["cluster_name"] == {
         "value": "astro-gpu-dev",
