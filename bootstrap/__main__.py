@@ -3,8 +3,9 @@
 Reads its config once (components/config/bootstrap.py) and each listed main stack's
 Pulumi.<stack>.yaml, raising one keyed ConfigError before any resource; then enables the APIs,
 creates the state bucket and secrets key, the GitHub federation, the two CI identities, each main
-stack's service accounts (node, launchers) and the bounded grants in every stack's project; exports exactly the repository variables the workflows
-read and the commands that put the main stacks on this backend."""
+stack's service accounts (node, launchers) and the bounded grants in every stack's project;
+exports exactly the repository variables the workflows read and the commands that put the main
+stacks on this backend."""
 
 import sys
 from pathlib import Path

@@ -7,7 +7,6 @@ import copy
 import re
 from typing import Any
 
-import pulumi
 import pytest
 
 from offline import runner

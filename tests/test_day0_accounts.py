@@ -64,10 +64,7 @@ def main_runs(request: pytest.FixtureRequest) -> dict[str, runner.Run]:
 
 def user_subjects(run: runner.Run) -> set[str]:
     return {
-        s["name"]
-        for b in run.of_type(BINDING)
-        for s in b.inputs["subjects"]
-        if s["kind"] == "User"
+        s["name"] for b in run.of_type(BINDING) for s in b.inputs["subjects"] if s["kind"] == "User"
     }
 
 
@@ -84,9 +81,7 @@ def referenced(run: runner.Run, project: str) -> set[str]:
     """The stack's own service accounts the main stack refers to: what its nodes run as, and the
     launchers its RoleBindings and outputs name."""
     nodes = {r.inputs["nodeConfig"]["serviceAccount"] for r in run.of_type(NODE_POOL)}
-    outputs = {
-        d["launcher_email"] for d in run.outputs["airflow"].values() if d["launcher_email"]
-    }
+    outputs = {d["launcher_email"] for d in run.outputs["airflow"].values() if d["launcher_email"]}
     own = {s for s in user_subjects(run) if s.endswith(f"@{project}.iam.gserviceaccount.com")}
     return nodes | outputs | own
 
@@ -116,10 +111,13 @@ def test_pools_and_subjects_use_the_computed_emails(
     assert run.one(CLUSTER).inputs["nodeConfig"]["serviceAccount"] == node
     assert run.outputs["node_service_account"] == node
     launchers = launcher_emails(stack)
-    assert launchers == {
-        "dev": {"analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"},
-        "prod": {"ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com"},
-    }[stack]
+    assert (
+        launchers
+        == {
+            "dev": {"analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"},
+            "prod": {"ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com"},
+        }[stack]
+    )
     assert launchers <= user_subjects(run)
     assert {
         d["launcher_email"] for d in run.outputs["airflow"].values() if d["launcher_email"]
@@ -141,12 +139,16 @@ def test_the_bootstrap_creates_exactly_the_accounts_the_stacks_reference(
     wanted = set()
     for stack, project in PROJECTS.items():
         wanted |= referenced(request.getfixturevalue(stack), project)
-    assert set(created) == wanted == {
-        "astro-gpu-dev-nodes@acme-ml-dev.iam.gserviceaccount.com",
-        "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com",
-        "astro-gpu-prod-nodes@acme-ml-prod.iam.gserviceaccount.com",
-        "ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com",
-    }
+    assert (
+        set(created)
+        == wanted
+        == {
+            "astro-gpu-dev-nodes@acme-ml-dev.iam.gserviceaccount.com",
+            "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com",
+            "astro-gpu-prod-nodes@acme-ml-prod.iam.gserviceaccount.com",
+            "ml-training-kpo@acme-ml-prod.iam.gserviceaccount.com",
+        }
+    )
     # The mocks compute the email as Google does, from the inputs: what the bootstrap creates is
     # what the main stack computes.
     assert {a.outputs["email"] for a in mine} == wanted
@@ -301,3 +303,15 @@ def test_a_stack_account_that_is_a_ci_identity_stops_the_bootstrap_before_any_re
         "identities.deploy_account_id"
     ) in str(err.value)
     assert monitor.registrations == []
+
+
+def test_the_review_flags_a_main_stack_that_stops_declaring_an_account() -> None:
+    """A main stack deployed before the bootstrap owned the accounts still has them in its state:
+    `make preview BASE=<old ref>` shows the delete its next `up` would make as hurting (docs/day0.md,
+    "Migrating")."""
+    from offline import review
+    from tests.test_review import reg
+
+    old = reg(ACCOUNT, "astro-gpu-dev-nodes-sa", {"accountId": "astro-gpu-dev-nodes"})
+    (change,) = review.diff([old], [])
+    assert (change.op, change.hurts) == ("delete", "service account astro-gpu-dev-nodes-sa")
