@@ -30,9 +30,7 @@ else:
 
 nodes = NodeServiceAccount(
     f"{name}-nodes",
-    NodeServiceAccountArgs(
-        project_id=cfg.project_id, config=cfg.node_service_account, cluster_name=name
-    ),
+    NodeServiceAccountArgs(project_id=cfg.project_id, config=cfg.node_service_account),
 )
 
 cluster = GkeCluster(

@@ -2,9 +2,10 @@
 
 Reads its config once (components/config/bootstrap.py) and each listed main stack's
 Pulumi.<stack>.yaml, raising one keyed ConfigError before any resource; then enables the APIs,
-creates the state bucket and secrets key, the GitHub federation, the two CI identities and their
-bounded grants in every stack's project; exports exactly the repository variables the workflows
-read and the commands that put the main stacks on this backend."""
+creates the state bucket and secrets key, the GitHub federation, the two CI identities, each main
+stack's service accounts (node, launchers) and the bounded grants in every stack's project;
+exports exactly the repository variables the workflows read and the commands that put the main
+stacks on this backend."""
 
 import sys
 from pathlib import Path
@@ -25,12 +26,18 @@ from components.day0.identities import (  # noqa: E402
     StackAccessArgs,
 )
 from components.day0.scope import load_scopes  # noqa: E402
+from components.day0.stack_identities import StackIdentities, StackIdentitiesArgs  # noqa: E402
 from components.day0.state import PulumiState, PulumiStateArgs  # noqa: E402
 from tools.required_apis import HOME_APIS, REQUIRED_APIS  # noqa: E402
 
 key = f"{pulumi.get_project()}:{BOOTSTRAP_KEY}"
 cfg = load_bootstrap(pulumi.Config().require_object(BOOTSTRAP_KEY), key)
-scopes = load_scopes(ROOT, cfg.stacks, key)  # raises before any resource is registered
+# The CI identities' ids are taken too: no main stack may name one of them.
+ci_ids = {
+    (cfg.project_id, cfg.identities.deploy_account_id): "identities.deploy_account_id",
+    (cfg.project_id, cfg.identities.preview_account_id): "identities.preview_account_id",
+}
+scopes = load_scopes(ROOT, cfg.stacks, key, ci_ids)  # raises before any resource is registered
 
 apis: dict[str, ProjectApis] = {}
 for project in dict.fromkeys([s.project_id for s in scopes]):
@@ -66,6 +73,13 @@ ci = CiIdentities(
     ),
 )
 for s in scopes:
+    # The stack's service accounts (node, launchers): the main stack only refers to them.
+    StackIdentities(
+        f"identities-{s.stack}",
+        StackIdentitiesArgs(
+            scope=s, deploy_member=ci.deploy.member, depends_on=apis[s.project_id].services
+        ),
+    )
     StackAccess(
         f"stack-{s.stack}",
         StackAccessArgs(

@@ -1,7 +1,8 @@
 """Everything one Astro deployment needs to launch pods, isolated from every other deployment:
 
-- its Google subject: a launcher service account it may only impersonate (default), or its own
-  identity (`adc`); the subject gets the launcher role on the project (authenticate only). The
+- its Google subject: a launcher service account it may only impersonate (default; the account
+  and the Token Creator grant are the bootstrap's, components/day0/stack_identities.py), or its
+  own identity (`adc`); the subject gets the launcher role on the project (authenticate only). The
   deployment's identity is the Astro identity (hosted) or the Remote Execution agent's Google
   service account (remote, agent `external`);
 - in-cluster (remote, agent `this_cluster`): no Google subject at all. KubernetesPodOperator
@@ -29,11 +30,10 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components import agent as remote_agent
-from components import airflow_connection, rbac
+from components import airflow_connection, rbac, service_accounts
 from components.cluster import GkeCluster
 from components.config import AirflowDeploymentConfig, SecretManagerConfig
 
-TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 ROLE_NAME = "kpo-launcher"
 XCOM_ANNOTATION = "astro-gke-gpu/do-xcom-push"
@@ -144,29 +144,13 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         identity = d.google_identity
         if d.launch_mode == "impersonation":
             assert d.launcher_id is not None and identity is not None
-            launcher = gcp.serviceaccount.Account(
-                f"{name}-launcher",
-                project=args.project_id,
-                account_id=d.launcher_id,
-                display_name=f"KPO launcher for Astro deployment {d.name}",
-                description=(
-                    "Impersonated by the Remote Execution agent to launch pods (no keys)."
-                    if d.agent is not None
-                    else "Impersonated by the Astro deployment to launch pods (no keys)."
-                ),
-                # Replaced only when its account id changes (a new email, so no collision); the
-                # Astro side then needs the new email: protected in prod.
-                opts=live,
+            # The launcher account and the Token Creator grant for `identity` on it are the
+            # bootstrap's (components/day0/stack_identities.py): the deploy identity holds no
+            # service-account IAM. The email is computed, as the bootstrap computes it.
+            launcher_email = pulumi.Output.from_input(
+                service_accounts.email(d.launcher_id, args.project_id)
             )
-            launcher_email = launcher.email
-            self.subject_email = launcher.email
-            gcp.serviceaccount.IAMMember(
-                f"{name}-astro-token-creator",
-                service_account_id=launcher.name,
-                role=TOKEN_CREATOR,
-                member=f"serviceAccount:{identity}",
-                opts=gcp_opts,
-            )
+            self.subject_email = launcher_email
         elif d.launch_mode == "adc":
             assert identity is not None
             self.subject_email = pulumi.Output.from_input(identity)

@@ -45,9 +45,9 @@ class Bound(Enum):
     SECRET_NAME = "IAM condition on resource.name: the stack's connection secrets only"
     KMS_KEY_NAME = "IAM condition on resource.name: the keys the stack config names only"
     REPOSITORY = "resource-level grant on each repository the config names (no project grant)"
-    UNBOUNDABLE = (
-        "none: IAM (iam.googleapis.com) does not honour resource attributes in conditions; "
-        "residual path, see docs/day0.md"
+    NODE_ACCOUNT = (
+        "actAs: resource-level grant on the stack's node service account only (no project grant; "
+        "the bootstrap creates the account, components/day0/stack_identities.py)"
     )
     WITHHELD = "not held: the owner applies this change (docs/day0.md)"
 
@@ -99,6 +99,9 @@ def _iam_member(service: str, bound: Bound, source: str) -> Entry:
 
 
 _NODE_POOL_OPS = ("container.operations.get",)
+# GKE checks actAs on the account a cluster or node pool runs as. The bootstrap grants it on the
+# node service account only (a resource-level grant): never in the project role.
+NODE_ACCOUNT_PERMISSIONS: tuple[str, ...] = ("iam.serviceAccounts.actAs",)
 
 TABLE: dict[str, Entry] = {
     # --- Compute Engine: the VPC, subnet, router + NAT, firewall ---------------------------------
@@ -150,7 +153,7 @@ TABLE: dict[str, Entry] = {
         ("container.clusters.delete", "container.operations.get"),
         f"{MAP} container.projects.locations.clusters.create/get/update/delete, "
         f"operations.get; actAs on the node service account: {ACT_AS}",
-        Bound.UNBOUNDABLE,
+        Bound.NODE_ACCOUNT,
     ),
     # map.json: every node-pool method is checked as container.clusters.update.
     "gcp:container/nodePool:NodePool": Entry(
@@ -159,17 +162,12 @@ TABLE: dict[str, Entry] = {
         ("container.clusters.update", *_NODE_POOL_OPS),
         ("container.clusters.update", *_NODE_POOL_OPS),
         f"{MAP} container.projects.locations.clusters.nodePools.create/get/update/delete",
-        Bound.UNBOUNDABLE,
+        Bound.NODE_ACCOUNT,
     ),
     # --- IAM ------------------------------------------------------------------------------------
-    "gcp:serviceaccount/account:Account": _crud(
-        "iam.serviceAccounts", f"{MAP} iam.projects.serviceAccounts.create/get/patch/delete"
-    ),
-    "gcp:serviceaccount/iAMMember:IAMMember": _iam_member(
-        "iam.serviceAccounts",
-        Bound.UNBOUNDABLE,
-        f"{MAP} iam.projects.serviceAccounts.getIamPolicy/setIamPolicy",
-    ),
+    # No service accounts and no service-account IAM: the bootstrap creates the stack's accounts
+    # and the grants on them (components/day0/stack_identities.py), so the deployer holds no
+    # iam.serviceAccounts.create/update/delete/getIamPolicy/setIamPolicy.
     # Update withheld: with iam.roles.update a deployer could add any permission to a role it may
     # grant (the roles it may grant include the stack's custom roles) and grant it to itself
     # (RhinoSecurityLabs iam.roles.update). The owner applies a custom role's content change.
@@ -348,7 +346,9 @@ def role_rule_permissions(rules: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def deploy_permissions() -> list[str]:
-    """The deploy identity's custom role: every entry, the Role rules and the program's calls."""
+    """Everything the deploy identity holds: every entry, the Role rules and the program's calls.
+    Its project role is this minus what is granted on one resource (components/day0/identities:
+    per repository, and `NODE_ACCOUNT_PERMISSIONS` on the node service account)."""
     perms = {p for entry in TABLE.values() for p in entry.permissions()}
     return sorted(perms | set(ROLE_RULES) | set(PROGRAM_CALLS))
 

@@ -1,4 +1,8 @@
-"""The node service account: dedicated, no keys, exactly the roles GKE nodes need.
+"""The node service account's roles: dedicated account, no keys, exactly the roles GKE nodes need.
+
+The account itself is created by the bootstrap (components/day0/stack_identities.py), which also
+grants the deploy identity `actAs` on it and on nothing else; this stack refers to it by its email
+(components/service_accounts.py) and creates no service account.
 
 Roles follow Google's current guidance ("Use least privilege Google service accounts", and
 terraform-google-kubernetes-engine's sa.tf): the node agent role plus metric writing and resource
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components import service_accounts
 from components.config import NodeServiceAccountConfig
 
 # Project-level: these permissions have no narrower resource to bind on.
@@ -27,7 +32,6 @@ REPOSITORY_ROLE = "roles/artifactregistry.reader"
 class NodeServiceAccountArgs:
     project_id: str
     config: NodeServiceAccountConfig
-    cluster_name: str
 
 
 def _repo_parts(repo: str) -> tuple[str, str, str]:
@@ -45,15 +49,8 @@ class NodeServiceAccount(pulumi.ComponentResource):
         super().__init__("astro-gke-gpu:iam:NodeServiceAccount", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.account = gcp.serviceaccount.Account(
-            f"{name}-sa",
-            project=args.project_id,
-            account_id=args.config.account_id,
-            display_name=f"GKE nodes of {args.cluster_name}",
-            description="Node service account for the Astro GPU cluster (managed by Pulumi, no keys).",
-            opts=child,
-        )
-        member = self.account.email.apply(lambda e: f"serviceAccount:{e}")
+        account_email = service_accounts.email(args.config.account_id, args.project_id)
+        member = f"serviceAccount:{account_email}"
 
         self.project_bindings = [
             gcp.projects.IAMMember(
@@ -83,7 +80,7 @@ class NodeServiceAccount(pulumi.ComponentResource):
         # Consumers (cluster, pools) get the email only once every binding exists: nodes boot
         # as this account, so its roles must be in place, not only the account.
         bindings = [*self.project_bindings, *self.repository_bindings]
-        self.email = pulumi.Output.all(self.account.email, *[b.id for b in bindings]).apply(
+        self.email = pulumi.Output.all(account_email, *[b.id for b in bindings]).apply(
             lambda values: values[0]
         )
         self.register_outputs({"email": self.email})

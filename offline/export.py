@@ -1,7 +1,8 @@
 """Export what the Airflow side consumes, from the real program run under mocks (never re-typed):
 stack outputs, each connection secret's payload and its reader, each namespace's Role rules, the
 cluster CA; and what the contract suite's fake Google and Kubernetes endpoints enforce: the project
-IAM grants and custom role permissions, the service-account IAM grants (Token Creator), the Roles
+IAM grants and custom role permissions, the service-account IAM grants (Token Creator, which the
+bootstrap makes: components/service_accounts.token_creator_bindings), the Roles
 and RoleBindings, and each deployment's Astro identity (from the stack config).
 
     python -m offline.export --stack dev [--ca-pem-file ca.pem] [--endpoint 127.0.0.1:8443] [--ip-endpoint]
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components import catalog, cold_start, gpu_pool
+from components import catalog, cold_start, gpu_pool, service_accounts
 from components.config import load
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
@@ -192,15 +193,10 @@ def export(
             r.outputs["name"]: r.inputs["permissions"]
             for r in run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
         },
+        # The bootstrap makes these (components/day0/stack_identities.py), from the same function
+        # of the same config (tests/test_day0_accounts.py compares them with its registrations).
         "service_account_iam_members": _ordered(
-            [
-                {
-                    "service_account_id": r.inputs["serviceAccountId"],
-                    "role": r.inputs["role"],
-                    "member": r.inputs["member"],
-                }
-                for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
-            ]
+            service_accounts.token_creator_bindings(load(config[KEY]))
         ),
         # Every secret grant (an in-cluster secret has one reader per agent service account;
         # `secret_readers` keeps one member per secret).

@@ -16,9 +16,10 @@ Per resource (matched by URN; a URN only in BASE is deleted, only in the working
 Component resources have no inputs: they are reported only as created or deleted.
 
 What hurts (the `!!` block): the cluster replaced or deleted; a GPU node pool (a pool under an
-`astro-gke-gpu:gke:GpuNodePool`) replaced or deleted; a deployment's Secret Manager secret,
-launcher service account or namespace (under an `astro-gke-gpu:airflow:DeploymentAccess`)
-replaced or deleted. In a production stack (the policy pack's `prodStacks`) these refuse the
+`astro-gke-gpu:gke:GpuNodePool`) replaced or deleted; a deployment's Secret Manager secret or
+namespace (under an `astro-gke-gpu:airflow:DeploymentAccess`) replaced or deleted; any service
+account replaced or deleted (the main stack declares none: one in BASE is a state from before the
+bootstrap owned them, docs/day0.md). In a production stack (the policy pack's `prodStacks`) these refuse the
 preview unless each URN is listed in ALLOW_REPLACE.
 """
 
@@ -31,6 +32,7 @@ from offline import forcenew
 from offline.forcenew import Path
 from offline.mocks import Registration
 from offline.review_model import (
+    ACCOUNT,
     AGENT_PARTS,
     CLUSTER,
     CREATE_BEFORE_DELETE,
@@ -67,6 +69,7 @@ __all__ = [
     "Change",
     "DELETE_BEFORE_REPLACE",
     "DEPLOYMENT",
+    "ACCOUNT",
     "DEPLOYMENT_PARTS",
     "GPU_POOL",
     "NODE_POOL",
@@ -307,6 +310,8 @@ def _hurts(
         deployment = runs.get(parent.parent)
         owner = deployment.name if deployment is not None else parent.name
         return f"deployment {owner}: its {AGENT_PARTS[change.type]} {runs[change.urn].name}"
+    if change.type == ACCOUNT:
+        return f"service account {runs[change.urn].name}"
     return ""
 
 

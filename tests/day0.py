@@ -3,9 +3,13 @@ identity's bindings in a project, as IAM would hold them."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pulumi
+
 from offline import runner
 from offline.iam_conditions import Binding
-from offline.mocks import PROJECT_NUMBER
+from offline.mocks import PROJECT_NUMBER, PlaceholderMocks
 
 BOOTSTRAP = runner.ROOT / "bootstrap"
 BOOT_KEY = "astro-gke-bootstrap:bootstrap"
@@ -39,3 +43,20 @@ def project_bindings(boot: runner.Run, project: str, member: str) -> list[Bindin
         cond = r.inputs.get("condition")
         out.append(Binding(roles[r.inputs["role"]], cond["expression"] if cond else None, r.name))
     return out
+
+
+class InputsOnly(PlaceholderMocks):
+    """A first `pulumi preview`: the provider computes nothing, every output is unknown (data
+    source calls still answer: the engine runs invokes in a preview too)."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return "", {k: v for k, v in args.inputs.items() if _known(v)}
+
+
+def _known(value: Any) -> bool:
+    """An input the program knows at preview (an output of another resource is unknown)."""
+    if isinstance(value, dict):
+        return all(_known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_known(v) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)

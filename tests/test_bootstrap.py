@@ -7,32 +7,14 @@ import copy
 import re
 from typing import Any
 
-import pulumi
 import pytest
 
 from offline import runner
 from offline.mocks import PlaceholderMocks, RecordingMonitor
-from tests.day0 import BOOT_KEY, BOOTSTRAP, run_bootstrap
+from tests.day0 import BOOT_KEY, BOOTSTRAP, InputsOnly, run_bootstrap
 from tools.required_apis import HOME_APIS, REQUIRED_APIS
 
 WORKFLOWS = runner.ROOT / ".github" / "workflows"
-
-
-class InputsOnly(PlaceholderMocks):
-    """A first `pulumi preview`: the provider computes nothing, every output is unknown (data
-    source calls still answer: the engine runs invokes in a preview too)."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return "", {k: v for k, v in args.inputs.items() if _known(v)}
-
-
-def _known(value: Any) -> bool:
-    """An input the program knows at preview (an output of another resource is unknown)."""
-    if isinstance(value, dict):
-        return all(_known(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_known(v) for v in value)
-    return value is None or isinstance(value, str | int | float | bool)
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,15 @@ def test_requests_that_change_no_grant_pass_the_stack_binding(boot: runner.Run, 
     bindings = deployer(boot, stack)
     assert allowed(bindings, Request("container.clusters.create"))
     assert allowed(bindings, Request("compute.networks.create", "compute.googleapis.com/Network"))
-    assert allowed(bindings, Request("iam.serviceAccounts.setIamPolicy"))  # residual R1
+    # Service-account IAM and actAs are not in any project binding: the bootstrap owns the
+    # accounts; actAs is granted on the node account only (tests/test_day0_accounts.py).
+    for permission in (
+        "iam.serviceAccounts.setIamPolicy",
+        "iam.serviceAccounts.actAs",
+        "iam.serviceAccounts.create",
+        "iam.serviceAccounts.getAccessToken",
+    ):
+        assert not allowed(bindings, Request(permission)), permission
     # Audit-config changes modify no grant: an empty modifiedGrantsByRole is admitted.
     assert allowed(bindings, grant(PROJECTS[stack]))
     assert not allowed(bindings, Request("iam.roles.update"))  # withheld
@@ -247,6 +255,7 @@ def test_each_identity_is_bound_to_its_gate_only(boot: runner.Run) -> None:
     members = {
         r.name: (r.inputs["role"], r.inputs["member"])
         for r in boot.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.name.startswith("ci-")  # the stacks' accounts: tests/test_day0_accounts.py
     }
     pool = f"principalSet://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/github"
     assert members == {

@@ -45,10 +45,8 @@ DECISIONS: dict[str, Options] = {
     "gcp:storage/bucket:Bucket": Options(delete_before_replace=True, protect_in_prod=True),
     "kubernetes:core/v1:Namespace": Options(protect_in_prod=True),
     # No name of their own, or replaced only together with their (new) name: defaults.
-    "gcp:serviceaccount/account:Account": Options(),
     "gcp:projects/iAMMember:IAMMember": Options(),
     "gcp:projects/iAMCustomRole:IAMCustomRole": Options(),
-    "gcp:serviceaccount/iAMMember:IAMMember": Options(),
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": Options(),
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": Options(),
     "gcp:projects/serviceIdentity:ServiceIdentity": Options(),
@@ -77,11 +75,6 @@ DECISIONS: dict[str, Options] = {
     "pulumi:providers:kubernetes": Options(),
 }
 
-LAUNCHERS = {
-    "dev": set(),  # dev: nothing but the cluster's deletion_protection setting decides
-    "prod": {"astro-gpu-prod-ml-training-launcher"},
-}
-
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_resource_has_its_replacement_options(
@@ -99,13 +92,13 @@ def test_every_resource_has_its_replacement_options(
             want = Options()
         assert r.delete_before_replace is want.delete_before_replace, r.name
         assert tuple(r.ignore_changes) == want.ignore_changes, r.name
-        launcher = r.name in LAUNCHERS[stack]
-        assert r.protect is ((want.protect_in_prod or launcher) and prod), r.name
+        assert r.protect is (want.protect_in_prod and prod), r.name
 
 
 def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
-    """Per deployment: its secret, its launcher identity (impersonation mode) and its namespace;
-    per remote deployment also its agent's namespace and its XCom bucket."""
+    """Per deployment: its secret and its namespace; per remote deployment also its agent's
+    namespace and its XCom bucket. (Launcher identities are the bootstrap's, protected there in
+    every environment: tests/test_day0_accounts.py.)"""
     protected = sorted(r.name for r in prod.registrations if r.protect)
     assert protected == [
         "astro-gpu-prod-batch-remote-agent-namespace",
@@ -114,7 +107,6 @@ def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
         "astro-gpu-prod-batch-remote-namespace",
         "astro-gpu-prod-gke",
         "astro-gpu-prod-ml-training-connection",
-        "astro-gpu-prod-ml-training-launcher",
         "astro-gpu-prod-ml-training-namespace",
         "astro-gpu-prod-reporting-connection",
         "astro-gpu-prod-reporting-namespace",

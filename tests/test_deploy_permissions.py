@@ -91,13 +91,20 @@ def test_the_bootstrap_roles_are_exactly_the_table() -> None:
         }
     )
     assert not set(repository_permissions()) & set(project_permissions())
-    assert len(boot.of_type(CUSTOM_ROLE)) == 6
+    # actAs is granted on the node account only (tests/test_day0_accounts.py), never in a role
+    # held on the project.
+    for project in ("acme-ml-dev", "acme-ml-prod"):
+        assert roles[f"projects/{project}/roles/astroGkeNodeAccountUser"] == frozenset(
+            dp.NODE_ACCOUNT_PERMISSIONS
+        )
+    assert "iam.serviceAccounts.actAs" not in project_permissions()
+    assert len(boot.of_type(CUSTOM_ROLE)) == 8
 
 
 ESCALATION = {p for m in escalation.METHODS for p in m.permissions}
+# actAs: on the node service account only; no service-account IAM at all.
 NEEDED = {
     "resourcemanager.projects.setIamPolicy",
-    "iam.serviceAccounts.setIamPolicy",
     "iam.serviceAccounts.actAs",
     "container.clusters.update",
 }
@@ -131,7 +138,17 @@ def test_no_predefined_admin_or_basic_role_is_granted() -> None:
     boot = run_bootstrap()
     granted = {r.inputs["role"] for r in boot.registrations if "role" in r.inputs}
     predefined = {g for g in granted if g.startswith("roles/")}
+    # Token Creator: for each launcher's Astro identity, on that launcher only (a resource-level
+    # grant; tests/test_day0_accounts.py), never to a CI identity.
+    token_creator = [
+        r
+        for r in boot.registrations
+        if r.inputs.get("role") == "roles/iam.serviceAccountTokenCreator"
+    ]
+    assert {r.type for r in token_creator} == {"gcp:serviceaccount/iAMMember:IAMMember"}
+    assert not [r for r in token_creator if "@acme-ml-ci." in r.inputs["member"]]
     assert predefined == {
+        "roles/iam.serviceAccountTokenCreator",
         "roles/storage.objectUser",
         "roles/storage.objectViewer",
         "roles/cloudkms.cryptoKeyEncrypterDecrypter",

@@ -54,8 +54,10 @@ def test_json_plan_content(dev_json: dict[str, Any]) -> None:
     assert dev_json["counts"]["gcp:container/nodePool:NodePool"] == 2
     # 27 before observability (issue 20) + kube-state-metrics (namespace, service account,
     # ClusterRole, binding, Deployment, ClusterPodMonitoring) + 4 alert policies (no XID alert:
-    # docs/observability.md), the preemption log metric and the dashboard.
-    assert sum(dev_json["counts"].values()) == 39
+    # docs/observability.md), the preemption log metric and the dashboard; minus the node and
+    # launcher accounts and the launcher's Token Creator grant, which the bootstrap creates
+    # (docs/day0.md, "Service accounts").
+    assert sum(dev_json["counts"].values()) == 36
     assert dev_json["outputs"]["cluster_endpoint"]["placeholder"] is True
     assert dev_json["outputs"]["cluster_name"] == {
         "value": "astro-gpu-dev",

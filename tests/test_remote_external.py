@@ -8,8 +8,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from components import service_accounts
+from components.config import load
 from offline import runner
-from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side
+from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side, raw_platform
 from tests.remote_common import (
     ACCESSOR,
     AGENT_GSA,
@@ -43,13 +45,20 @@ def test_external_agent_impersonates_a_launcher_like_astro(
     run = run_with(remote_external())
     launcher = "analytics-kpo@acme-ml-dev.iam.gserviceaccount.com"
     assert grants(run, f"serviceAccount:{AGENT_GSA}") == {
-        (
-            SA_IAM,
-            f"projects/acme-ml-dev/serviceAccounts/{launcher}",
-            "roles/iam.serviceAccountTokenCreator",
-        ),
         (BUCKET_IAM, "acme-ml-dev-analytics-xcom", XCOM_ROLE_DEV),
     }
+    # The launcher and the agent's Token Creator grant on it are the bootstrap's: the grant it
+    # makes for this config (components/day0/stack_identities.py iterates the same accounts).
+    assert run.of_type(SA_IAM) == []
+    platform = raw_platform("dev")
+    remote_external()(platform)
+    assert service_accounts.token_creator_bindings(load(platform)) == [
+        {
+            "service_account_id": f"projects/acme-ml-dev/serviceAccounts/{launcher}",
+            "role": "roles/iam.serviceAccountTokenCreator",
+            "member": f"serviceAccount:{AGENT_GSA}",
+        }
+    ]
     assert grants(run, f"serviceAccount:{launcher}") == {
         (PROJECT_IAM, "acme-ml-dev", LAUNCHER_ROLE_DEV),
         (SECRET_IAM, "airflow-connections-gke_gpu", ACCESSOR),

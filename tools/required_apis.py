@@ -17,7 +17,7 @@ REQUIRED_APIS: dict[str, str] = {
     "cloudresourcemanager.googleapis.com": "project IAM grants, project number lookup",
     "compute.googleapis.com": "VPC, subnet, router, Cloud NAT, node VMs",
     "container.googleapis.com": "the GKE cluster and node pools",
-    "iam.googleapis.com": "service accounts, custom role, service-account IAM",
+    "iam.googleapis.com": "custom roles; the stack's service accounts and their IAM (bootstrap/)",
     "iamcredentials.googleapis.com": "impersonation: Astro mints the launcher's tokens at run time",
     "sts.googleapis.com": "keyless CI: GitHub's OIDC token exchanged for a Google token (bootstrap/)",
     "secretmanager.googleapis.com": "the Airflow connection secrets",

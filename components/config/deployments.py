@@ -105,14 +105,18 @@ class AirflowDeploymentConfig(_Model):
     auth_mode: Literal["impersonation", "adc"] = Field(
         default="impersonation",
         description=(
-            "`impersonation`: the stack creates a launcher service account; the Astro identity may only "
-            "mint its tokens. `adc`: the Astro identity itself is granted access (no extra account). "
+            "`impersonation`: a launcher service account (created by the bootstrap, docs/day0.md); "
+            "the Astro identity may only mint its tokens. `adc`: the Astro identity itself is "
+            "granted access (no extra account). "
             "Not used with agent placement `this_cluster` (in-cluster)."
         ),
     )
     launcher_account_id: AccountId | None = Field(
         default=None,
-        description="Account id of the launcher service account (impersonation mode); default `<name>-kpo`.",
+        description=(
+            "Account id of the launcher service account (impersonation mode); default `<name>-kpo`. "
+            "The bootstrap creates it: re-run it after a change (docs/day0.md)."
+        ),
     )
     connection_id: Annotated[str, _matching(CONN_ID, CONN_ID_RULE)] = Field(
         default="gke_gpu", description="Airflow connection id DAGs use as `kubernetes_conn_id`."

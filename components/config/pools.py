@@ -24,7 +24,10 @@ from components.config._base import (
 
 class NodeServiceAccountConfig(_Model):
     account_id: AccountId = Field(
-        description="Account id of the dedicated node service account (no keys)."
+        description=(
+            "Account id of the dedicated node service account (no keys). The bootstrap creates it "
+            "(docs/day0.md); this stack grants its roles."
+        )
     )
     artifact_registry_repositories: list[str] = Field(
         default_factory=list,

@@ -91,26 +91,26 @@ METHODS: tuple[Method, ...] = (
         ("resourcemanager.projects.setIamPolicy",),
         dp.Bound.GRANTABLE_ROLES.value,
     ),
-    Method(
-        "iam.serviceAccounts.setIamPolicy",
-        ("iam.serviceAccounts.setIamPolicy",),
-        "none by IAM (iam.googleapis.com honours no resource conditions): residual R1",
-    ),
+    # The bootstrap creates the stack's service accounts and the grants on them: the deployer
+    # holds no service-account IAM (components/day0/stack_identities.py).
+    Method("iam.serviceAccounts.setIamPolicy", ("iam.serviceAccounts.setIamPolicy",)),
     # Not in Rhino's list, the same shape: a GKE node pool runs as a service account.
     Method(
         "container node pool + actAs",
         ("container.clusters.update", "iam.serviceAccounts.actAs"),
-        "none by IAM (actAs is checked on the service account): residual R2",
+        "resource-level grant on the node service account only: a pool can run as that "
+        "account and no other (components/day0/stack_identities.py)",
     ),
 )
 
 
 def deploy_holds() -> set[str]:
     """Every permission the deploy identity holds anywhere (its project role, the per-repository
-    role, and the state bucket and key grants)."""
+    role, actAs on the node service account, and the state bucket and key grants)."""
     return {
         *project_permissions(),
         *repository_permissions(),
+        *dp.NODE_ACCOUNT_PERMISSIONS,
         *ROLE_PERMISSIONS[STATE_WRITER],
         *ROLE_PERMISSIONS[KEY_USER],
     }

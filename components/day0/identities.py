@@ -7,7 +7,8 @@
 - `StackAccess` (each main stack's project): the deploy identity's one custom role
   (components/deploy_permissions.py) granted through conditional bindings
   (components/day0/conditions.py), a per-repository role for Artifact Registry grants (the
-  service honours no resource conditions), and the preview identity's read-only role.
+  service honours no resource conditions), and the preview identity's read-only role. Its one
+  service-account grant (actAs on the node account) is in components/day0/stack_identities.py.
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ LOCK_ROLE_ID = "pulumiStateLock"
 
 
 def project_permissions() -> list[str]:
-    """The deploy role: every table permission except those granted per repository."""
-    per_repo = {
-        p for e in dp.TABLE.values() if e.bound is dp.Bound.REPOSITORY for p in e.permissions()
-    }
-    return [p for p in dp.deploy_permissions() if p not in per_repo]
+    """The deploy role: every table permission except those granted on one resource (per
+    repository, and actAs on the node service account: components/day0/stack_identities.py)."""
+    per_resource = set(repository_permissions()) | set(dp.NODE_ACCOUNT_PERMISSIONS)
+    return [p for p in dp.deploy_permissions() if p not in per_resource]
 
 
 def repository_permissions() -> list[str]:

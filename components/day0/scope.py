@@ -11,7 +11,7 @@ fails when the program grants a project role this list (and so the deployer's co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from components import config, launcher_role
 from components.config import CONFIG_KEY, ConfigError, StackConfig
 from components.config.deployments import xcom_bucket_name
 from components.node_identity import NODE_PROJECT_ROLES
+from components.service_accounts import StackAccount, stack_accounts
 
 
 def project_roles(cfg: StackConfig) -> list[str]:
@@ -43,6 +44,13 @@ class StackScope:
     buckets: tuple[str, ...]
     kms_keys: tuple[str, ...]
     repositories: tuple[str, ...]
+    # The service accounts the stack references (node account, launchers): the bootstrap
+    # creates them (components/day0/stack_identities.py).
+    accounts: tuple[StackAccount, ...] = ()
+
+    @property
+    def node_account(self) -> StackAccount:
+        return next(a for a in self.accounts if a.key == "nodes")
 
     def foreign(self) -> list[tuple[str, str]]:
         """(config path, resource) the stack touches in another project: the bootstrap grants
@@ -74,18 +82,27 @@ def scope(stack: str, cfg: StackConfig) -> StackScope:
         ),
         kms_keys=tuple(sorted(keys)),
         repositories=tuple(sorted(cfg.node_service_account.artifact_registry_repositories)),
+        accounts=tuple(stack_accounts(cfg)),
     )
 
 
 MAIN_PROJECT = "astro-gke-gpu"  # the main program's Pulumi.yaml `name`
 
 
-def load_scopes(root: Path, stacks: Sequence[str], key: str) -> list[StackScope]:
+def load_scopes(
+    root: Path,
+    stacks: Sequence[str],
+    key: str,
+    reserved: Mapping[tuple[str, str], str] | None = None,
+) -> list[StackScope]:
     """Read and validate each main stack's Pulumi.<stack>.yaml in `root`. One ConfigError (keyed
-    `stacks[i]`) for every problem: a missing file, an invalid main config, or a resource in
-    another project (the bootstrap grants only in each stack's own project)."""
+    `stacks[i]`) for every problem: a missing file, an invalid main config, a resource in
+    another project (the bootstrap grants only in each stack's own project), or a service account
+    (project, account id) named twice: by two of the stacks' accounts, or by one of them and a
+    `reserved` account (the bootstrap's own CI identities, keyed by their config path)."""
     problems: list[tuple[str, str]] = []
     out = []
+    owner: dict[tuple[str, str], str] = dict(reserved or {})
     for i, stack in enumerate(stacks):
         path = root / f"Pulumi.{stack}.yaml"
         if not path.exists():
@@ -107,6 +124,17 @@ def load_scopes(root: Path, stacks: Sequence[str], key: str) -> list[StackScope]
             )
             for where, what in found.foreign()
         ]
+        for account in found.accounts:
+            where = f"stacks[{i}] ({path.name}) {account.config_path}"
+            first = owner.setdefault((account.project_id, account.account_id), where)
+            if first != where:
+                problems.append(
+                    (
+                        where,
+                        f"service account {account.email} is also {first}: each account the "
+                        "bootstrap creates is one stack's, for one purpose",
+                    )
+                )
         out.append(found)
     if problems:
         raise ConfigError(problems, key)
