@@ -27,19 +27,20 @@ recorded from the pack before this change.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent import futures
 from inspect import isawaitable
 from typing import Any, cast
 
 import grpc
-from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
+    PolicyProviderResource,
     PolicyResource,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -55,12 +56,61 @@ VERSION = "0.0.1"
 
 
 class TypedResourcePolicy(ResourceValidationPolicy):
-    """A resource policy that names the resource types it can apply to (`types`); None: any type.
+    """A resource policy that names the resource types it can apply to (`types`; None: any type)
+    or, instead, a pure function of the type that says so (`type_test`: asked once per type).
     Its validation still checks the type itself, so it behaves the same under any servicer."""
 
-    def __init__(self, types: frozenset[str] | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        types: frozenset[str] | None,
+        type_test: Callable[[str], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.types = types
+        self.type_test = type_test
+
+
+def _may_apply(policy: ResourceValidationPolicy, resource_type: str) -> bool:
+    types: frozenset[str] | None = getattr(policy, "types", None)
+    if types is not None:
+        return resource_type in types
+    type_test: Callable[[str], bool] | None = getattr(policy, "type_test", None)
+    return type_test is None or bool(type_test(resource_type))
+
+
+def _number(value: float) -> float:
+    # json_format.MessageToDict refuses these (a JSON number cannot be NaN or infinite).
+    if math.isinf(value) or math.isnan(value):
+        raise ValueError(f"Fail to serialize {value} for Value.number_value")
+    return value
+
+
+def _value(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "struct_value":
+        return {k: _value(v) for k, v in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_value(v) for v in value.list_value.values]
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        return _number(value.number_value)
+    return None  # null_value, or no value set
+
+
+def struct_to_dict(struct: Any) -> dict[str, Any]:
+    """`json_format.MessageToDict` of a `google.protobuf.Struct` (what the SDK converts each
+    request's properties with), about four times faster: the same values (None, bool, float,
+    str, list, dict) with the keys in the same order (tests/test_policy_struct.py)."""
+    return {k: _value(v) for k, v in struct.fields.items()}
+
+
+def _properties(struct: Any) -> Any:
+    """A request's properties as the SDK hands them to a policy."""
+    return unknown_checking_proxy(deserialize_properties(struct_to_dict(struct)))
 
 
 def _run(result: Any) -> None:
@@ -84,18 +134,18 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
             raise TypeError(f"Invalid policy pack name {name}")
         super().__init__(name, VERSION, policies, enforcement_level, description=description)
         self._name = name
-        resource = [
-            (i, p) for i, p in enumerate(policies) if isinstance(p, ResourceValidationPolicy)
-        ]
-        self._any_type = [(i, p) for i, p in resource if getattr(p, "types", None) is None]
-        typed: dict[str, list[tuple[int, ResourceValidationPolicy]]] = {}
-        for i, p in resource:
-            for t in getattr(p, "types", None) or ():
-                typed.setdefault(t, []).append((i, p))
-        # Per type: its own policies and the any-type ones, in pack order (the order of the
-        # diagnostics).
-        self._by_type = {t: sorted(ps + self._any_type, key=_index) for t, ps in typed.items()}
+        self._resource_policies = [p for p in policies if isinstance(p, ResourceValidationPolicy)]
+        # Per resource type, the resource policies that may apply to it, in pack order (the order
+        # of the diagnostics); filled as types arrive (a type's list never changes).
+        self._by_type: dict[str, list[ResourceValidationPolicy]] = {}
         self._stack_policies = [p for p in policies if isinstance(p, StackValidationPolicy)]
+
+    def _policies_for(self, resource_type: str) -> list[ResourceValidationPolicy]:
+        found = self._by_type.get(resource_type)
+        if found is None:
+            found = [p for p in self._resource_policies if _may_apply(p, resource_type)]
+            self._by_type[resource_type] = found
+        return found
 
     def _stack_tags(self) -> Mapping[str, str]:
         tags: Mapping[str, str] = self._PolicyAnalyzerServicer__stack_tags  # type: ignore[attr-defined]
@@ -131,13 +181,10 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
     def Analyze(self, request: Any, _context: Any) -> Any:
         self._configure_runtime_settings()
         response = proto.AnalyzeResponse()
-        props = unknown_checking_proxy(
-            deserialize_properties(json_format.MessageToDict(request.properties))
-        )
-        opts = self._get_resource_options(request)
-        provider = self._get_provider_resource(request)
-        stack_tags = self._stack_tags()
-        for _, policy in self._by_type.get(request.type, self._any_type):
+        # Converted once, when the first policy runs: a resource no policy applies to costs no
+        # conversion at all.
+        args: tuple[Any, ...] | None = None
+        for policy in self._policies_for(request.type):
             level = self._get_enforcement_level(policy)
             if level == EnforcementLevel.DISABLED:
                 continue
@@ -153,7 +200,15 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
             report = self._create_report_violation(
                 response, policy.name, policy.description, level, policy.severity
             )
-            args = ResourceValidationArgs(
+            if args is None:
+                args = (
+                    _properties(request.properties),
+                    self._get_resource_options(request),
+                    self._get_provider_resource(request),
+                    self._stack_tags(),
+                )
+            props, opts, provider, stack_tags = args
+            validation_args = ResourceValidationArgs(
                 request.type,
                 props,
                 request.urn,
@@ -163,21 +218,27 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
                 self._get_policy_config(policy.name),
                 stack_tags,
             )
-            self._validate(response, policy, args, report)
+            self._validate(response, policy, validation_args, report)
         return response
+
+    def _get_provider_resource(self, request: Any) -> PolicyProviderResource | None:
+        """The SDK's, with the faster conversion of the provider's properties."""
+        if not request.HasField("provider"):
+            return None
+        provider = request.provider
+        return PolicyProviderResource(
+            provider.type, _properties(provider.properties), provider.urn, provider.name
+        )
 
     def _resources(self, request: Any) -> list[PolicyResource]:
         """The stack's resources with parents and dependencies linked, as the SDK builds them."""
         resources: list[PolicyResource] = []
         links: list[tuple[str, list[str], dict[str, list[str]]]] = []
         for r in request.resources:
-            props = unknown_checking_proxy(
-                deserialize_properties(json_format.MessageToDict(r.properties))
-            )
             resources.append(
                 PolicyResource(
                     r.type,
-                    props,
+                    _properties(r.properties),
                     r.urn,
                     r.name,
                     self._get_resource_options(r),
@@ -220,10 +281,6 @@ class DispatchingServicer(sdk._PolicyAnalyzerServicer):
             )
             self._validate(response, policy, args, report)
         return response
-
-
-def _index(entry: tuple[int, Policy]) -> int:
-    return entry[0]
 
 
 def serve(servicer: DispatchingServicer) -> None:
