@@ -18,12 +18,16 @@ pack (policies/__main__.py in its own process, as the engine starts it) gets the
   servicer in a process of its own (`servicer().Analyze(request, None)`, CPU time);
 - AnalyzeStack seconds, and the pack process's peak resident memory (VmHWM).
 
+The pack is started with the environment the engine gives it (`engine_env`: the stack's config in
+PULUMI_CONFIG, project, stack, dry run), which the SDK's servicer reads on every request;
+`--no-engine-env` leaves it out.
+
 `--pack-dir` names other packs to compare (e.g. a `git worktree` of an older commit's
 `policies/`); rounds are interleaved across packs (pack A, pack B, pack A, ...) so a noisy
 machine hurts both alike.
 
 Run: `.venv/bin/python bench/pack_bench.py [--rounds 5] [--deployments 1 50 100]
-[--min-calls 1000] [--pack-dir <tree>/policies ...]` (writes `policy_pack` in bench/results.json); `make bench`
+[--min-calls 2000] [--pack-dir <tree>/policies ...]` (writes `policy_pack` in bench/results.json); `make bench`
 runs it after the preview benchmark.
 """
 
@@ -52,11 +56,32 @@ from offline.analyzer import PACK_DIR, PolicyPackServer, analyze_request, stack_
 from offline.mocks import Registration  # noqa: E402
 
 
-def registrations(deployments: int) -> list[Registration]:
+def stack_config(deployments: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "Pulumi.dev.yaml"
         path.write_text(yaml.safe_dump(synthetic(deployments, 1)))
-        return runner.run("dev", config=runner.stack_config("dev", path)).registrations
+        return runner.stack_config("dev", path)
+
+
+def registrations(deployments: int) -> list[Registration]:
+    return runner.run("dev", config=stack_config(deployments)).registrations
+
+
+def engine_env(deployments: int) -> dict[str, str]:
+    """The environment `pulumi preview --policy-pack` starts the pack with (pulumi's
+    pkg/resource/plugin/analyzer_plugin.go, `constructEnv`): the stack's config as JSON (each value
+    a string, objects JSON-encoded, as the CLI hands config to a program), organization, project,
+    stack, dry run. The SDK's servicer reads it again on every request."""
+    config = {
+        k: v if isinstance(v, str) else json.dumps(v) for k, v in stack_config(deployments).items()
+    }
+    return {
+        "PULUMI_CONFIG": json.dumps(config),
+        "PULUMI_ORGANIZATION": "organization",
+        "PULUMI_PROJECT": runner.project_name(ROOT),
+        "PULUMI_STACK": "dev",
+        "PULUMI_DRY_RUN": "true",
+    }
 
 
 def peak_rss_mb(pack: PolicyPackServer) -> float:
@@ -150,13 +175,14 @@ def machine() -> dict[str, Any]:
 
 
 def main(
-    rounds: int, deployments: list[int], pack_dirs: list[Path], min_calls: int
+    rounds: int, deployments: list[int], pack_dirs: list[Path], min_calls: int, env: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "python": sys.version.split()[0],
         **machine(),
         "rounds": rounds,
         "min_calls": min_calls,
+        "engine_env": env,
         "load_average_1m": {"start": round(os.getloadavg()[0], 2)},
         "packs": {},
     }
@@ -176,6 +202,8 @@ def main(
         best: dict[Path, list[float]] = {p: [float("inf")] * 5 for p in pack_dirs}
         worst: dict[Path, float] = {p: 0.0 for p in pack_dirs}
         rss: dict[Path, float] = {}
+        if env:  # the packs (and the in-process runs) inherit it
+            os.environ.update(engine_env(n))
         packs = {p: PolicyPackServer(pack_dir=p).__enter__() for p in pack_dirs}
         try:
             for pack in packs.values():
@@ -216,8 +244,9 @@ def main(
 def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"{r['cpu']}, nproc {r['nproc']}, Python {r['python']}; best of {r['rounds']} rounds of "
-        f"at least {r['min_calls']} calls; load average (1 min) {r['load_average_1m']['start']} "
-        f"at start, {r['load_average_1m']['end']} at end",
+        f"at least {r['min_calls']} calls; the pack started with the engine's environment: "
+        f"{'yes' if r['engine_env'] else 'no'}; load average (1 min) "
+        f"{r['load_average_1m']['start']} at start, {r['load_average_1m']['end']} at end",
         "",
         "| pack | deployments | resources | ms per Analyze, wall (worst/best) | empty round trip "
         "ms, wall | pack CPU ms per Analyze | pack CPU ms per empty call | pack work: CPU ms per "
@@ -241,10 +270,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--deployments", type=int, nargs="+", default=[1, 50, 100])
-    parser.add_argument("--min-calls", type=int, default=1000)
+    parser.add_argument("--min-calls", type=int, default=2000)
     parser.add_argument("--pack-dir", type=Path, action="append", default=[])
+    parser.add_argument(
+        "--no-engine-env",
+        action="store_true",
+        help="start the pack without the environment the engine gives it (PULUMI_CONFIG, ...)",
+    )
     args = parser.parse_args()
-    results = main(args.rounds, args.deployments, args.pack_dir or [PACK_DIR], args.min_calls)
+    results = main(
+        args.rounds,
+        args.deployments,
+        args.pack_dir or [PACK_DIR],
+        args.min_calls,
+        not args.no_engine_env,
+    )
     results_file = ROOT / "bench" / "results.json"
     previous = json.loads(results_file.read_text()) if results_file.exists() else {}
     results_file.write_text(json.dumps({**previous, "policy_pack": results}, indent=2) + "\n")
