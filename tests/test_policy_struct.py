@@ -61,7 +61,8 @@ def test_odd_values() -> None:
 def test_nan_and_infinities_are_refused_alike(number: float) -> None:
     struct = struct_pb2.Struct()
     struct.update({"x": {"y": [number]}})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as sdk:
         json_format.MessageToDict(struct)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as ours:
         struct_to_dict(struct)
+    assert str(ours.value) == str(sdk.value)

@@ -95,9 +95,13 @@ def _may_apply(policy: ResourceValidationPolicy, resource_type: str) -> bool:
 
 
 def _number(value: float) -> float:
-    # json_format.MessageToDict refuses these (a JSON number cannot be NaN or infinite).
+    # json_format.MessageToDict refuses these (a JSON number cannot be NaN or infinite),
+    # in the same words.
     if math.isinf(value) or math.isnan(value):
-        raise ValueError(f"Fail to serialize {value} for Value.number_value")
+        name = "Infinity" if math.isinf(value) else "NaN"
+        raise ValueError(
+            f"Fail to serialize {name} for Value.number_value, which would parse as string_value"
+        )
     return value
 
 
