@@ -67,6 +67,11 @@ REWORDED = {
     # issue 20: a read-only ClusterRole bound to service accounts (kube-state-metrics) is allowed;
     # the refusal names that exception (tests/test_observability.py covers both sides).
     "rbac-no-cluster-scope",
+    # issue 22: an accelerator type that is not a string (missing, a number, a boolean, a list,
+    # a map) is named by its index and kind instead of Python's repr of the value (a proxy's
+    # repr carried a memory address); a string type keeps its message word for word.
+    # tests/test_policy_messages.py shows each new message and that the refusals are the same.
+    "gpu-accelerator-allowed",
 }
 
 

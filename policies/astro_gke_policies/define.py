@@ -2,8 +2,9 @@
 violation messages. Keeps each policy module a readable list of rules.
 
 A resource policy's filter made with `of_type(...)` carries its types, so the pack's servicer
-(dispatch.py) runs the policy only on resources of those types; any other filter (a function of
-the type) is run on every resource, as before. A check reads `props` and never writes to it: the
+(dispatch.py) runs the policy only on resources of those types; one made with `on_type(test)` is
+a pure function of the type, which the servicer asks once per type; any other filter (a function
+of the type) is run on every resource, as before. A check reads `props` and never writes to it: the
 same parsed properties go to every policy that sees the resource."""
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def resource_policy(
             report(message, None)
 
     types = applies.types if isinstance(applies, OfType) else None
-    return TypedResourcePolicy(types, validate=validate, **meta.policy_kwargs())
+    type_test = applies if isinstance(applies, OnType) else None
+    return TypedResourcePolicy(
+        types, type_test=type_test, validate=validate, **meta.policy_kwargs()
+    )
 
 
 def stack_policy(meta: Meta, check: StackCheck) -> StackValidationPolicy:
@@ -97,3 +101,18 @@ class OfType:
 
 def of_type(*types: str) -> Callable[[str], bool]:
     return OfType(frozenset(types))
+
+
+@dataclass(frozen=True)
+class OnType:
+    """A resource-type filter that is a pure function of the type (it reads nothing else and
+    always answers the same), so the servicer asks it once per type, not once per resource."""
+
+    test: Callable[[str], bool]
+
+    def __call__(self, resource_type: str) -> bool:
+        return self.test(resource_type)
+
+
+def on_type(test: Callable[[str], bool]) -> Callable[[str], bool]:
+    return OnType(test)

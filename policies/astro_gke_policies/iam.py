@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from astro_gke_policies.define import MANDATORY, Meta, of_type, resource_policy
+from astro_gke_policies.define import MANDATORY, Meta, of_type, on_type, resource_policy
 from astro_gke_policies.props import get, is_iam_member, items, members
 
 PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
@@ -79,7 +79,7 @@ def policies() -> list[ResourceValidationPolicy]:
                 None,
                 "CKV_GCP_117",
             ),
-            is_iam_member,
+            on_type(is_iam_member),
             _no_primitive_roles,
         ),
         resource_policy(
@@ -99,7 +99,7 @@ def policies() -> list[ResourceValidationPolicy]:
                 "No IAM grant goes to allUsers or allAuthenticatedUsers.",
                 MANDATORY,
             ),
-            is_iam_member,
+            on_type(is_iam_member),
             _no_public_members,
         ),
         resource_policy(

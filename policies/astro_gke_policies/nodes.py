@@ -20,7 +20,7 @@ from astro_gke_policies.gke import (
     node_configs,
     string_list_schema,
 )
-from astro_gke_policies.props import config_value, get, items, number, text
+from astro_gke_policies.props import config_value, get, is_list, items, number, text
 
 # --- Node pools (and the cluster's transient default pool) -----------------------------------
 
@@ -78,10 +78,33 @@ def _gpu_accelerator_allowed(
     props: Mapping[str, Any], args: ResourceValidationArgs
 ) -> Iterator[str]:
     allowed = tuple(config_value(args, "allowedAcceleratorTypes", DEFAULT_ACCELERATORS))
-    for accelerator in gpu_accelerators(props):
+    accelerators = items(get(props, "nodeConfig", "guestAccelerators"))
+    for index, accelerator in enumerate(accelerators):
+        if not isinstance(accelerator, Mapping):
+            continue  # not an accelerator (gpu_accelerators skips it too)
         kind = get(accelerator, "type")
-        if kind not in allowed:
-            yield f"accelerator {kind} is not allowed (allowed: {', '.join(allowed)})."
+        if isinstance(kind, str):
+            if kind not in allowed:
+                yield f"accelerator {kind} is not allowed (allowed: {', '.join(allowed)})."
+        else:
+            yield (
+                f"nodeConfig.guestAccelerators[{index}].type is {_describe(kind)}; it must name "
+                f"an allowed accelerator type ({', '.join(allowed)})."
+            )
+
+
+def _describe(value: Any) -> str:
+    """What a property holds, for a message: never a Python repr (a proxy's carries a memory
+    address), never a nested value (reading one may meet an unknown)."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value:g}"
+    if isinstance(value, Mapping):
+        return "a map"
+    return "a list" if is_list(value) else f"a {type(value).__name__}"
 
 
 def _gpu_max_nodes(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
