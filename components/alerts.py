@@ -389,11 +389,11 @@ def xid_rule() -> Rule:
             "check the task's logs; the GPU is fine. Anything else: `kubectl cordon <node>` so "
             "no new task lands on it, let running tasks finish or fail, then `kubectl drain "
             "<node> --ignore-daemonsets --delete-emptydir-data`. XIDs whose catalogue entry "
-            "asks for a GPU reset or reboot (48, 63/64 with a pending remap, 74, 79, 94/95, "
-            "119/120): delete the node's VM (`gcloud compute instances delete <node> "
-            "--zone <zone>`): the managed instance group recreates it and the driver starts "
-            "clean. `kubectl -n kube-dcgm-exporter logs` of the node's exporter and the node's "
-            "serial console show the driver's message. See docs/observability.md."
+            "asks for a GPU reset or reboot (e.g. 48, 74, 79, 95, 119/120, 63/64 with a remap "
+            "pending; 94 asks only for the application's restart): delete the node's VM "
+            "(`gcloud compute instances delete <node> --zone <zone>`): the managed instance "
+            "group recreates it and the driver starts clean. The node's serial console shows "
+            "the driver's `NVRM: Xid` message. See docs/observability.md."
         ),
     )
 
