@@ -6,6 +6,7 @@ preview, and the policy pack's view of it (through its real Analyzer gRPC servic
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ import pytest
 
 from components import alerts, dcgm_exporter
 from components.config import ConfigError, load
-from offline import runner
+from offline import forcenew, runner
 from offline.analyzer import PolicyPackServer
+from offline.forcenew import R, U, lookup
 from offline.mocks import PlaceholderMocks, RecordingMonitor
 from tests.test_alert_rules import (
     conditions,
@@ -192,9 +194,9 @@ def test_counters_are_gke_fields_plus_xid(own: runner.Run) -> None:
     exporter = [r for r in own.of_type(DAEMON_SET) if r.name == f"{PREFIX}-exporter"][0]
     annotations = exporter.inputs["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {
-        "astro-gke-gpu/counters-sha256": __import__("hashlib")
-        .sha256(dcgm_exporter.counters_csv().encode())
-        .hexdigest()
+        "astro-gke-gpu/counters-sha256": hashlib.sha256(
+            dcgm_exporter.counters_csv().encode()
+        ).hexdigest()
     }
 
 
@@ -325,3 +327,16 @@ def test_without_its_scrape_the_dcgm_advisory_is_back(
     verdicts = [v for v in pack.analyze_all(regs) if v.policy == "gpu-pool-dcgm-metrics"]
     assert [v.level for v in verdicts] == ["advisory"]
     assert "astro-gpu-dev-l4-spot-pool is in a cluster without DCGM metrics" in verdicts[0].message
+
+
+# --- Day 2: what a change replaces --------------------------------------------------------------
+
+
+def test_every_input_it_sets_is_classified(own: runner.Run) -> None:
+    assert forcenew.coverage_gaps(own.registrations) == []
+    # A changed field list replaces the ConfigMap (diff.go core/v1 ConfigMap `.data`); the
+    # DaemonSets' pod templates update in place; the cluster's enable_components updates in place.
+    assert lookup(CONFIG_MAP, ("data", "counters.csv")) is R
+    assert lookup(DAEMON_SET, ("spec", "template", "spec", "containers", 0, "image")) is U
+    assert lookup(DAEMON_SET, ("metadata", "name")) is R
+    assert lookup(CLUSTER, ("monitoringConfig", "enableComponents")) is U
