@@ -8,6 +8,7 @@ from components import config, gpu_pool, network
 from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.compute_class import GpuComputeClass, GpuComputeClassArgs
+from components.dcgm_exporter import DcgmExporter, DcgmExporterArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from components.launcher_role import LauncherRole, LauncherRoleArgs
@@ -145,6 +146,11 @@ if cfg.deployments:
 KubeStateMetrics(
     f"{name}-kube-state-metrics", KubeStateMetricsArgs(k8s_provider=k8s_provider, cluster_name=name)
 )
+if cfg.observability.self_deployed_dcgm:
+    DcgmExporter(
+        f"{name}-dcgm-exporter",
+        DcgmExporterArgs(k8s_provider=k8s_provider, after=[cluster.cluster]),
+    )
 Observability(f"{name}-observability", ObservabilityArgs(config=cfg, labels=labels))
 
 pulumi.export("cluster_name", cluster.name)

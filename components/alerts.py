@@ -9,7 +9,9 @@ Metric sources (docs/observability.md, "Metric names and labels" and "Sources"):
 - DCGM: GKE's managed DCGM package (GKE "Collect and view DCGM metrics": GKE runs NVIDIA's
   DCGM-Exporter and scrapes it with a ClusterPodMonitoring into Managed Service for Prometheus).
   Only what that package exports is read: GKE_DCGM_METRICS below; it has no XID metric, so the
-  stack has no XID alert.
+  XID alert exists only with `observability.dcgm_source: self-deployed`, where the stack runs
+  dcgm-exporter itself with those fields plus DCGM_FI_DEV_XID_ERRORS
+  (components/dcgm_exporter.py).
 - Pod, node and quota state: kube-state-metrics v2.13.0, deployed by the stack
   (components/kube_state_metrics.py; kubernetes/kube-state-metrics docs/metrics/...): GKE's managed
   kube-state package has no ResourceQuota, node-label or node-selector metric.
@@ -91,6 +93,12 @@ GKE_DCGM_METRICS = frozenset(
         "DCGM_FI_PROF_SM_ACTIVE",
     }
 )
+# The last XID error a GPU reported (NVIDIA DCGM field 230; dcgm-exporter etc/default-counters.csv
+# "Value of the last XID error encountered", a gauge): only the self-deployed exporter has it.
+DCGM_XID = "DCGM_FI_DEV_XID_ERRORS"
+# How long an XID stays visible to the alert: the gauge holds the code of the last error, and a
+# 5-minute max keeps one scraped sample (30 s interval) in view of ten evaluations.
+XID_WINDOW = "5m"
 # "GPU utilization (in %)", "Framebuffer memory used (in MiB)": the exporter's HELP text in the
 # scrape above; the same names and units in Google's self-deployed example
 # (GoogleCloudPlatform/prometheus-engine@2ffde4ec examples/nvidia-dcgm/exporter.yaml).
@@ -357,12 +365,47 @@ def preemption_rule(cluster_name: str) -> Rule:
     )
 
 
+def xid_rule() -> Rule:
+    """A GPU that reported an XID error: alert at once (for 0), per node and GPU."""
+    seen = f"max_over_time({DCGM_XID}[{XID_WINDOW}])"
+    return Rule(
+        key="gpu-xid",
+        alert="GpuXidError",
+        expr=f"max by (node, gpu) ({dcgm_by_node(seen)}) > 0",
+        for_seconds=0,
+        severity="ERROR",
+        summary="A GPU reported an XID error (NVIDIA driver-reported GPU fault)",
+        runbook=(
+            "**What it means.** The NVIDIA driver logged an XID error for GPU `gpu` on node "
+            "`node`; the alert's value is the XID code (`DCGM_FI_DEV_XID_ERRORS` holds the last "
+            "one). XIDs are the driver's error reports: some are the application's own fault "
+            "(13 graphics engine exception, 31 memory page fault: usually a bad kernel or an "
+            "out-of-bounds access), others are hardware or driver faults that poison the GPU "
+            "for every later task (48 double-bit ECC error, 63/64 row remapping, 74 NVLink "
+            "error, 79 GPU has fallen off the bus, 94/95 contained/uncontained ECC error, 119/"
+            "120 GSP errors). NVIDIA's catalogue says, per code, what it means and whether the "
+            "GPU needs a reset: https://docs.nvidia.com/deploy/xid-errors/ .\n\n"
+            "**What to do.** Look the code up in the catalogue. An application XID (13, 31, 43): "
+            "check the task's logs; the GPU is fine. Anything else: `kubectl cordon <node>` so "
+            "no new task lands on it, let running tasks finish or fail, then `kubectl drain "
+            "<node> --ignore-daemonsets --delete-emptydir-data`. XIDs whose catalogue entry "
+            "asks for a GPU reset or reboot (e.g. 48, 74, 79, 95, 119/120, 63/64 with a remap "
+            "pending; 94 asks only for the application's restart): delete the node's VM "
+            "(`gcloud compute instances delete <node> --zone <zone>`): the managed instance "
+            "group recreates it and the driver starts clean. The node's serial console shows "
+            "the driver's `NVRM: Xid` message. See docs/observability.md."
+        ),
+    )
+
+
 def rules(cfg: StackConfig, figures: cold_start.Figures = cold_start.SOURCED) -> list[Rule]:
     """Every rule the stack registers for `cfg`. The pending thresholds come from the same
     budgets KPO gets (gpu_pool.gpu_scheduling)."""
     out = [pending_rule(pending_targets(cfg, figures))]
     if cfg.observability.dcgm:
         out += [idle_rule(p, cfg) for p in cfg.gpu_pools]
+    if cfg.observability.self_deployed_dcgm:
+        out.append(xid_rule())
     if cfg.deployments:
         out.append(quota_rule([d.namespace for d in cfg.deployments]))
     if any(p.spot for p in cfg.gpu_pools):

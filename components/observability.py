@@ -35,7 +35,9 @@ def monitoring_components(cfg: StackConfig) -> tuple[str, ...]:
     enables). No kube-state package (POD, DEPLOYMENT, ...): the stack runs its own
     kube-state-metrics (components/kube_state_metrics.py)."""
     found = ["SYSTEM_COMPONENTS"]
-    if cfg.observability.dcgm and cfg.gpu_pools:
+    # observability.dcgm_source self-deployed: the stack runs its own exporter
+    # (components/dcgm_exporter.py) and GKE's package stays off (one host engine per node).
+    if cfg.observability.dcgm and not cfg.observability.self_deployed_dcgm and cfg.gpu_pools:
         found.append("DCGM")
     return tuple(found)
 

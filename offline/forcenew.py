@@ -86,6 +86,17 @@ TABLE: dict[str, dict[str, Field]] = {
     ),
     # A custom resource (GKE's managed-collection CRD): only metadata.name/namespace replace.
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": k8s(spec=U),
+    # diff.go lists apps/v1 `.spec.selector` under the kind "Daemonset" (lower-case s), which the
+    # kind DaemonSet does not match: only metadata.name/namespace replace; a changed selector is
+    # sent as an update the API server refuses (immutable in apps/v1). The stack never changes it.
+    "kubernetes:apps/v1:DaemonSet": k8s(
+        spec=UB,
+        spec__selector=Field(False, note="an update the API server refuses (immutable)"),
+        spec__updateStrategy=U,
+        spec__template=U,
+    ),
+    # diff.go core/v1 ConfigMap: `.data` and `.binaryData` replace.
+    "kubernetes:core/v1:ConfigMap": k8s(data=R),
     "gcp:monitoring/alertPolicy:AlertPolicy": ALERT_POLICY,
     "gcp:monitoring/dashboard:Dashboard": DASHBOARD,
     "gcp:logging/metric:Metric": LOG_METRIC,
@@ -164,6 +175,8 @@ SOURCES: dict[str, str] = {
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _K8S_DIFF,
     "kubernetes:apps/v1:Deployment": _K8S_DIFF,
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _K8S_DIFF,
+    "kubernetes:apps/v1:DaemonSet": _K8S_DIFF,
+    "kubernetes:core/v1:ConfigMap": _K8S_DIFF,
     "gcp:monitoring/alertPolicy:AlertPolicy": source(
         TPG, "google/services/monitoring/resource_monitoring_alert_policy.go", "34ff2886"
     ),

@@ -308,6 +308,45 @@ def preemption_tests(cfg: StackConfig) -> list[dict[str, Any]]:
     ]
 
 
+def xid_tests(cfg: StackConfig) -> list[dict[str, Any]]:
+    """Self-deployed DCGM only: a GPU whose XID gauge turns non-zero (79, fallen off the bus) at
+    t=300 s fires at the first evaluation that sees it, and so does one on a node that carries
+    the upstream `hostname` spelling (48, double-bit ECC); the healthy GPU beside them (XID 0)
+    stays silent (promtool compares the exact alert list)."""
+    if not cfg.observability.self_deployed_dcgm:
+        return []
+    at = 10 * STEP
+    return [
+        {
+            "interval": dur(STEP),
+            "input_series": [
+                series(alerts.DCGM_XID, dcgm_labels("gke-a-0", 0, pod="task-0"), "0x9 79x20"),
+                series(alerts.DCGM_XID, dcgm_labels("gke-a-0", 1, pod="task-1"), "0x29"),
+                series(
+                    alerts.DCGM_XID,
+                    dcgm_labels("gke-b-0", 0, node_label=alerts.DCGM_NODE_LABEL_UPSTREAM),
+                    "0x9 48x20",
+                ),
+            ],
+            "alert_rule_test": alert_case(
+                "GpuXidError",
+                at - STEP,
+                at,
+                [{"node": "gke-a-0", "gpu": "0"}, {"node": "gke-b-0", "gpu": "0"}],
+            ),
+        },
+        {
+            "interval": dur(STEP),
+            "input_series": [
+                series(alerts.DCGM_XID, dcgm_labels("gke-a-0", 0, pod="task-0"), "0x29"),
+            ],
+            "alert_rule_test": [
+                {"eval_time": dur(28 * STEP), "alertname": "GpuXidError", "exp_alerts": []}
+            ],
+        },
+    ]
+
+
 def promtool_tests(cfg: StackConfig) -> dict[str, Any]:
     return {
         "rule_files": ["rules.yaml"],
@@ -317,6 +356,7 @@ def promtool_tests(cfg: StackConfig) -> dict[str, Any]:
             *idle_tests(cfg),
             *quota_tests(cfg),
             *preemption_tests(cfg),
+            *xid_tests(cfg),
         ],
     }
 
@@ -369,15 +409,22 @@ def test_the_expected_alerts_are_registered(dev: runner.Run, prod: runner.Run) -
     ]
 
 
+def dcgm_read(run: runner.Run) -> set[str]:
+    text = " ".join(c["query"] for c in conditions(run))
+    text += run.one("gcp:monitoring/dashboard:Dashboard").inputs["dashboardJson"]
+    return set(re.findall(r"DCGM_FI_[A-Z0-9_]+", text))
+
+
 def test_every_dcgm_metric_read_is_one_gke_exports(dev: runner.Run, prod: runner.Run) -> None:
     """GKE's managed DCGM package exports a fixed field list without XID (components/alerts.py
-    GKE_DCGM_METRICS, docs/observability.md Sources): no alert or tile reads anything else."""
+    GKE_DCGM_METRICS, docs/observability.md Sources): with it (the default) no alert or tile
+    reads anything else. The XID metric is read only with the self-deployed exporter
+    (tests/test_dcgm_self_deployed.py)."""
     assert len(alerts.GKE_DCGM_METRICS) == 21
-    assert "DCGM_FI_DEV_XID_ERRORS" not in alerts.GKE_DCGM_METRICS
+    assert alerts.DCGM_XID not in alerts.GKE_DCGM_METRICS
     for run in (dev, prod):
-        text = " ".join(c["query"] for c in conditions(run))
-        text += run.one("gcp:monitoring/dashboard:Dashboard").inputs["dashboardJson"]
-        read = set(re.findall(r"DCGM_FI_[A-Z0-9_]+", text))
+        assert config(run.stack).observability.dcgm_source == "gke-managed"
+        read = dcgm_read(run)
         assert read == {alerts.DCGM_UTIL, alerts.DCGM_FB_USED}
         assert read <= alerts.GKE_DCGM_METRICS
 

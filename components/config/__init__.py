@@ -144,6 +144,14 @@ class StackConfig(_Model):
     ) -> ObservabilityConfig:
         pools = info.data.get("gpu_pools") or []
         own = [p.name for p in pools if p.driver_version == "INSTALLATION_DISABLED"]
+        if v.self_deployed_dcgm and own:
+            raise ValueError(
+                f"dcgm_source self-deployed needs GKE-managed GPU drivers, but {', '.join(own)} "
+                "sets driver_version INSTALLATION_DISABLED (the exporter and nv-hostengine mount "
+                "GKE's driver install directory /home/kubernetes/bin/nvidia as a hostPath of type "
+                "Directory: Google's example, components/dcgm_exporter.py); set dcgm: false or "
+                "let GKE install the driver"
+            )
         if v.dcgm and own:
             raise ValueError(
                 f"dcgm needs GKE-managed GPU drivers, but {', '.join(own)} sets driver_version "

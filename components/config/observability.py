@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from components.config._base import _Model
 
@@ -26,6 +27,18 @@ class ObservabilityConfig(_Model):
             "`INSTALLATION_DISABLED`: GKE installs its own DCGM exporter against them)."
         ),
     )
+    dcgm_source: Literal["gke-managed", "self-deployed"] = Field(
+        default="gke-managed",
+        description=(
+            "Who runs the DCGM exporter when `dcgm` is true. `gke-managed`: GKE's package "
+            "(`enable_components: DCGM`), no XID metric. `self-deployed`: GKE's package off, the "
+            "stack runs nv-hostengine and dcgm-exporter itself (Google's Managed Prometheus "
+            "example, components/dcgm_exporter.py) with the same fields plus "
+            "`DCGM_FI_DEV_XID_ERRORS`, and registers the XID alert. Costs privileged pods with "
+            'host mounts in their own namespace (docs/observability.md, "Self-deployed DCGM '
+            'exporter"). Needs `dcgm: true`.'
+        ),
+    )
     notification_channels: list[str] = Field(
         default_factory=list,
         description=(
@@ -41,6 +54,21 @@ class ObservabilityConfig(_Model):
             "need at least one channel."
         ),
     )
+
+    @field_validator("dcgm_source")
+    @classmethod
+    def _source_needs_dcgm(cls, v: str, info: ValidationInfo) -> str:
+        if v == "self-deployed" and not info.data.get("dcgm", True):
+            raise ValueError(
+                "self-deployed runs the DCGM exporter that dcgm: false turns off; set dcgm: true "
+                "or leave dcgm_source at gke-managed"
+            )
+        return v
+
+    @property
+    def self_deployed_dcgm(self) -> bool:
+        """The stack runs its own DCGM exporter (components/dcgm_exporter.py)."""
+        return self.dcgm and self.dcgm_source == "self-deployed"
 
     @field_validator("notification_channels")
     @classmethod

@@ -18,6 +18,36 @@ def _dcgm(cluster: PolicyResource) -> bool:
     return DCGM in items(get(cluster.props, "monitoringConfig", "enableComponents"))
 
 
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring"
+# NVIDIA's dcgm-exporter image (the stack's opt-in self-deployed exporter,
+# components/dcgm_exporter.py: observability.dcgm_source self-deployed).
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:"
+
+
+def _self_deployed_dcgm(resources: list[PolicyResource]) -> bool:
+    """The stack runs dcgm-exporter as a DaemonSet and a ClusterPodMonitoring scrapes its pods."""
+    exporters = [
+        get(r.props, "spec", "template", "metadata", "labels") or {}
+        for r in resources
+        if r.resource_type == DAEMON_SET
+        and any(
+            (text(c, "image") or "").startswith(DCGM_EXPORTER_IMAGE)
+            for c in items(get(r.props, "spec", "template", "spec", "containers"))
+        )
+    ]
+    selectors = [
+        get(r.props, "spec", "selector", "matchLabels") or {}
+        for r in resources
+        if r.resource_type == POD_MONITORING
+    ]
+    return any(
+        sel and all(labels.get(k) == v for k, v in sel.items())
+        for labels in exporters
+        for sel in selectors
+    )
+
+
 def _cluster_of(pool: PolicyResource, clusters: list[PolicyResource]) -> list[PolicyResource]:
     """The pool's cluster: matched by name at the end of the pool's `cluster` id; every cluster
     when the id is not known yet (a first preview)."""
@@ -28,6 +58,8 @@ def _cluster_of(pool: PolicyResource, clusters: list[PolicyResource]) -> list[Po
 
 def _gpu_pool_has_dcgm(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     clusters = [r for r in args.resources if r.resource_type == CLUSTER]
+    if _self_deployed_dcgm(list(args.resources)):
+        return
     for pool in (r for r in args.resources if r.resource_type == NODE_POOL):
         if not gpu_accelerators(pool.props):
             continue
@@ -63,9 +95,13 @@ def policies() -> list[StackValidationPolicy]:
         stack_policy(
             Meta(
                 "gpu-pool-dcgm-metrics",
-                "A GPU node pool's cluster collects GKE's DCGM metrics.",
+                "A GPU node pool's cluster collects DCGM metrics (GKE's package, or the stack's "
+                "own dcgm-exporter scraped by a ClusterPodMonitoring).",
                 ADVISORY,
-                remediation="Set observability.dcgm: true (needs GKE-managed GPU drivers).",
+                remediation=(
+                    "Set observability.dcgm: true (needs GKE-managed GPU drivers); "
+                    "dcgm_source picks GKE's package or the self-deployed exporter."
+                ),
             ),
             _gpu_pool_has_dcgm,
         ),
