@@ -288,6 +288,11 @@ TABLE: dict[str, Entry] = {
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s("clusterRoles"),
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s("clusterRoleBindings"),
     "kubernetes:apps/v1:Deployment": _k8s("deployments"),
+    # The opt-in self-deployed DCGM exporter (components/dcgm_exporter.py): its DaemonSets and
+    # counters ConfigMap (iann0036/iam-dataset gcp/roles/container.admin.json lists
+    # container.daemonSets.* and container.configMaps.*).
+    "kubernetes:apps/v1:DaemonSet": _k8s("daemonSets"),
+    "kubernetes:core/v1:ConfigMap": _k8s("configMaps"),
     "kubernetes:cloud.google.com/v1:ComputeClass": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),

@@ -340,3 +340,21 @@ def test_every_input_it_sets_is_classified(own: runner.Run) -> None:
     assert lookup(DAEMON_SET, ("spec", "template", "spec", "containers", 0, "image")) is U
     assert lookup(DAEMON_SET, ("metadata", "name")) is R
     assert lookup(CLUSTER, ("monitoringConfig", "enableComponents")) is U
+
+
+# --- Who may deploy it --------------------------------------------------------------------------
+
+
+def test_the_deploy_identity_can_create_what_the_opt_in_registers(own: runner.Run) -> None:
+    """The bootstrap's deploy role (components/deploy_permissions.py) covers the opt-in's types too:
+    without the DaemonSet and ConfigMap entries the deploy identity could not apply it."""
+    from components import deploy_permissions as dp
+
+    types = {r.type for r in own.registrations if r.custom}
+    assert {DAEMON_SET, CONFIG_MAP} <= types
+    assert dp.coverage_gaps(types) == []
+    perms = set(dp.deploy_permissions())
+    for kind in ("daemonSets", "configMaps"):
+        assert {
+            f"container.{kind}.{verb}" for verb in ("create", "get", "update", "delete")
+        } <= perms
