@@ -9,8 +9,9 @@ authorization, the Eviction API with PodDisruptionBudgets (the disruption contro
 (the resource-quota controller), service-account tokens, and the scheduler's placement by node
 selector, affinity, taints and extended resources. kube-controller-manager runs only the controllers
 those need, plus the node-lifecycle controller: the API server's TaintNodesByCondition admission
-taints every new node not-ready, and that controller lifts the taint once the node is Ready. kwok plays the kubelets: it keeps the nodes
-Ready and takes scheduled pods through the Stages in tests/kube/stages (Running, then Succeeded).
+taints every new node not-ready, and that controller lifts the taint once the node is Ready.
+kwok plays the kubelets: it keeps the nodes Ready and takes scheduled pods through the Stages in
+tests/kube/stages (Running, then Succeeded).
 
 What stays fake, because nothing real can run here: Google's side of authentication. GKE's API
 server asks Google who a bearer token belongs to; here a webhook token authenticator
@@ -75,7 +76,9 @@ class Pki:
 
     def __post_init__(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=self.dir)
+        _openssl(
+            "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=self.dir
+        )
         _openssl(
             "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2",
             "-subj", "/CN=test-cluster-ca", "-out", "ca.crt", cwd=self.dir,
@@ -85,14 +88,35 @@ class Pki:
     def ca(self) -> Path:
         return self.dir / "ca.crt"
 
-    def issue(self, name: str, subject: str, sans: tuple[str, ...] = (), client: bool = False) -> tuple[Path, Path]:
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=self.dir)
+    def issue(
+        self, name: str, subject: str, sans: tuple[str, ...] = (), client: bool = False
+    ) -> tuple[Path, Path]:
+        _openssl(
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            f"{name}.key",
+            cwd=self.dir,
+        )
         ext = self.dir / f"{name}.ext"
         lines = [f"extendedKeyUsage={'clientAuth' if client else 'serverAuth'}"]
         if sans:
             lines.append("subjectAltName=" + ",".join(sans))
         ext.write_text("\n".join(lines) + "\n")
-        _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=self.dir)
+        _openssl(
+            "req",
+            "-new",
+            "-key",
+            f"{name}.key",
+            "-subj",
+            subject,
+            "-out",
+            f"{name}.csr",
+            cwd=self.dir,
+        )
         _openssl(
             "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext.name, "-out", f"{name}.crt",
@@ -118,7 +142,9 @@ class Tokeninfo:
     def record(self, token: str, email: str, sub: str, scopes: tuple[str, ...], exp: float) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path(token).with_suffix(".tmp")
-        tmp.write_text(json.dumps({"email": email, "sub": sub, "scope": " ".join(scopes), "exp": exp}))
+        tmp.write_text(
+            json.dumps({"email": email, "sub": sub, "scope": " ".join(scopes), "exp": exp})
+        )
         tmp.replace(self.path(token))
 
     def lookup(self, token: str) -> dict[str, Any] | None:
@@ -186,7 +212,9 @@ def kubeconfig(server: str, ca: Path, user: dict[str, Any], name: str = "test") 
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "clusters": [
+            {"name": name, "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
         "users": [{"name": name, "user": user}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
@@ -217,9 +245,21 @@ class ControlPlane:
         webhook_cert = self.pki.issue("webhook", "/CN=token-webhook", ("IP:127.0.0.1",))
         self.webhook = TokenWebhook(self.tokeninfo, *webhook_cert)
         sa_key = self.workdir / "sa.key"
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=self.workdir)
+        _openssl(
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "sa.key",
+            cwd=self.workdir,
+        )
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
-        admin_user = {"client-certificate": str(self.admin_cert[0]), "client-key": str(self.admin_cert[1])}
+        admin_user = {
+            "client-certificate": str(self.admin_cert[0]),
+            "client-key": str(self.admin_cert[1]),
+        }
         self.admin_kubeconfig.write_text(json.dumps(kubeconfig(self.url, self.pki.ca, admin_user)))
         webhook_kubeconfig = self.workdir / "webhook.kubeconfig"
         webhook_kubeconfig.write_text(
@@ -314,7 +354,9 @@ class ControlPlane:
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
-        self.procs[name] = subprocess.Popen([str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen(
+            [str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT
+        )
 
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -339,7 +381,9 @@ class ControlPlane:
 
     def _wait_default_service_account(self, timeout: float) -> None:
         deadline = time.time() + timeout
-        while self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode:
+        while self.kubectl(
+            "get", "serviceaccount", "default", "-n", "default", check=False
+        ).returncode:
             self._check_alive()
             if time.time() > deadline:
                 raise TimeoutError("the service-account controller made no default account")
@@ -351,7 +395,13 @@ class ControlPlane:
             context.load_cert_chain(*self.admin_cert)
         return context
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             ["kubectl", f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
             input=input, capture_output=True, text=True, timeout=120,
@@ -363,7 +413,9 @@ class ControlPlane:
     def apply(self, objects: list[dict[str, Any]], manager: str = "pulumi-kubernetes") -> None:
         """Server-side apply, as pulumi-kubernetes does (its default since v4)."""
         doc = {"apiVersion": "v1", "kind": "List", "items": objects}
-        self.kubectl("apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(doc))
+        self.kubectl(
+            "apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(doc)
+        )
 
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
@@ -393,14 +445,21 @@ class ControlPlane:
         node = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": name, "labels": node_labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+            "metadata": {
+                "name": name,
+                "labels": node_labels,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+            },
             "spec": {"taints": [GPU_TAINT] if accelerator else []},
             "status": {"allocatable": resources, "capacity": resources},
         }
         self.kubectl("create", "-f", "-", input=json.dumps(node))
         return node
 
-    def can_i(self, user: str, verb: str, resource: str, namespace: str | None = None, groups: tuple[str, ...] = ("system:authenticated",)) -> bool:
+    def can_i(
+        self, user: str, verb: str, resource: str, namespace: str | None = None,
+        groups: tuple[str, ...] = ("system:authenticated",),
+    ) -> bool:  # fmt: skip
         """The real authorizer's answer for `user` (SubjectAccessReview through impersonation)."""
         args = ["auth", "can-i", verb, resource, f"--as={user}"]
         args += [f"--as-group={g}" for g in groups]
