@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,37 @@ $(AF)/.synced: requirements-airflow.lock $(VENV)/.synced
 	$(UV) pip sync --quiet --compile-bytecode --python $(AF)/bin/python requirements-airflow.lock
 	@touch $@
 
+
+# The real Kubernetes control plane of the tests (docs/contract-suite.md), built from the Go modules that
+# tools/kubebin/go.mod pins: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, Kueue.
+# Nothing is downloaded but Go modules. Rebuilt only when go.mod/go.sum change.
+KUBE_BIN     := .kube-bin
+KUBE_VERSION := v1.36.3
+KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36 \
+	-X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=36 \
+	-X sigs.k8s.io/kueue/pkg/version.GitVersion=v0.19.2
+$(KUBE_BIN)/.built: tools/kubebin/go.mod tools/kubebin/go.sum tools/kubebin/tools.go
+	@command -v go >/dev/null || { echo "make kube-bin: needs Go (go.mod names the version)"; exit 1; }
+	@mkdir -p $(KUBE_BIN)
+	cd tools/kubebin && go build -ldflags "$(KUBE_LDFLAGS)" -o ../../$(KUBE_BIN)/etcd go.etcd.io/etcd/server/v3
+	cd tools/kubebin && go build -ldflags "$(KUBE_LDFLAGS)" -o ../../$(KUBE_BIN)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kueue/cmd/kueue
+	@# kwok's own Stages (node start-up and heartbeat, pod ready and delete) from the pinned module
+	@mkdir -p $(KUBE_BIN)/kwok-stages && KWOK=$$(cd tools/kubebin && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+		cp $$KWOK/kustomize/stage/node/fast/node-initialize.yaml \
+		   $$KWOK/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		   $$KWOK/kustomize/stage/pod/general/pod-ready.yaml $$KWOK/kustomize/stage/pod/general/pod-delete.yaml \
+		   $(KUBE_BIN)/kwok-stages/ && chmod u+w $(KUBE_BIN)/kwok-stages/*
+	@# Kueue's CRDs, from the same pinned module as its controller
+	@mkdir -p $(KUBE_BIN)/crds/kueue && KUEUE=$$(cd tools/kubebin && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue) && \
+		cp $$KUEUE/config/components/crd/bases/*.yaml $(KUBE_BIN)/crds/kueue/ && chmod u+w $(KUBE_BIN)/crds/kueue/*
+	@touch $@
+
+kube-bin: $(KUBE_BIN)/.built ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)
 
 # requirements.txt: the stack's runtime pins, what `pulumi install` (pip toolchain) installs.
 # requirements.lock: the same pins plus the dev tools, what `make venv` installs.
