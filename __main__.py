@@ -144,7 +144,13 @@ KubeStateMetrics(
 if cfg.observability.self_deployed_dcgm:
     DcgmExporter(
         f"{name}-dcgm-exporter",
-        DcgmExporterArgs(k8s_provider=k8s_provider, after=[cluster.cluster]),
+        DcgmExporterArgs(
+            k8s_provider=k8s_provider,
+            # Validated: both are set with dcgm_source self-deployed (components/config).
+            hostengine_digest=cfg.observability.dcgm_hostengine_digest or "",
+            exporter_digest=cfg.observability.dcgm_exporter_digest or "",
+            after=[cluster.cluster],
+        ),
     )
 Observability(f"{name}-observability", ObservabilityArgs(config=cfg, labels=labels))
 

@@ -44,7 +44,7 @@ def test_dev_preview_lists_every_resource_and_output() -> None:
         "        + gcp:compute/routerNat:RouterNat  astro-gpu-dev-nat",
         "    + astro-gke-gpu:airflow:DeploymentAccess  astro-gpu-dev-analytics",
         "        + kubernetes:rbac.authorization.k8s.io/v1:Role  astro-gpu-dev-analytics-role",
-        "Resources: 36 to create",
+        "Resources: 35 to create",
         "      2 gcp:container/nodePool:NodePool",
         "      4 gcp:projects/iAMMember:IAMMember",
         "      1 gcp:secretmanager/secretVersion:SecretVersion",
