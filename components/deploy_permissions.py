@@ -49,7 +49,6 @@ class Bound(Enum):
         "actAs: resource-level grant on the stack's node service account only (no project grant; "
         "the bootstrap creates the account, components/day0/stack_identities.py)"
     )
-    WITHHELD = "not held: the owner applies this change (docs/day0.md)"
 
 
 @dataclass(frozen=True)
