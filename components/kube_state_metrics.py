@@ -31,8 +31,18 @@ import pulumi_kubernetes as k8s
 NAMESPACE = "kube-state-metrics"  # kube-* is reserved: no deployment namespace can take it
 NAME = "kube-state-metrics"
 # registry.k8s.io, the image kube-state-metrics publishes (README "Container Image"); v2.13.0 has
-# --metric-opt-in-list and kube_pod_nodeselectors.
-IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"
+# --metric-opt-in-list and kube_pod_nodeselectors. Pinned by digest (`<tag>@<digest>`: the runtime
+# pulls the digest): the multi-arch digest registry.k8s.io serves for v2.13.0, from the Kubernetes
+# image promoter's manifest, kubernetes/k8s.io
+# registry.k8s.io/images/k8s-staging-kube-state-metrics/images.yaml
+# @ d7bd31108ded441313a66c085b7db945dbea4c4d (`kube-state-metrics` dmap, "v2.13.0").
+DIGEST_SOURCE = (
+    "kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kube-state-metrics/images.yaml "
+    "@ d7bd31108ded441313a66c085b7db945dbea4c4d"
+)
+TAG = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"
+DIGEST = "sha256:639a1e2da549210adddc0391ff91e270e83f7873014aec53258462812f741e6f"
+IMAGE = f"{TAG}@{DIGEST}"
 PORT = 8080
 TELEMETRY_PORT = 8081
 RESOURCES = ("pods", "nodes", "resourcequotas")
@@ -149,6 +159,10 @@ class KubeStateMetrics(pulumi.ComponentResource):
                                         name="telemetry", container_port=TELEMETRY_PORT
                                     ),
                                 ],
+                                # No CPU limit, on purpose: Kubernetes enforces one by
+                                # throttling (kubernetes.io "Resource Management for Pods and
+                                # Containers"), and a throttled exporter answers the 30 s scrape
+                                # late or not at all; the request reserves its share.
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": "100m", "memory": "190Mi"},
                                     limits={"memory": "250Mi"},

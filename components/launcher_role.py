@@ -4,21 +4,12 @@ IAM cannot be scoped to a namespace (a grant applies to every namespace of every
 project), so nothing pod-related is granted here: pods, logs, events and exec live in each
 deployment's namespaced Role. `container.clusters.get` is what GKE requires to authenticate a
 Google identity; `container.clusters.connect` is what the DNS-based endpoint checks.
+
+The role itself is created by the bootstrap (components/custom_roles.py,
+components/day0/stack_roles.py); the main stack grants it by name and creates no custom role.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-import pulumi
-import pulumi_gcp as gcp
-
-
-@dataclass(frozen=True)
-class LauncherRoleArgs:
-    project_id: str
-    cluster_name: str
-    dns_endpoint: bool
 
 
 def role_id(cluster_name: str) -> str:
@@ -28,24 +19,3 @@ def role_id(cluster_name: str) -> str:
 
 def permissions(dns_endpoint: bool) -> list[str]:
     return ["container.clusters.get", *(["container.clusters.connect"] if dns_endpoint else [])]
-
-
-class LauncherRole(pulumi.ComponentResource):
-    role_name: pulumi.Output[str]
-
-    def __init__(
-        self, name: str, args: LauncherRoleArgs, opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__("astro-gke-gpu:iam:LauncherRole", name, None, opts)
-        self.role = gcp.projects.IAMCustomRole(
-            f"{name}-role",
-            project=args.project_id,
-            role_id=role_id(args.cluster_name),
-            title=f"KPO launcher for {args.cluster_name}",
-            description="Authenticate to the GKE cluster only; pod permissions are namespaced RBAC.",
-            permissions=permissions(args.dns_endpoint),
-            stage="GA",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.role_name = self.role.name
-        self.register_outputs({"role": self.role_name})

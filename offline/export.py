@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components import catalog, cold_start, gpu_pool, service_accounts
+from components import catalog, cold_start, custom_roles, gpu_pool, service_accounts
 from components.config import load
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
@@ -188,10 +188,11 @@ def export(
                 for r in run.of_type("gcp:projects/iAMMember:IAMMember")
             ]
         ),
-        # Custom roles by the name project grants refer to (`projects/<p>/roles/<roleId>`).
+        # Custom roles by the name grants refer to (`projects/<p>/roles/<roleId>`): the bootstrap
+        # creates them (components/day0/stack_roles.py) from the same function of the same config.
         "custom_roles": {
-            r.outputs["name"]: r.inputs["permissions"]
-            for r in run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+            role.name: list(role.permissions)
+            for role in custom_roles.stack_roles(load(config[KEY]))
         },
         # The bootstrap makes these (components/day0/stack_identities.py), from the same function
         # of the same config (tests/test_day0_accounts.py compares them with its registrations).

@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from components import custom_roles
+from components.config import CONFIG_KEY, load
 from offline import runner
 from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side
 from tests.remote_common import (
@@ -153,15 +155,20 @@ def test_xcom_bucket_exact(prod: runner.Run) -> None:
         "forceDestroy": False,
     }
     assert (bucket.delete_before_replace, bucket.protect) == (True, True)
-    role = next(r for r in prod.of_type(CUSTOM_ROLE) if "Xcom" in r.inputs["roleId"])
-    assert role.inputs["roleId"] == "astroXcomObjects_astro_gpu_prod"
-    assert role.inputs["permissions"] == [
+    # The bootstrap creates the XCom role (tests/test_day0_roles.py); the stack grants it by name.
+    assert prod.of_type(CUSTOM_ROLE) == []
+    role = custom_roles.xcom(load(runner.stack_config("prod")[f"astro-gke-gpu:{CONFIG_KEY}"]))
+    assert role.role_id == "astroXcomObjects_astro_gpu_prod"
+    assert role.permissions == (
         "storage.buckets.get",
         "storage.objects.create",
         "storage.objects.delete",
         "storage.objects.get",
         "storage.objects.list",
-    ]
+    )
+    assert {r.inputs["role"] for r in prod.of_type(BUCKET_IAM)} >= {
+        "projects/acme-ml-prod/roles/astroXcomObjects_astro_gpu_prod"
+    }
     # Every storage grant is on the bucket; none on the project.
     assert {r.inputs["bucket"] for r in prod.of_type(BUCKET_IAM)} == {bucket.inputs["name"]}
     assert not [

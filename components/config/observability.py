@@ -6,12 +6,20 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.config._base import _Model
 
 CHANNEL = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$")
 CHANNEL_RULE = "projects/<project>/notificationChannels/<numeric id> (an existing channel)"
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RULE = "sha256:<64 lowercase hex digits> (the image's manifest-list digest)"
+# The tags the self-deployed exporter runs (components/dcgm_exporter.py HOSTENGINE_IMAGE,
+# EXPORTER_IMAGE): no public source pairs them with a digest, so the config supplies it.
+DCGM_DIGEST_KEYS = {
+    "dcgm_hostengine_digest": "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04",
+    "dcgm_exporter_digest": "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04",
+}
 
 
 class ObservabilityConfig(_Model):
@@ -39,6 +47,22 @@ class ObservabilityConfig(_Model):
             'exporter"). Needs `dcgm: true`.'
         ),
     )
+    dcgm_hostengine_digest: str | None = Field(
+        default=None,
+        description=(
+            "Required with `dcgm_source: self-deployed`: the sha256 digest of "
+            "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04 (`crane digest <image>`), which "
+            "the stack then runs as `<image>@<digest>`. No public source pins that tag by digest, "
+            "so you supply the one you reviewed."
+        ),
+    )
+    dcgm_exporter_digest: str | None = Field(
+        default=None,
+        description=(
+            "Required with `dcgm_source: self-deployed`: the sha256 digest of "
+            "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04, run as `<image>@<digest>`."
+        ),
+    )
     notification_channels: list[str] = Field(
         default_factory=list,
         description=(
@@ -64,6 +88,25 @@ class ObservabilityConfig(_Model):
                 "or leave dcgm_source at gke-managed"
             )
         return v
+
+    @field_validator("dcgm_hostengine_digest", "dcgm_exporter_digest")
+    @classmethod
+    def _digest(cls, v: str | None) -> str | None:
+        if v is not None and not DIGEST.match(v):
+            raise ValueError(f"{v!r}: must be {DIGEST_RULE}")
+        return v
+
+    @model_validator(mode="after")
+    def _digests_with_self_deployed(self) -> ObservabilityConfig:
+        if not self.self_deployed_dcgm:
+            return self
+        missing = [k for k in DCGM_DIGEST_KEYS if getattr(self, k) is None]
+        if missing:
+            raise ValueError(
+                "dcgm_source self-deployed runs images pinned by digest: set "
+                + ", ".join(f"{k} to the {DIGEST_RULE} of {DCGM_DIGEST_KEYS[k]}" for k in missing)
+            )
+        return self
 
     @property
     def self_deployed_dcgm(self) -> bool:
