@@ -92,10 +92,10 @@ promtool: ## install promtool (Debian package prometheus) if it is missing; neve
 	@bash tools/install_promtool.sh
 	@promtool --version 2>&1 | head -1
 
-unit: venv promtool $(CK)/.synced ## pytest (the stack, the policy pack, the offline plan, the alert rules, checkov)
+unit: venv promtool $(CK)/.synced kube-bin ## pytest (the stack, the policy pack, the offline plan, the alert rules, checkov, tests/kube on a real control plane)
 	$(PY) -m pytest
 
-contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, own venv)
+contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
 
 workflows: venv ## actionlint on .github/workflows
