@@ -273,7 +273,7 @@ def test_xcom_env_names_are_airflows_config_keys() -> None:
     def env_name(section: str, key: str) -> str:
         return f"AIRFLOW__{section.replace('.', '_').upper()}__{key.upper()}"
 
-    from components import airflow_connection
+    from components.airflow import airflow_connection
 
     assert set(airflow_connection.xcom_env("b")) == {
         env_name("common.io", k)

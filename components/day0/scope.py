@@ -17,10 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from components import config, launcher_role
+from components import config
+from components.airflow import launcher_role
 from components.config import CONFIG_KEY, ConfigError, StackConfig
 from components.config.deployments import xcom_bucket_name
-from components.node_identity import NODE_PROJECT_ROLES
+from components.gke.node_identity import NODE_PROJECT_ROLES
 from components.service_accounts import StackAccount, stack_accounts
 
 

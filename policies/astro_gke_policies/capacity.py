@@ -14,7 +14,7 @@ from astro_gke_policies.props import get, items, number, text
 COMPUTE_CLASS_KEY = "cloud.google.com/compute-class"
 
 # Kept here, not imported from the stack (the pack is standalone); a test keeps it equal to
-# components/catalog.py GPU_ZONES, which names its sources. A zone missing here is unknown.
+# components/gke/catalog.py GPU_ZONES, which names its sources. A zone missing here is unknown.
 _A100, _A100_80, _H100, _H100M = (
     "nvidia-tesla-a100",
     "nvidia-a100-80gb",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime.proto import analyzer_pb2
 
-from components import catalog
+from components.gke import catalog
 from offline import runner
 from offline.analyzer import PolicyPackServer
 from tests.policy_pack.mutations import verdicts_for

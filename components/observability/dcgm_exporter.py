@@ -1,7 +1,7 @@
 """A self-deployed NVIDIA DCGM exporter (opt-in: `observability.dcgm_source: self-deployed`).
 
 Why: GKE's managed DCGM package exports a fixed field list without `DCGM_FI_DEV_XID_ERRORS`
-(components/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
+(components/observability/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
 Service for Prometheus documents the alternative: run NVIDIA's nv-hostengine and dcgm-exporter
 yourself and scrape them with a ClusterPodMonitoring ("NVIDIA Data Center GPU Manager (DCGM)"
 exporter page; manifests GoogleCloudPlatform/prometheus-engine@2ffde4ec
@@ -19,7 +19,7 @@ examples/nvidia-dcgm/exporter.yaml and pod-monitoring.yaml). This component is t
 - a checksum of the counters on the exporter's pod template, so a field change rolls the
   exporter (it reads the file once at start).
 
-The cluster's `enable_components` then lists no DCGM (components/observability.py): one host
+The cluster's `enable_components` then lists no DCGM (components/observability/observability.py): one host
 engine per node, one writer per metric.
 """
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.alerts import DCGM_XID, GKE_DCGM_METRICS
+from components.observability.alerts import DCGM_XID, GKE_DCGM_METRICS
 
 NAMESPACE = "kube-dcgm-exporter"  # kube-* is reserved: no deployment namespace can take it
 HOSTENGINE = "nvidia-dcgm"

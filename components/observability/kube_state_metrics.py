@@ -6,7 +6,7 @@ per GPU pool) or `kube_pod_nodeselectors` (which pool a pending pod waits for). 
 "collect additional metrics" is to run the open-source kube-state-metrics yourself (GKE "Configure
 metrics collection", kube state metrics). Running both would put two writers behind the same
 `kube_pod_*` metric names, so the stack runs only its own, and only for what the alerts and the
-dashboard read (components/alerts.py):
+dashboard read (components/observability/alerts.py):
 
 - resources: pods, nodes, resourcequotas (`--resources`); its ClusterRole can list and watch those
   three and nothing else (read-only: the policy pack's `rbac-no-cluster-scope` exception);
@@ -45,7 +45,7 @@ METRICS = (
     "kube_resourcequota",
 )
 OPT_IN = ("kube_pod_nodeselectors",)
-NODE_LABELS = ("gpu-pool",)  # components/gpu_pool.py POOL_LABEL
+NODE_LABELS = ("gpu-pool",)  # components/gke/gpu_pool.py POOL_LABEL
 SCRAPE_INTERVAL = "30s"
 READ_VERBS = ["list", "watch"]
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "pulumi"}
