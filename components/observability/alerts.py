@@ -33,8 +33,8 @@ from components.gke.gpu_pool import gpu_scheduling
 # Cloud Monitoring evaluates a PromQL condition every 30 s by default, the minimum (a positive
 # multiple of 30 s: AlertPolicy condition_prometheus_query_language.evaluation_interval).
 EVALUATION_INTERVAL_SECONDS = 30
-# The stack's kube-state-metrics scrape interval (its ClusterPodMonitoring; GMP's own example uses
-# 30 s: prometheus-engine examples/kube-state-metrics).
+# The scrape interval of the stack's exporters (their ClusterPodMonitoring, scrape.py; GMP's own
+# examples use 30 s: prometheus-engine examples/kube-state-metrics, and the DCGM example).
 SCRAPE_INTERVAL_SECONDS = 30
 
 # --- Thresholds: every one here, each with why -------------------------------------------------

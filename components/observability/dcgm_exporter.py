@@ -33,6 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.observability.alerts import DCGM_XID, GKE_DCGM_METRICS
+from components.observability.scrape import PORT_NAME, cluster_pod_monitoring
 
 NAMESPACE = "kube-dcgm-exporter"  # kube-* is reserved: no deployment namespace can take it
 HOSTENGINE = "nvidia-dcgm"
@@ -44,7 +45,6 @@ HOSTENGINE_IMAGE = "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04"
 EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04"
 HOSTENGINE_PORT = 5555
 METRICS_PORT = 9400
-SCRAPE_INTERVAL = "30s"  # the example's; alerts.SCRAPE_INTERVAL_SECONDS assumes 30 s
 # GKE's driver install directory, where GKE's managed driver installation puts the driver
 # (hence: GKE-managed drivers only; components/config refuses INSTALLATION_DISABLED).
 DRIVER_DIR = "/home/kubernetes/bin/nvidia"
@@ -269,7 +269,7 @@ class DcgmExporter(pulumi.ComponentResource):
                                 command=exporter_command(),
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
-                                        name="metrics", container_port=METRICS_PORT
+                                        name=PORT_NAME, container_port=METRICS_PORT
                                     )
                                 ],
                                 security_context=privileged,
@@ -311,18 +311,5 @@ class DcgmExporter(pulumi.ComponentResource):
             ),
             opts=child(ns, counters),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-scrape",
-            api_version="monitoring.googleapis.com/v1",
-            kind="ClusterPodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=EXPORTER, labels=LABELS),
-            spec={
-                "selector": {"matchLabels": exporter_labels},
-                "endpoints": [{"port": "metrics", "interval": SCRAPE_INTERVAL}],
-                # Explicitly empty, as the example and GKE's own: the series keep the exporter's
-                # namespace and pod labels (the GPU's pod's), not the exporter pod's.
-                "targetLabels": {"metadata": []},
-            },
-            opts=child(),
-        )
+        cluster_pod_monitoring(f"{name}-scrape", EXPORTER, LABELS, exporter_labels, child())
         self.register_outputs({"namespace": NAMESPACE})

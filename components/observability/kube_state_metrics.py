@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.observability.scrape import PORT_NAME, cluster_pod_monitoring
+
 NAMESPACE = "kube-state-metrics"  # kube-* is reserved: no deployment namespace can take it
 NAME = "kube-state-metrics"
 # registry.k8s.io, the image kube-state-metrics publishes (README "Container Image"); v2.13.0 has
@@ -46,7 +48,6 @@ METRICS = (
 )
 OPT_IN = ("kube_pod_nodeselectors",)
 NODE_LABELS = ("gpu-pool",)  # components/gke/gpu_pool.py POOL_LABEL
-SCRAPE_INTERVAL = "30s"
 READ_VERBS = ["list", "watch"]
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "pulumi"}
 PSA = {
@@ -143,7 +144,7 @@ class KubeStateMetrics(pulumi.ComponentResource):
                                 args=args(),
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
-                                        name="metrics", container_port=PORT
+                                        name=PORT_NAME, container_port=PORT
                                     ),
                                     k8s.core.v1.ContainerPortArgs(
                                         name="telemetry", container_port=TELEMETRY_PORT
@@ -181,17 +182,5 @@ class KubeStateMetrics(pulumi.ComponentResource):
                 parent=self, provider=args_.k8s_provider, depends_on=[ns, sa]
             ),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-scrape",
-            api_version="monitoring.googleapis.com/v1",
-            kind="ClusterPodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, labels=LABELS),
-            spec={
-                "selector": {"matchLabels": selector},
-                "endpoints": [{"port": "metrics", "interval": SCRAPE_INTERVAL}],
-                # Explicitly empty: the series keep the object's namespace and pod labels.
-                "targetLabels": {"metadata": []},
-            },
-            opts=k8s_opts,
-        )
+        cluster_pod_monitoring(f"{name}-scrape", NAME, LABELS, selector, k8s_opts)
         self.register_outputs({"namespace": NAMESPACE})
