@@ -4,18 +4,23 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components import config, custom_roles, gpu_pool, network
-from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
-from components.cluster import GkeCluster, GkeClusterArgs
-from components.compute_class import GpuComputeClass, GpuComputeClassArgs
-from components.dcgm_exporter import DcgmExporter, DcgmExporterArgs
-from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
-from components.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
-from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
-from components.observability import Observability, ObservabilityArgs, monitoring_components
-from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
-from components.system_pool import SystemNodePool, SystemNodePoolArgs
-from components.xcom_bucket import XComStorage, XComStorageArgs
+from components import config, custom_roles
+from components.airflow.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
+from components.airflow.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
+from components.airflow.xcom_bucket import XComStorage, XComStorageArgs
+from components.gke import gpu_pool, network
+from components.gke.cluster import GkeCluster, GkeClusterArgs
+from components.gke.compute_class import GpuComputeClass, GpuComputeClassArgs
+from components.gke.gpu_pool import GpuNodePool, GpuNodePoolArgs
+from components.gke.node_identity import NodeServiceAccount, NodeServiceAccountArgs
+from components.gke.system_pool import SystemNodePool, SystemNodePoolArgs
+from components.observability.dcgm_exporter import DcgmExporter, DcgmExporterArgs
+from components.observability.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
+from components.observability.observability import (
+    Observability,
+    ObservabilityArgs,
+    monitoring_components,
+)
 
 cfg = config.from_pulumi()  # raises ConfigError before any resource is registered
 name = cfg.cluster.name

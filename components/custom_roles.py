@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components import launcher_role, xcom_bucket
+from components.airflow import launcher_role, xcom_bucket
 from components.config import StackConfig
 
 CUSTOM_ROLES = "https://cloud.google.com/iam/docs/creating-custom-roles"

@@ -1,5 +1,5 @@
 """The opt-in self-deployed DCGM exporter (`observability.dcgm_source: self-deployed`,
-components/dcgm_exporter.py): what it registers and what the default does not, the cluster without
+components/observability/dcgm_exporter.py): what it registers and what the default does not, the cluster without
 GKE's DCGM package, the XID alert through `promtool test rules`, the keyed config errors, a first
 preview, and the policy pack's view of it (through its real Analyzer gRPC service)."""
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from components import alerts, dcgm_exporter
 from components.config import ConfigError, load
+from components.observability import alerts, dcgm_exporter
 from offline import forcenew, runner
 from offline.analyzer import PolicyPackServer
 from offline.forcenew import R, U, lookup
@@ -371,9 +371,9 @@ def test_every_input_it_sets_is_classified(own: runner.Run) -> None:
 
 
 def test_the_deploy_identity_can_create_what_the_opt_in_registers(own: runner.Run) -> None:
-    """The bootstrap's deploy role (components/deploy_permissions.py) covers the opt-in's types too:
+    """The bootstrap's deploy role (components/day0/deploy_permissions.py) covers the opt-in's types too:
     without the DaemonSet and ConfigMap entries the deploy identity could not apply it."""
-    from components import deploy_permissions as dp
+    from components.day0 import deploy_permissions as dp
 
     types = {r.type for r in own.registrations if r.custom}
     assert {DAEMON_SET, CONFIG_MAP} <= types

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import deploy_permissions as dp
+from components.day0 import deploy_permissions as dp
 from components.day0 import escalation
 from components.day0.identities import project_permissions, repository_permissions
 from offline import runner

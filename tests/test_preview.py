@@ -91,7 +91,7 @@ def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     start = lines.index(
-        "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):"
+        "GPU cold-start budget (what a task on each pool waits for; components/gke/cold_start.py):"
     )
     assert lines[start + 1 : start + 7] == [
         "    a100: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",

@@ -1,5 +1,5 @@
 """Observability config: what the cluster collects and who the alerts notify
-(components/observability.py, docs/observability.md)."""
+(components/observability/observability.py, docs/observability.md)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DCGM_DIGEST_KEYS = {
 
 class ObservabilityConfig(_Model):
     """GPU metrics, pod-state metrics, alert policies and the dashboard. Every threshold is in
-    components/alerts.py (docs/observability.md lists them with their sources)."""
+    components/observability/alerts.py (docs/observability.md lists them with their sources)."""
 
     dcgm: bool = Field(
         default=True,
@@ -41,7 +41,7 @@ class ObservabilityConfig(_Model):
             "Who runs the DCGM exporter when `dcgm` is true. `gke-managed`: GKE's package "
             "(`enable_components: DCGM`), no XID metric. `self-deployed`: GKE's package off, the "
             "stack runs nv-hostengine and dcgm-exporter itself (Google's Managed Prometheus "
-            "example, components/dcgm_exporter.py) with the same fields plus "
+            "example, components/observability/dcgm_exporter.py) with the same fields plus "
             "`DCGM_FI_DEV_XID_ERRORS`, and registers the XID alert. Costs privileged pods with "
             'host mounts in their own namespace (docs/observability.md, "Self-deployed DCGM '
             'exporter"). Needs `dcgm: true`.'
@@ -110,7 +110,7 @@ class ObservabilityConfig(_Model):
 
     @property
     def self_deployed_dcgm(self) -> bool:
-        """The stack runs its own DCGM exporter (components/dcgm_exporter.py)."""
+        """The stack runs its own DCGM exporter (components/observability/dcgm_exporter.py)."""
         return self.dcgm and self.dcgm_source == "self-deployed"
 
     @field_validator("notification_channels")

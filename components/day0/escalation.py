@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components import deploy_permissions as dp
+from components.day0 import deploy_permissions as dp
 from components.day0.identities import (
     KEY_DECRYPTER,
     KEY_USER,

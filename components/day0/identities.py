@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components import deploy_permissions as dp
 from components.config.bootstrap import IdentitiesConfig
 from components.day0 import conditions, grants
+from components.day0 import deploy_permissions as dp
 from components.day0.federation import GitHubFederation
 from components.day0.scope import StackScope
 

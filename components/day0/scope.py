@@ -20,7 +20,7 @@ import yaml
 from components import config, custom_roles
 from components.config import CONFIG_KEY, ConfigError, StackConfig
 from components.config.deployments import xcom_bucket_name
-from components.node_identity import NODE_PROJECT_ROLES
+from components.gke.node_identity import NODE_PROJECT_ROLES
 from components.service_accounts import StackAccount, stack_accounts
 
 

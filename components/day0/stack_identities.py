@@ -24,8 +24,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.day0 import grants
+from components.day0.deploy_permissions import NODE_ACCOUNT_PERMISSIONS
 from components.day0.scope import StackScope
-from components.deploy_permissions import NODE_ACCOUNT_PERMISSIONS
 from components.service_accounts import TOKEN_CREATOR
 
 ACT_AS_ROLE_ID = "astroGkeNodeAccountUser"

@@ -1,7 +1,7 @@
 """A self-deployed NVIDIA DCGM exporter (opt-in: `observability.dcgm_source: self-deployed`).
 
 Why: GKE's managed DCGM package exports a fixed field list without `DCGM_FI_DEV_XID_ERRORS`
-(components/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
+(components/observability/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
 Service for Prometheus documents the alternative: run NVIDIA's nv-hostengine and dcgm-exporter
 yourself and scrape them with a ClusterPodMonitoring ("NVIDIA Data Center GPU Manager (DCGM)"
 exporter page; manifests GoogleCloudPlatform/prometheus-engine@2ffde4ec
@@ -21,7 +21,7 @@ examples/nvidia-dcgm/exporter.yaml and pod-monitoring.yaml). This component is t
 - a checksum of the counters on the exporter's pod template, so a field change rolls the
   exporter (it reads the file once at start).
 
-The cluster's `enable_components` then lists no DCGM (components/observability.py): one host
+The cluster's `enable_components` then lists no DCGM (components/observability/observability.py): one host
 engine per node, one writer per metric.
 """
 
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.alerts import DCGM_XID, GKE_DCGM_METRICS
 from components.config.observability import DCGM_DIGEST_KEYS
+from components.observability.alerts import DCGM_XID, GKE_DCGM_METRICS
+from components.observability.scrape import PORT_NAME, cluster_pod_monitoring
 
 NAMESPACE = "kube-dcgm-exporter"  # kube-* is reserved: no deployment namespace can take it
 HOSTENGINE = "nvidia-dcgm"
@@ -52,7 +53,6 @@ HOSTENGINE_IMAGE = DCGM_DIGEST_KEYS["dcgm_hostengine_digest"]
 EXPORTER_IMAGE = DCGM_DIGEST_KEYS["dcgm_exporter_digest"]
 HOSTENGINE_PORT = 5555
 METRICS_PORT = 9400
-SCRAPE_INTERVAL = "30s"  # the example's; alerts.SCRAPE_INTERVAL_SECONDS assumes 30 s
 # GKE's driver install directory, where GKE's managed driver installation puts the driver
 # (hence: GKE-managed drivers only; components/config refuses INSTALLATION_DISABLED).
 DRIVER_DIR = "/home/kubernetes/bin/nvidia"
@@ -284,7 +284,7 @@ class DcgmExporter(pulumi.ComponentResource):
                                 command=exporter_command(),
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
-                                        name="metrics", container_port=METRICS_PORT
+                                        name=PORT_NAME, container_port=METRICS_PORT
                                     )
                                 ],
                                 security_context=privileged,
@@ -326,18 +326,5 @@ class DcgmExporter(pulumi.ComponentResource):
             ),
             opts=child(ns, counters),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-scrape",
-            api_version="monitoring.googleapis.com/v1",
-            kind="ClusterPodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=EXPORTER, labels=LABELS),
-            spec={
-                "selector": {"matchLabels": exporter_labels},
-                "endpoints": [{"port": "metrics", "interval": SCRAPE_INTERVAL}],
-                # Explicitly empty, as the example and GKE's own: the series keep the exporter's
-                # namespace and pod labels (the GPU's pod's), not the exporter pod's.
-                "targetLabels": {"metadata": []},
-            },
-            opts=child(),
-        )
+        cluster_pod_monitoring(f"{name}-scrape", EXPORTER, LABELS, exporter_labels, child())
         self.register_outputs({"namespace": NAMESPACE})
