@@ -68,7 +68,7 @@ def manifests(run: runner.Run) -> list[dict[str, Any]]:
 
 DCGM_KEY = f"{runner.PROJECT}:platform"
 # The self-deployed exporter runs its images by digest, and the digests are config (no public
-# source pins its tags: components/dcgm_exporter.py). These are no image's digests, only
+# source pins its tags: components/observability/dcgm_exporter.py). These are no image's digests, only
 # well-formed values for offline renders: nothing offline pulls an image.
 OFFLINE_DCGM_DIGESTS = {
     "dcgm_hostengine_digest": "sha256:" + "a" * 64,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import custom_roles, launcher_role, xcom_bucket
+from components import custom_roles
+from components.airflow import launcher_role, xcom_bucket
 from components.config import load
 from components.day0 import escalation
 from offline import runner

@@ -26,7 +26,9 @@ SNAPSHOTS = runner.ROOT / "tests" / "__snapshots__" / "test_snapshots"
 TOKENS = {
     "AirflowDeploymentAccess": "astro-gke-gpu:airflow:DeploymentAccess",
     "RemoteAgent": "astro-gke-gpu:airflow:RemoteAgent",
-    "LauncherRole": "astro-gke-gpu:iam:LauncherRole",
+    # LauncherRole (astro-gke-gpu:iam:LauncherRole) is gone from the main stack: the bootstrap
+    # creates the custom roles (StackRoles), and tools/release_accounts.py moves a deployed
+    # stack's roles out of its state first (docs/day0.md).
     "SecretManagerKeys": "astro-gke-gpu:secrets:SecretManagerKeys",
     "XComStorage": "astro-gke-gpu:xcom:XComStorage",
     "GkeCluster": "astro-gke-gpu:gke:Cluster",
@@ -44,6 +46,7 @@ TOKENS = {
     "StackAccess": "astro-gke-gpu:day0:StackAccess",
     "PulumiState": "astro-gke-gpu:day0:PulumiState",
     "StackIdentities": "astro-gke-gpu:day0:StackIdentities",
+    "StackRoles": "astro-gke-gpu:day0:StackRoles",
 }
 
 

@@ -14,7 +14,7 @@ CHANNEL = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChanne
 CHANNEL_RULE = "projects/<project>/notificationChannels/<numeric id> (an existing channel)"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 DIGEST_RULE = "sha256:<64 lowercase hex digits> (the image's manifest-list digest)"
-# The tags the self-deployed exporter runs (components/dcgm_exporter.py HOSTENGINE_IMAGE,
+# The tags the self-deployed exporter runs (components/observability/dcgm_exporter.py HOSTENGINE_IMAGE,
 # EXPORTER_IMAGE): no public source pairs them with a digest, so the config supplies it.
 DCGM_DIGEST_KEYS = {
     "dcgm_hostengine_digest": "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04",

@@ -237,7 +237,7 @@ TABLE: dict[str, Entry] = {
         "monitoring.notificationChannels",
         f"{MAP} monitoring.projects.notificationChannels.create/get/patch/delete",
     ),
-    # The preemption counter: a log-based metric (components/observability.py).
+    # The preemption counter: a log-based metric (components/observability/observability.py).
     "gcp:logging/metric:Metric": _crud(
         "logging.logMetrics", f"{MAP} logging.projects.metrics.create/get/update/delete"
     ),
@@ -254,7 +254,7 @@ TABLE: dict[str, Entry] = {
         ("container.clusters.get", "container.clusters.connect"),
         ("container.clusters.get", "container.clusters.connect"),
         ("container.clusters.get", "container.clusters.connect"),
-        "components/launcher_role.py (clusters.get authenticates; the DNS endpoint checks "
+        "components/airflow/launcher_role.py (clusters.get authenticates; the DNS endpoint checks "
         "clusters.connect)",
     ),
     # --- Kubernetes objects, through GKE's IAM authorizer ---------------------------------------
@@ -275,12 +275,12 @@ TABLE: dict[str, Entry] = {
     # check; the alternative, container.roles.escalate, would allow any Role): the deployer holds
     # exactly the rules of the stack's Roles (`ROLE_RULES`), checked by a test.
     "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s("roles"),
-    # kube-state-metrics (components/kube_state_metrics.py): its read-only ClusterRole is held by
+    # kube-state-metrics (components/observability/kube_state_metrics.py): its read-only ClusterRole is held by
     # the same rule (the deployer holds its list rules, `ROLE_RULES`), its binding and Deployment.
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s("clusterRoles"),
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s("clusterRoleBindings"),
     "kubernetes:apps/v1:Deployment": _k8s("deployments"),
-    # The opt-in self-deployed DCGM exporter (components/dcgm_exporter.py): its DaemonSets and
+    # The opt-in self-deployed DCGM exporter (components/observability/dcgm_exporter.py): its DaemonSets and
     # counters ConfigMap (iann0036/iam-dataset gcp/roles/container.admin.json lists
     # container.daemonSets.* and container.configMaps.*).
     "kubernetes:apps/v1:DaemonSet": _k8s("daemonSets"),

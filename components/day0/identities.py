@@ -5,7 +5,7 @@
   `attribute.gate/deploy` resp. `/preview`), state bucket access on that bucket only, and the
   secrets-provider key on that key only.
 - `StackAccess` (each main stack's project): the deploy identity's one custom role
-  (components/deploy_permissions.py) granted through conditional bindings
+  (components/day0/deploy_permissions.py) granted through conditional bindings
   (components/day0/conditions.py), a per-repository role for Artifact Registry grants (the
   service honours no resource conditions), and the preview identity's read-only role. Its one
   service-account grant (actAs on the node account) is in components/day0/stack_identities.py.

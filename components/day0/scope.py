@@ -4,7 +4,7 @@ of the resources whose IAM its deployer may change. Read from the stack's own co
 stack: a new role or deployment is one change in Pulumi.<stack>.yaml or in the code that grants it.
 
 `project_roles` is the one list of roles the main stack grants on its project: the node service
-account's (`components.node_identity.NODE_PROJECT_ROLES`) and the launcher custom role
+account's (`components.gke.node_identity.NODE_PROJECT_ROLES`) and the launcher custom role
 (`components.custom_roles.launcher`) when there are deployments. tests/test_day0_conditions.py
 fails when the program grants a project role this list (and so the deployer's condition) misses.
 """

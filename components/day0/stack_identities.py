@@ -7,7 +7,7 @@
 - Token Creator for each launcher's Astro identity (or external agent), on that launcher only;
 - the deploy identity's one service-account grant: a custom role holding exactly
   `iam.serviceAccounts.actAs`, on the node account only. GKE checks actAs on the account a
-  cluster or node pool runs as (`ACT_AS` in components/deploy_permissions.py); nothing in the
+  cluster or node pool runs as (`ACT_AS` in components/day0/deploy_permissions.py); nothing in the
   main stack reads the account (no `iam.serviceAccounts.get`).
 
 The main stack creates no service account and no service-account IAM, so the deploy identity holds

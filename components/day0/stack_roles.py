@@ -2,7 +2,7 @@
 
 Every role of `components.custom_roles.stack_roles` (the launcher role, and the XCom role when a
 deployment is Remote Execution), with the permissions the main stack's own code defines
-(components/launcher_role.py, components/xcom_bucket.py) and Pulumi `protect`. The main stack
+(components/airflow/launcher_role.py, components/airflow/xcom_bucket.py) and Pulumi `protect`. The main stack
 grants them by name and registers no custom role, so the deploy identity holds no `iam.roles.*`
 write: a content change is an owner's bootstrap `pulumi up` (docs/day0.md).
 """

@@ -226,7 +226,7 @@ def pending_rule(targets: list[PendingTarget]) -> Rule:
         runbook=(
             "**What it means.** A task pod selecting a GPU pool or class (label `gpu_target`) is "
             "still unscheduled close to the end of its KubernetesPodOperator schedule budget "
-            "(`gpu_scheduling.<target>.schedule_timeout_seconds`, components/cold_start.py). At "
+            "(`gpu_scheduling.<target>.schedule_timeout_seconds`, components/gke/cold_start.py). At "
             "the budget KPO deletes the pod and fails the try. The autoscaler found no node: a "
             "stockout of the GPU in the pool's zones (spot or on-demand), the project's GPU quota "
             "(Compute Engine `NVIDIA_*_GPUS`), or the pool at max_nodes.\n\n"

@@ -55,7 +55,7 @@ def subjects(objects: list[dict[str, Any]], namespace: str) -> list[tuple[str, t
         o for o in objects
         if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == namespace
     )  # fmt: skip
-    found = []
+    found: list[tuple[str, tuple[str, ...]]] = []
     for s in binding["subjects"]:
         if s["kind"] == "User":
             found.append((s["name"], ("system:authenticated",)))
