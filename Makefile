@@ -105,8 +105,8 @@ snapshots: venv ## re-record the infrastructure snapshots after an intended chan
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
 bench: venv ## benchmark make preview, against its floor, and the policy pack alone (docs/benchmarks.md; not part of make test)
-	$(PY) bench/preview_bench.py
-	$(PY) bench/preview_bench.py --floor 3
+	PREVIEW_EXAMPLES=1 $(PY) bench/preview_bench.py
+	PREVIEW_EXAMPLES=1 $(PY) bench/preview_bench.py --floor 3
 	$(PY) bench/pack_bench.py
 
 apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (needs gcloud and serviceusage rights)
@@ -121,6 +121,8 @@ agent-values: venv ## write a Remote Execution agent's Helm values: STACK=… DE
 airflow-pool: venv ## create/update a deployment's Airflow pool for GPU tasks: STACK=… DEPLOYMENT=… (ASTRO_DEPLOYMENT_URL, ASTRO_API_TOKEN in the environment) [SETTINGS=airflow_settings.yaml] [OUTPUTS=saved.json]
 	$(PY) -m tools.airflow_pool --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(SETTINGS),--settings $(SETTINGS)) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
+# Both previews refuse the shipped example values (components/config/preflight.py) unless
+# PREVIEW_EXAMPLES=1 says the run previews the example on purpose, as .ci/run and pr.yml do.
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
 
