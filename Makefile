@@ -11,7 +11,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv kube-bin lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin stacks lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ agent-values: venv ## write a Remote Execution agent's Helm values: STACK=… DE
 
 airflow-pool: venv ## create/update a deployment's Airflow pool for GPU tasks: STACK=… DEPLOYMENT=… (ASTRO_DEPLOYMENT_URL, ASTRO_API_TOKEN in the environment) [SETTINGS=airflow_settings.yaml] [OUTPUTS=saved.json]
 	$(PY) -m tools.airflow_pool --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(SETTINGS),--settings $(SETTINGS)) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
+
+stacks: venv ## the main stacks, one a line: the bootstrap's `stacks:` (bootstrap/Pulumi.ci.yaml), which the workflows read
+	@$(PY) -m tools.stacks
 
 # Both previews refuse the shipped example values (components/config/preflight.py) unless
 # PREVIEW_EXAMPLES=1 says the run previews the example on purpose, as .ci/run and pr.yml do.

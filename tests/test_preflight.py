@@ -130,7 +130,7 @@ def test_only_the_exact_value_1_allows(value: str) -> None:
 
 
 def test_a_reference_to_another_real_project_is_not_refused() -> None:
-    raw = {
+    raw: dict[str, Any] = {
         "project_id": "my-team-ml-prod",
         "cluster": {
             "secrets_encryption_key": "projects/shared-kms/locations/x/keyRings/k/cryptoKeys/c"

@@ -75,11 +75,12 @@ def example_problems(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str
         named = _IN_PATH.search(value) or _IN_EMAIL.search(value)
         if named and named.group(1) in EXAMPLE_PROJECTS:
             problems.append((path, REFERENCE_RULE.format(project=named.group(1))))
-        elif path.endswith("github.repository") and value == EXAMPLE_REPOSITORY:
+        elif (path, value) in (
+            ("github.repository", EXAMPLE_REPOSITORY),
+            ("github.repository_id", EXAMPLE_REPOSITORY_ID),
+        ):
             problems.append((path, REPOSITORY_RULE))
-        elif path.endswith("github.repository_id") and value == EXAMPLE_REPOSITORY_ID:
-            problems.append((path, REPOSITORY_RULE))
-        elif path.endswith("state_bucket.name") and value == EXAMPLE_BUCKET:
+        elif path == "state_bucket.name" and value == EXAMPLE_BUCKET:
             problems.append((path, BUCKET_RULE))
     return problems
 
