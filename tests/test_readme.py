@@ -154,3 +154,15 @@ def test_observability_condition_counts_are_what_the_stacks_register(
         policies = run.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
         counts.append(sum(len(p.inputs.get("conditions") or []) for p in policies))
     assert [int(m.group(1)), int(m.group(2))] == counts
+
+
+@pytest.mark.parametrize(
+    "page", ["teardown.md", "troubleshooting.md", "adding.md", "upgrading.md", "costs.md"]
+)
+def test_new_pages_have_short_sentences_and_no_internal_ids(page: str) -> None:
+    text = (runner.ROOT / "docs" / page).read_text()
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    prose = re.sub(r"\]\([^)]*\)", "]", prose)
+    for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", prose)):
+        assert len(sentence.split()) <= 40, sentence
+    assert not re.search(r"\bissue \d+", text, flags=re.I)
