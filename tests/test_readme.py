@@ -166,3 +166,12 @@ def test_new_pages_have_short_sentences_and_no_internal_ids(page: str) -> None:
     for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", prose)):
         assert len(sentence.split()) <= 40, sentence
     assert not re.search(r"\bissue \d+", text, flags=re.I)
+
+
+def test_no_page_cites_an_internal_issue_number() -> None:
+    # Pages other helpers own are checked by their own tests.
+    own = ("day0.md", "contract-suite.md", "gpu-sharing.md")
+    for page in DOC_PAGES:
+        if page.name in own:
+            continue
+        assert not re.search(r"\bissue \d+|\bthe issue's\b", page.read_text()), page.name
