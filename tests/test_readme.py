@@ -175,3 +175,12 @@ def test_no_page_cites_an_internal_issue_number() -> None:
         if page.name in own:
             continue
         assert not re.search(r"\bissue \d+|\bthe issue's\b", page.read_text()), page.name
+
+
+def test_no_page_states_an_ungenerated_contract_suite_timing() -> None:
+    for page in DOC_PAGES:
+        if page.name == "contract-suite.md":  # its own page, kept by its own tests
+            continue
+        for line in page.read_text().splitlines():
+            if "contract" in line or "tests/airflow" in line:
+                assert not re.search(r"\babout \d+ minutes\b|\b\d+m\d+s\b", line), (page.name, line)
