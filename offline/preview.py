@@ -159,12 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if example:
-        print(
-            f"note: {args.stack} is the shipped example ({preflight.ALLOW_ENV}=1): "
-            "its project ids are invented",
-            file=sys.stderr,
-        )
     try:
         with _base_context(args.base) as (base_root, commit):
             base_run = start_base_run(base_root, args.stack) if base_root else None
@@ -205,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             note=note,
         )
         result.update(review.to_json(checked))
+    if example:
+        print(
+            f"note: {args.stack} is the shipped example ({preflight.ALLOW_ENV}=1): "
+            "its project ids are invented",
+            file=sys.stderr,
+        )
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
