@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ import pytest
 from offline import manifests, runner
 from tests.kube.controlplane import ControlPlane
 
-CRDS = Path(__file__).resolve().parent / "crds"
 NOT_INSTALLABLE = {"ComputeClass"}  # GKE's own CRD: no public source
 RUNS = {
     "dev": ("dev", False),
@@ -36,12 +34,6 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def applied(control_plane: ControlPlane, rendered: dict[str, list[dict[str, Any]]]) -> ControlPlane:
-    for crd in sorted(CRDS.glob("*.yaml")):
-        control_plane.kubectl("apply", "--server-side", "-f", str(crd))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/clusterpodmonitorings.monitoring.googleapis.com",
-    )  # fmt: skip
     for key in RUNS:
         control_plane.apply([o for o in rendered[key] if o["kind"] not in NOT_INSTALLABLE])
     return control_plane
