@@ -12,7 +12,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv kube-bin lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin stacks lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -113,8 +113,8 @@ snapshots: venv ## re-record the infrastructure snapshots after an intended chan
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
 bench: venv ## benchmark make preview, against its floor, and the policy pack alone (docs/benchmarks.md; not part of make test)
-	$(PY) bench/preview_bench.py
-	$(PY) bench/preview_bench.py --floor 3
+	PREVIEW_EXAMPLES=1 $(PY) bench/preview_bench.py
+	PREVIEW_EXAMPLES=1 $(PY) bench/preview_bench.py --floor 3
 	$(PY) bench/pack_bench.py
 
 apis: venv ## enable the Google APIs the stack needs: PROJECT=<project id> (needs gcloud and serviceusage rights)
@@ -129,6 +129,11 @@ agent-values: venv ## write a Remote Execution agent's Helm values: STACK=… DE
 airflow-pool: venv ## create/update a deployment's Airflow pool for GPU tasks: STACK=… DEPLOYMENT=… (ASTRO_DEPLOYMENT_URL, ASTRO_API_TOKEN in the environment) [SETTINGS=airflow_settings.yaml] [OUTPUTS=saved.json]
 	$(PY) -m tools.airflow_pool --stack $(STACK) --deployment $(DEPLOYMENT) $(if $(SETTINGS),--settings $(SETTINGS)) $(if $(OUTPUTS),--outputs-file $(OUTPUTS))
 
+stacks: venv ## the main stacks, one a line: the bootstrap's `stacks:` (bootstrap/Pulumi.ci.yaml), which the workflows read
+	@$(PY) -m tools.stacks
+
+# Both previews refuse the shipped example values (components/config/preflight.py) unless
+# PREVIEW_EXAMPLES=1 says the run previews the example on purpose, as .ci/run and pr.yml do.
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
 

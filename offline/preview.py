@@ -36,7 +36,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from components.config import ConfigError
+from components.config import ConfigError, preflight
 from offline import plan, review, review_roles, runner
 from offline.analyzer import PolicyPackServer
 from offline.mocks import Registration
@@ -159,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--stack: one of {', '.join(runner.stacks(root))}")
     allow = [u.strip() for u in args.allow_replace.split(",") if u.strip()]
     try:
+        example = _preflight(args.program, args.stack, args.config_file, root)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         with _base_context(args.base) as (base_root, commit):
             base_run = start_base_run(base_root, args.stack) if base_root else None
             # The pack starts in its own process while this one runs the program.
@@ -204,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         result.update(review.to_json(checked))
+    if example:
+        print(
+            f"note: {args.stack} is the shipped example ({preflight.ALLOW_ENV}=1): "
+            "its project ids are invented",
+            file=sys.stderr,
+        )
     if args.format == "json":
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
@@ -214,6 +225,25 @@ def main(argv: list[str] | None = None) -> int:
     if checked is not None and checked.refused:
         return REFUSED
     return plan.exit_status(result)
+
+
+def _preflight(program: str, stack: str, config_file: Path | None, root: Path) -> bool:
+    """components/config/preflight.py on the raw config, before anything runs. The bootstrap's
+    check covers every listed main stack too: it grants roles in their projects."""
+    config = runner.stack_config(stack, config_file, root=root)
+    key = f"{runner.project_name(root)}:{'bootstrap' if program == 'bootstrap' else 'platform'}"
+    raw = config.get(key)
+    if not isinstance(raw, dict):
+        return False  # the program's own validation names the missing object
+    stacks: dict[str, dict[str, Any]] = {}
+    if program == "bootstrap":
+        main_key = f"{runner.PROJECT}:platform"
+        for name in raw.get("stacks") or []:
+            if f"Pulumi.{name}.yaml" in {p.name for p in runner.ROOT.glob("Pulumi.*.yaml")}:
+                platform = runner.stack_config(str(name)).get(main_key)
+                if isinstance(platform, dict):
+                    stacks[str(name)] = platform
+    return preflight.check(raw, key, stacks=stacks)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,10 +11,15 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
+from components.config import preflight
 from offline import runner
 from offline.mocks import PlaceholderMocks, RecordingMonitor
 
 CONFIG_KEY = "astro-gke-gpu:platform"
+
+# The tests preview the shipped example stacks on purpose (components/config/preflight.py); every
+# subprocess they start inherits this. tests/test_preflight.py removes it to see the refusal.
+os.environ[preflight.ALLOW_ENV] = "1"
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"

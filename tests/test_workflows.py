@@ -63,7 +63,7 @@ def test_pr_workflow_runs_tests_previews_and_gated_cloud_preview() -> None:
     test_steps = [s.get("run") for s in doc["jobs"]["test"]["steps"]]
     assert "make test" in test_steps
     preview = doc["jobs"]["offline-preview"]
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
     assert any("GITHUB_STEP_SUMMARY" in (s.get("run") or "") for s in preview["steps"])
     assert any("set -o pipefail" in (s.get("run") or "") for s in preview["steps"])
     cloud = doc["jobs"]["cloud-preview"]
@@ -76,7 +76,7 @@ def test_pr_workflow_runs_tests_previews_and_gated_cloud_preview() -> None:
 
 def test_pr_workflow_reviews_changes_against_the_base_branch_for_every_stack() -> None:
     preview = load("pr.yml")["jobs"]["offline-preview"]
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
     checkout = preview["steps"][0]
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"] == {"fetch-depth": 0}  # origin/<base branch> must exist
@@ -117,18 +117,17 @@ def test_pr_allow_replace_lines_are_read_from_the_description() -> None:
     assert out == "urn:pulumi:prod::p::a$b::x,urn:c"
 
 
-def test_deploy_workflow_dev_on_main_then_protected_prod() -> None:
+def test_deploy_workflow_staging_on_main_then_protected_production() -> None:
+    # The job graph: tests/test_workflow_tools.py::test_deploy_runs_staging_stacks_then_...
     doc = load("deploy.yml")
     assert doc["on"]["push"] == {"branches": ["main"]}
-    dev, prod = doc["jobs"]["dev"], doc["jobs"]["prod"]
-    assert prod["needs"] == "dev"
-    assert prod["environment"] == "production"
-    for job, stack in ((dev, "dev"), (prod, "prod")):
+    assert set(doc["jobs"]) == {"stacks", "staging", "production"}
+    for job in (doc["jobs"]["staging"], doc["jobs"]["production"]):
         pulumi = next(
             s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")
         )
         assert pulumi["with"]["command"] == "up"
-        assert pulumi["with"]["stack-name"] == stack
+        assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
         assert pulumi["with"]["policyPacks"] == "policies"
     assert doc["concurrency"]["cancel-in-progress"] is False
 
