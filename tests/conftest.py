@@ -32,7 +32,7 @@ def prod() -> runner.Run:
 
 
 def airflow_side(registrations: list[Any]) -> list[Any]:
-    """Without the stack's own kube-state-metrics objects (components/kube_state_metrics.py), for
+    """Without the stack's own kube-state-metrics objects (components/observability/kube_state_metrics.py), for
     assertions about what deployments and agents get."""
     return [r for r in registrations if "observability:KubeStateMetrics$" not in r.urn]
 

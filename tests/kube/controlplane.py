@@ -44,6 +44,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("KUBE_BIN", ROOT / ".kube-bin"))
 STAGES = Path(__file__).resolve().parent / "stages"
+# CRDs from named sources: tests/kube/crds/ (each file names its repository and commit) and
+# Kueue's, which `make kube-bin` copies out of the pinned sigs.k8s.io/kueue module.
+CRD_DIRS = (Path(__file__).resolve().parent / "crds", BIN / "crds" / "kueue")
 EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
 # Nodes kwok manages carry this label; nothing else does.
 KWOK_LABEL = "kwok.x-k8s.io/node"
@@ -308,7 +311,9 @@ class ControlPlane:
             "--authorization-mode=RBAC",
             f"--authentication-token-webhook-config-file={webhook_kubeconfig}",
             "--authentication-token-webhook-version=v1",
-            # Every request asks again: a revoked or expired token fails at once, as on GKE.
+            # The webhook's own cache is off. The API server still keeps a successful token
+            # review for 10 s (TokenSuccessCacheTTL in pkg/kubeapiserver/options, not a flag):
+            # a token that expires is refused at most 10 s late, here as on any kube-apiserver.
             "--authentication-token-webhook-cache-ttl=0s",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={sa_key}",
@@ -317,9 +322,13 @@ class ControlPlane:
             f"--kubelet-client-certificate={self.admin_cert[0]}",
             f"--kubelet-client-key={self.admin_cert[1]}",
             "--profiling=false",
+            # GKE's API server admits privileged containers (PodSecurity decides per namespace):
+            # GKE's own DCGM exporter and the opt-in one run privileged in their namespace.
+            "--allow-privileged=true",
             *audit,
         )
         self._wait_ready(timeout)
+        self._admin_context = self.ssl_context()
         kcfg = f"--kubeconfig={self.admin_kubeconfig}"
         self._spawn(
             "kube-controller-manager",
@@ -417,6 +426,15 @@ class ControlPlane:
             "apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(doc)
         )
 
+    def install_crds(self, timeout: float = 60) -> list[str]:
+        """Every CRD of CRD_DIRS, server-side, and wait until each is served."""
+        files = sorted(p for d in CRD_DIRS for p in d.glob("*.yaml"))
+        for path in files:
+            self.kubectl("apply", "--server-side", "-f", str(path))
+        names = self.kubectl("get", "crd", "-o", "name").stdout.split()
+        self.kubectl("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", *names)
+        return names
+
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
@@ -460,14 +478,27 @@ class ControlPlane:
         self, user: str, verb: str, resource: str, namespace: str | None = None,
         groups: tuple[str, ...] = ("system:authenticated",),
     ) -> bool:  # fmt: skip
-        """The real authorizer's answer for `user` (SubjectAccessReview through impersonation)."""
-        args = ["auth", "can-i", verb, resource, f"--as={user}"]
-        args += [f"--as-group={g}" for g in groups]
-        args += [f"--namespace={namespace}"] if namespace else []
-        done = self.kubectl(*args, check=False)
-        if done.stdout.strip() not in ("yes", "no"):
-            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stdout} {done.stderr}")
-        return done.stdout.strip() == "yes"
+        """The real authorizer's answer for `user` in `groups`: a SubjectAccessReview, what
+        `kubectl auth can-i --as` sends. `resource` may name a group and a subresource:
+        `pods/exec`, `rolebindings.rbac.authorization.k8s.io`."""
+        name, _, subresource = resource.partition("/")
+        plural, _, group = name.partition(".")
+        attributes = {"verb": verb, "resource": plural, "group": group, "subresource": subresource}
+        if namespace:
+            attributes["namespace"] = namespace
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes},
+        }
+        request = urllib.request.Request(
+            f"{self.url}/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            data=json.dumps(review).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, context=self._admin_context, timeout=30) as r:
+            return bool(json.load(r)["status"].get("allowed"))
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
