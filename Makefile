@@ -95,7 +95,7 @@ promtool: ## install promtool (Debian package prometheus) if it is missing; neve
 unit: venv promtool $(CK)/.synced kube-bin ## pytest (the stack, the policy pack, the offline plan, the alert rules, checkov, tests/kube on a real control plane)
 	$(PY) -m pytest
 
-contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv)
+contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv, on the real control plane)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
 
 workflows: venv ## actionlint on .github/workflows

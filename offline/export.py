@@ -27,7 +27,7 @@ from typing import Any
 from components import custom_roles, service_accounts
 from components.config import load
 from components.gke import catalog, cold_start, gpu_pool
-from offline import runner
+from offline import manifests, runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
 
 KEY = f"{runner.PROJECT}:platform"
@@ -171,6 +171,9 @@ def export(
         # What the fake API server's ResourceQuota admission enforces per namespace.
         "resource_quotas": _namespaced(run, "kubernetes:core/v1:ResourceQuota", spec="spec"),
         "stack": stack,
+        # Every Kubernetes object, as pulumi-kubernetes sends it: the contract suite applies them
+        # server-side to its real API server (tests/airflow/kube_real.py).
+        "manifests": manifests.manifests(run),
         "outputs": run.outputs,
         "secrets": secrets,
         "roles": roles,

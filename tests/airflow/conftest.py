@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_secret_manager import made_up_adc
+from kube_real import start_control_plane
 from scenarios import FAILURES, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
@@ -58,7 +59,17 @@ def fake_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kpo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session's one real control plane (tests/kube/controlplane.py, `make kube-bin`): its
+    address, CA, admin kubeconfig, Tokeninfo and audit log go to kpo_run.py through the
+    environment (kube_real.ENV)."""
+    cp = start_control_plane(tmp_path_factory.mktemp("kube"))
+    yield cp
+    cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kpo(tmp_path_factory: pytest.TempPathFactory, control_plane: Any) -> dict[str, dict[str, Any]]:
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
     (cold starts, long runs) first."""
     scenarios = {**LIFECYCLE, **REMOTE, **MODES, **FAILURES}

@@ -11,8 +11,9 @@ bindings the stack registered (exported by `offline.export`, never re-typed here
 The real `gcloud` and `gke-gcloud-auth-plugin` reach these through a key file whose `token_uri`
 is `<base>/token` and `CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=<base>/`.
 
-Every token minted goes into a `TokenRegistry` (token -> identity, expiry) that the fake
-Kubernetes API server shares in-process to authenticate bearer tokens.
+Every token minted goes into a `TokenRegistry` (token -> identity, expiry), and into the session
+control plane's `Tokeninfo` (kube_real.py), where the real API server's token webhook looks it up
+as GKE asks Google.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
+from kube_real import numeric_id, tokeninfo
 
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -78,6 +80,7 @@ class TokenRegistry:
 
     def __init__(self, lifetime: float = 3600) -> None:
         self.lifetime = lifetime
+        self.tokeninfo = tokeninfo()  # the session's control plane, when there is one
         self._tokens: dict[str, Minted] = {}
         self._lock = threading.Lock()
 
@@ -91,6 +94,10 @@ class TokenRegistry:
         )
         with self._lock:
             self._tokens[minted.token] = minted
+        if self.tokeninfo is not None:  # what Google's tokeninfo answers the real API server
+            self.tokeninfo.record(
+                minted.token, identity, numeric_id(identity), scopes, minted.expires
+            )
         return minted
 
     def all(self) -> list[Minted]:

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -40,6 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
 from drainer import Drainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
+from kube_real import RealRun  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
@@ -91,6 +93,44 @@ class ErrorLog(logging.Handler):
         self.lines.append(text)
 
 
+def fake_settings(kube: Any, data: dict[str, Any], args: argparse.Namespace) -> None:
+    """The fake API server's view of the stack: pods land only where its node pools let them;
+    a GPU task's life as asked."""
+    import fake_kube
+
+    kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
+    kube.budgets = data["pod_disruption_budgets"]
+    kube.quotas = data["resource_quotas"]  # ResourceQuota admission, as the stack registered it
+    kube.lifecycle = fake_kube.Lifecycle(
+        cold_start=args.cold_start,
+        image_pull=args.image_pull,
+        run=args.run_seconds,
+        preempt_first=args.preempt,
+    )
+
+
+def fake_result(kube: Any, ca: Any) -> dict[str, Any]:
+    pod = next(iter(kube.pods.values()), None)
+    return {
+        "calls": [
+            {**c.__dict__, "authorized": c.authorized, "allowed": c.allowed} for c in kube.calls
+        ],
+        "checks": [check for c in kube.calls for check in c.checks],
+        "exec_commands": kube.exec_commands,
+        "stdin": kube.stdin_received,
+        "pod": pod.manifest if pod else None,
+        "pod_deleted": pod.deleted if pod else None,
+        "pods": [
+            {"manifest": p.manifest, "placed_on": p.pool, "deleted": p.deleted}
+            for p in kube.pods.values()
+        ],
+        "evictions": kube.evictions,
+        "ca_pem": ca.cert_pem.bytes().decode(),
+        "real": False,
+        "limit_defaults": {},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
@@ -139,6 +179,9 @@ def main() -> None:
         "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
     )
     parser.add_argument("--db-template", type=Path, help="copy this migrated airflow.db")
+    parser.add_argument(
+        "--fake-kube", action="store_true", help="the fake API server, not the session's real one"
+    )
     args = parser.parse_args()
     work = args.workdir
     (work / "dags").mkdir(parents=True, exist_ok=True)
@@ -160,11 +203,17 @@ def main() -> None:
             os.environ[key] = value
 
     env = Env()
-    ca = trustme.CA()
+    ca = trustme.CA()  # the fake's CA; on the real server, the DNS endpoint's "public" one
     ca_file = work / "ca.pem"
     ca_file.write_bytes(ca.cert_pem.bytes())
-    kube = fake_kube.FakeKube(ca=ca)
-    address = kube.start()
+    real = None if args.fake_kube else RealRun(work.name, ca)
+    if real is not None:
+        ca_file = real.kube.ca
+        address = real.endpoint(args.dns)
+        kube: Any = None
+    else:
+        kube = fake_kube.FakeKube(ca=ca)
+        address = kube.start()
 
     # The stack, run under mocks, reports this CA and address for the cluster.
     export_args = [
@@ -191,16 +240,10 @@ def main() -> None:
     target_namespace = (
         data["outputs"]["airflow"][args.namespace_of]["namespace"] if args.namespace_of else None
     )
-    # Pods land only where the stack's node pools let them; a GPU task's life as asked.
-    kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
-    kube.budgets = data["pod_disruption_budgets"]
-    kube.quotas = data["resource_quotas"]  # ResourceQuota admission, as the stack registered it
-    kube.lifecycle = fake_kube.Lifecycle(
-        cold_start=args.cold_start,
-        image_pull=args.image_pull,
-        run=args.run_seconds,
-        preempt_first=args.preempt,
-    )
+    if real is not None:  # the stack's objects, server-side, and nodes for its GPU pools
+        real.setup(data, target_namespace or namespace)
+    else:
+        fake_settings(kube, data, args)
     if args.in_cluster:
         agent = deployment["agent"]
         # The agent's worker: its Kubernetes service account, and through Workload Identity the
@@ -235,7 +278,10 @@ def main() -> None:
     registry = fake_google.TokenRegistry(lifetime=args.token_lifetime)
     google = fake_google.FakeGoogle.from_export(data, registry)
     google.start()
-    kube.access = fake_kube.Access.from_export(data, registry, dns_endpoint=args.dns)
+    if kube is not None:
+        kube.access = fake_kube.Access.from_export(data, registry, dns_endpoint=args.dns)
+    elif real is not None:
+        real.gate(data)
 
     if args.in_cluster:
         os.environ.update(in_cluster_env(kube, subject, work, address, ca))
@@ -337,7 +383,6 @@ def main() -> None:
         for model in (TaskInstanceHistory, TaskInstance):
             for ti in session.query(model).filter_by(dag_id="contract"):
                 tries[ti.try_number] = str(ti.state)
-    pod = next(iter(kube.pods.values()), None)
     kubectl = None
     if args.kubectl:
         # The same kubeconfig, with the real kubectl, plugin and gcloud.
@@ -368,9 +413,6 @@ def main() -> None:
     result = {
         "state": str(run.state),
         "xcoms": xcoms,
-        "calls": [
-            {**c.__dict__, "authorized": c.authorized, "allowed": c.allowed} for c in kube.calls
-        ],
         "google": google.requests,
         "astro_identity": astro_identity,
         "cluster": data["cluster"],
@@ -382,25 +424,14 @@ def main() -> None:
         ]["user"]["exec"],
         "connection_extra": json.loads(data["secrets"][deployment["secret_id"]])["extra"],
         "errors": errors.lines,
-        "exec_commands": kube.exec_commands,
-        "stdin": kube.stdin_received,
-        "pod": pod.manifest if pod else None,
-        "pod_deleted": pod.deleted if pod else None,
         "role_rules": data["roles"][namespace],
-        "checks": [check for c in kube.calls for check in c.checks],
         "deployment": deployment,
         "hook": hook_view,
-        "ca_pem": ca.cert_pem.bytes().decode(),
         "kubectl": kubectl,
         "scheduling": data["outputs"]["gpu_scheduling"],
         "scaled": data.get("scaled_scheduling"),
         "pool": pool,
-        "pods": [
-            {"manifest": p.manifest, "placed_on": p.pool, "deleted": p.deleted}
-            for p in kube.pods.values()
-        ],
         "tries": tries,
-        "evictions": kube.evictions,
         "drain": drain.results if drain else None,
         "tokens": {
             m.token: {"identity": m.identity, "expires": m.expires, "via": m.via}
@@ -408,8 +439,13 @@ def main() -> None:
         },
         "lifetime": args.token_lifetime,
         "subject": subject,
+        # What the API server saw: the real one's audit log and pods, or the fake's record.
+        **(real.result(registry) if real is not None else fake_result(kube, ca)),
     }
-    kube.stop()
+    if real is not None:
+        real.finish()
+    else:
+        kube.stop()
     google.stop()
     (work / "result.json").write_text(json.dumps(result, default=str))
 

@@ -43,6 +43,21 @@ def test_nothing_tried_to_leave_loopback(kpo: dict[str, dict[str, Any]]) -> None
     } == {name: [] for name in kpo}
 
 
+def assert_anonymous_refused(r: dict[str, Any]) -> None:
+    """Every request went without a token: the real API server's answer to system:anonymous."""
+    namespace = r["deployment"]["namespace"]
+    assert r["calls"]
+    assert {(c["user"], c["status"], c["denied_by"], c["namespace"]) for c in r["calls"]} == {
+        ("system:anonymous", 403, "rbac", namespace)
+    }
+    message = (
+        'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" '
+        f'in the namespace "{namespace}"'
+    )
+    assert "kubernetes.client.exceptions.ForbiddenException: (403)\nReason: Forbidden" in r["log"]
+    assert escaped(message) in r["log"]
+
+
 def test_astro_identity_without_token_creator(failed: dict[str, dict[str, Any]]) -> None:
     r = failed["no-token-creator"]
     launcher, astro = r["deployment"]["launcher_email"], r["astro_identity"]
@@ -67,12 +82,9 @@ def test_astro_identity_without_token_creator(failed: dict[str, dict[str, Any]])
         f"{PLUGIN} failed with exit code 1\n"
     )
     # Finding: the Python client only logs the plugin's failure and sends its requests without a
-    # token; the API server answers 401 and that is the task's exception.
-    assert {(c["user"], c["status"]) for c in r["calls"]} == {(None, 401)}
-    assert (
-        "kubernetes.client.exceptions.UnauthorizedException: (401)\nReason: Unauthorized"
-        in r["log"]
-    )
+    # token. The real API server takes a request without a token as system:anonymous (anonymous
+    # authentication is on by default, on GKE too) and RBAC refuses it: the task's exception.
+    assert_anonymous_refused(r)
 
 
 def test_one_deployment_cannot_launch_into_anothers_namespace(
@@ -158,11 +170,7 @@ def test_plugin_missing_without_the_callback(failed: dict[str, dict[str, Any]]) 
     assert not [g for g in r["google"] if g["endpoint"] == "generateAccessToken"]
     assert f"[Errno 2] No such file or directory: '{PLUGIN}'" in r["log"]
     assert r["exec"]["installHint"] not in r["log"]
-    assert {(c["user"], c["status"]) for c in r["calls"]} == {(None, 401)}
-    assert (
-        "kubernetes.client.exceptions.UnauthorizedException: (401)\nReason: Unauthorized"
-        in r["log"]
-    )
+    assert_anonymous_refused(r)
 
 
 # --- the plugin alone, against the fakes ---------------------------------------------------------

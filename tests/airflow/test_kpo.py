@@ -52,7 +52,9 @@ def test_task_succeeds_with_the_stacks_connection(
         "effect": "NoSchedule",
     } in pod["spec"]["tolerations"]
     base = next(c for c in pod["spec"]["containers"] if c["name"] == "base")
-    assert base["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    # On the real API server, LimitRanger adds the namespace's LimitRange defaults (cpu, memory).
+    assert base["resources"]["limits"] == {"nvidia.com/gpu": "1", **r["limit_defaults"]}
+    assert bool(r["limit_defaults"]) is r["real"]
     assert r["pod_deleted"] is (on_finish == "delete_pod")
     if on_finish == "keep_pod":
         assert pod["metadata"]["labels"]["already_checked"] == "True"

@@ -1,0 +1,604 @@
+"""The contract suite on the real Kubernetes control plane (tests/kube/controlplane.py): one per
+session (`start_control_plane`, conftest.py), and each KubernetesPodOperator run's view of it
+(`RunKube`, kpo_run.py, another process: it finds the control plane through `ENV`).
+
+A run applies the stack's own Kubernetes objects server-side (`offline.export`'s `manifests`),
+creates kwok nodes for the stack's GPU pools, and reads back what the real API server saw: its
+audit log (user, verb, resource, subresource, namespace, status, RBAC decision) and its pods (a
+watch). Runs of one stack share its namespaces, so they take the stack's lock for their whole run
+and delete their pods at the end.
+
+What stays fake is Google's: the DNS-based endpoint's IAM gate (`container.clusters.connect`) is
+Google's front end, before the API server. `FrontProxy` is that front end on loopback: it checks
+the caller's grant from the stack's IAM members and forwards the request, unchanged, to the real
+API server. The IP endpoint goes to the API server directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[0] / "kube"))
+import controlplane  # noqa: E402
+from kube_kubelet import KubeletFront  # noqa: E402
+
+CONNECT = "container.clusters.connect"
+# The webhook adds the SHA-256 of the bearer token to the user's extra (a test marker, not GKE's):
+# the audit log then says which minted token each request carried.
+TOKEN_EXTRA = "contract.test/token-sha256"
+# Built-in API groups this control plane serves; custom resources (ComputeClass,
+# ClusterPodMonitoring) have no CRD here and are not applied.
+BUILT_IN = ("v1", "rbac.authorization.k8s.io/v1", "policy/v1", "networking.k8s.io/v1", "apps/v1")
+# Every KubernetesPodOperator container's log, in the CRI format the kubelet (here kwok) reads.
+TASK_LOG = ("hello from the GPU pod", "done")
+ENV = {
+    "url": "CONTRACT_KUBE_URL",
+    "ca": "CONTRACT_KUBE_CA",
+    "admin": "CONTRACT_KUBE_ADMIN",
+    "tokeninfo": "CONTRACT_TOKENINFO",
+    "audit": "CONTRACT_KUBE_AUDIT",
+    "locks": "CONTRACT_KUBE_LOCKS",
+    "kubelet": "CONTRACT_KWOK_PORT",
+}
+
+
+# --- the session's control plane (conftest.py) ------------------------------------------------
+
+
+def kwok_extras(workdir: Path) -> str:
+    """kwok's ClusterLogs: every container's log is TASK_LOG (kwok serves it as the kubelet)."""
+    log = workdir / "task.log"
+    stamp = "2026-01-01T00:00:00.000000000Z"
+    log.write_text("".join(f"{stamp} stdout F {line}\n" for line in TASK_LOG))
+    return json.dumps(
+        {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterLogs",
+            "metadata": {"name": "task-logs"},
+            "spec": {
+                "selector": {},
+                "logs": [{"containers": [], "logsFile": str(log), "follow": False}],
+            },
+        }
+    )
+
+
+def start_control_plane(workdir: Path) -> controlplane.ControlPlane:
+    """One control plane with an audit log, kwok's logs, and the token's hash in the user's
+    extra; fails with `make kube-bin`'s name when its binaries are missing."""
+    missing = controlplane.missing_binaries()
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} missing in {controlplane.BIN}: run make kube-bin")
+    stages = workdir / "stages"
+    stages.mkdir(parents=True)
+    for stage in controlplane.STAGES.glob("*.yaml"):
+        shutil.copy(stage, stages / stage.name)
+    (stages / "zz-kwok-extras.yaml").write_text(kwok_extras(workdir))
+    controlplane.STAGES = stages
+    cp = controlplane.ControlPlane(workdir=workdir / "cp", audit=True).start()
+    review = cp.webhook.review
+
+    def marked(body: dict[str, Any]) -> dict[str, Any]:
+        answer = review(body)
+        user = answer["status"].get("user")
+        if user is not None:
+            digest = hashlib.sha256(body["spec"]["token"].encode()).hexdigest()
+            user["extra"] = {TOKEN_EXTRA: [digest]}
+        return answer
+
+    cp.webhook.review = marked  # type: ignore[method-assign]
+    (workdir / "locks").mkdir()
+    # kwok serves the kubelet API (logs, exec); the nodes' kubelet port is KubeletFront's.
+    kwok_args = [str(a) for a in cp.procs["kwok"].args]  # type: ignore[union-attr]
+    server = next(a for a in kwok_args if a.startswith("--server-address="))
+    cert = cp.pki.issue("kubelet-front", "/CN=kubelet-front", ("IP:127.0.0.1",))
+    front = KubeletFront(int(server.rpartition(":")[2]), cp.url, cp.ssl_context(), cert)
+    cp.kubelet_front = front  # type: ignore[attr-defined]
+    os.environ.update(
+        {
+            ENV["url"]: cp.url,
+            ENV["ca"]: str(cp.pki.ca),
+            ENV["admin"]: str(cp.admin_kubeconfig),
+            ENV["tokeninfo"]: str(cp.tokeninfo.dir),
+            ENV["audit"]: str(cp.audit_log),
+            ENV["locks"]: str(workdir / "locks"),
+            ENV["kubelet"]: str(front.port),
+        }
+    )
+    return cp
+
+
+def tokeninfo() -> controlplane.Tokeninfo | None:
+    """Where the fake Google records the tokens it mints (None: no control plane)."""
+    path = os.environ.get(ENV["tokeninfo"])
+    return controlplane.Tokeninfo(Path(path)) if path else None
+
+
+def numeric_id(identity: str) -> str:
+    """A Google identity's unique numeric id, as tokeninfo's `sub` (made up, stable)."""
+    return str(int.from_bytes(identity.encode()[:8], "big"))
+
+
+# --- a run's view of it (kpo_run.py) -----------------------------------------------------------
+
+
+def _integral(value: Any) -> Any:
+    """Pulumi's numbers are floats (mocks keep them so); the provider sends 0.0 as 0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+@dataclass
+class Pods:
+    """Every pod of one namespace as a watch (as cluster admin) saw it: its last state."""
+
+    url: str
+    namespace: str
+    context: ssl.SSLContext
+    last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+
+    def start(self) -> None:
+        ready = threading.Event()
+        threading.Thread(target=self._watch, args=(ready,), daemon=True).start()
+        ready.wait(10)
+
+    def _watch(self, ready: threading.Event) -> None:
+        url = f"{self.url}/api/v1/namespaces/{self.namespace}/pods?watch=1&timeoutSeconds=900"
+        with urllib.request.urlopen(url, context=self.context, timeout=900) as response:
+            ready.set()
+            for line in response:
+                event = json.loads(line)
+                pod = event["object"]
+                name = pod["metadata"]["name"]
+                if event["type"] == "DELETED":
+                    self.deleted.add(name)
+                else:
+                    self.last[name] = pod
+                if pod["metadata"].get("deletionTimestamp"):
+                    self.deleted.add(name)
+
+
+class RunKube:
+    """One run against the session's control plane: `kubectl` as admin, the stack's objects and
+    nodes, its pods and the audit log's record of its requests (those with its user agent)."""
+
+    def __init__(self, run: str) -> None:
+        missing = [v for v in ENV.values() if v not in os.environ]
+        if missing:
+            raise RuntimeError(f"no control plane: {', '.join(missing)} unset (conftest.py)")
+        self.url = os.environ[ENV["url"]]
+        self.address = self.url.removeprefix("https://")
+        self.ca = Path(os.environ[ENV["ca"]])
+        self.admin = Path(os.environ[ENV["admin"]])
+        self.audit = Path(os.environ[ENV["audit"]])
+        self.locks = Path(os.environ[ENV["locks"]])
+        self.kubelet_port = int(os.environ[ENV["kubelet"]])
+        self.user_agent = f"contract-run/{run}"
+        self.audit_offset = self.audit.stat().st_size if self.audit.exists() else 0
+        self.watches: list[Pods] = []
+
+    def context(self) -> ssl.SSLContext:
+        config = json.loads(self.admin.read_text())["users"][0]["user"]
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(config["client-certificate"], config["client-key"])
+        return context
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        done = subprocess.run(
+            ["kubectl", f"--kubeconfig={self.admin}", *args],
+            input=input, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr}")
+        return done.stdout
+
+    @contextlib.contextmanager
+    def stack_lock(self, stack: str) -> Iterator[None]:
+        """Runs of one stack share its namespaces: one at a time."""
+        with (self.locks / f"{stack}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def apply_stack(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The stack's built-in objects, server-side, as pulumi-kubernetes applies them."""
+        objects = [_integral(o) for o in data["manifests"] if o["apiVersion"] in BUILT_IN]
+        doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=pulumi-kubernetes",
+            "-f", "-", input=doc,
+        )  # fmt: skip
+        return objects
+
+    def gpu_nodes(self, data: dict[str, Any]) -> list[str]:
+        """A kwok node for each GPU pool the stack registered, labelled and tainted as the pool
+        (GKE adds the nodepool label and the nvidia.com/gpu taint; the export has both)."""
+        names = []
+        for pool in data["node_pools"]:
+            if not pool["gpus"]:
+                continue
+            name = f"gke-{data['cluster']['name']}-{pool['labels'].get('gpu-pool', 'gpu')}-0"
+            node = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": {
+                        controlplane.KWOK_LABEL: "fake",
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        **pool["labels"],
+                    },
+                    "annotations": {controlplane.KWOK_LABEL: "fake"},
+                },
+                "spec": {"taints": pool["taints"]},
+                "status": {
+                    "allocatable": (r := {
+                        "cpu": "8", "memory": "32Gi", "pods": "110",
+                        "nvidia.com/gpu": str(pool["gpus"]),
+                    }),
+                    "capacity": r,
+                    # Both types, or kwok's node-initialize Stage rewrites the list; the
+                    # hostname is the loopback IP too: the API server (which prefers it) would
+                    # look a name up in DNS.
+                    "addresses": [
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": "127.0.0.1"},
+                    ],
+                    "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
+                },
+            }  # fmt: skip
+            done = subprocess.run(
+                ["kubectl", f"--kubeconfig={self.admin}", "create", "-f", "-"],
+                input=json.dumps(node), capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            if done.returncode and "AlreadyExists" not in done.stderr:
+                raise RuntimeError(f"node {name}: {done.stderr}")
+            names.append(name)
+        deadline = time.time() + 60
+        for name in names:  # Ready, and the not-ready taint lifted (node-lifecycle controller)
+            while True:
+                node = json.loads(self.kubectl("get", "node", name, "-o", "json"))
+                taints = {t["key"] for t in node["spec"].get("taints", [])}
+                ready = any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in node.get("status", {}).get("conditions", [])
+                )
+                if ready and "node.kubernetes.io/not-ready" not in taints:
+                    break
+                if time.time() > deadline:
+                    raise TimeoutError(f"node {name} not ready: {node.get('status')}")
+                time.sleep(0.3)
+        return names
+
+    def watch(self, namespace: str) -> Pods:
+        pods = Pods(self.url, namespace, self.context())
+        pods.start()
+        self.watches.append(pods)
+        return pods
+
+    def cleanup(self, namespaces: set[str]) -> None:
+        for namespace in sorted(namespaces):
+            self.kubectl(
+                "delete", "pods", "--all", "-n", namespace, "--grace-period=0", "--force",
+                "--wait=true", "--timeout=60s",
+            )  # fmt: skip
+
+    def calls(self, minted: dict[str, Any]) -> list[dict[str, Any]]:
+        """This run's requests as the API server's audit log has them (its user agent), each with
+        the RBAC checks it needed; `minted`: this run's tokens by SHA-256 -> (token, via)."""
+        with self.audit.open("rb") as log:
+            log.seek(self.audit_offset)
+            lines = log.read().splitlines()
+        calls = []
+        for line in lines:
+            event = json.loads(line)
+            if event.get("userAgent") != self.user_agent or event["stage"] != "ResponseComplete":
+                continue
+            calls.append(audit_call(event, minted))
+        return calls
+
+
+def audit_call(event: dict[str, Any], minted: dict[str, Any]) -> dict[str, Any]:
+    ref = event.get("objectRef", {})
+    user = event.get("user", {})
+    username = user.get("username") or None
+    code = event.get("responseStatus", {}).get("code", 0)
+    decision = event.get("annotations", {}).get("authorization.k8s.io/decision")
+    sha = (user.get("extra", {}).get(TOKEN_EXTRA) or [""])[0]
+    token, via = minted.get(sha, ("", ""))
+    namespace = ref.get("namespace", "")
+    resource = ref.get("resource", "")
+    subresource = ref.get("subresource", "")
+    verb = event["verb"]
+    if subresource == "exec":
+        # A websocket exec arrives as GET; since Kubernetes 1.35 it is authorized as create too
+        # (kubernetes/kubernetes#134577).
+        checks = [["get", "pods/exec", namespace], ["create", "pods/exec", namespace]]
+    else:
+        full = f"{resource}/{subresource}" if subresource else resource
+        checks = [[verb, full, namespace]] if resource else [[verb, "", ""]]
+    if code == 401:
+        denied_by = "authentication"
+    elif decision == "forbid":
+        denied_by = "rbac"
+    else:
+        denied_by = ""
+    return {
+        "method": verb,
+        "path": event.get("requestURI", ""),
+        "verb": verb,
+        "resource": resource,
+        "subresource": subresource,
+        "namespace": namespace,
+        "name": ref.get("name", ""),
+        "user": None if code == 401 else username,
+        "via": via,
+        "token": token,
+        "status": 200 if decision == "allow" and code < 400 else code,
+        "code": code,
+        "denied_by": denied_by,
+        "message": "",
+        "authorized": code != 401,
+        "allowed": decision == "allow",
+        "checks": checks,
+    }
+
+
+# --- the DNS-based endpoint's Google front end -----------------------------------------------
+
+
+def connect_members(data: dict[str, Any]) -> set[str]:
+    """Members holding container.clusters.connect on the cluster's project through the stack's
+    custom roles (the predefined roles it grants hold no container.clusters.* permission)."""
+    project = data["cluster"]["project"]
+    return {
+        m["member"]
+        for m in data["project_iam_members"]
+        if m["project"] == project and CONNECT in data["custom_roles"].get(m["role"], [])
+    }
+
+
+@dataclass
+class FrontProxy:
+    """Google's front end of the DNS-based endpoint on loopback: TLS with a "publicly trusted"
+    certificate, the IAM gate per request, then the request as it came to the real API server
+    (one request per connection, or the upgraded stream of an exec)."""
+
+    upstream: str  # host:port of the API server
+    upstream_ca: Path
+    cert: Any  # trustme.LeafCert
+    user_agent: str
+    members: set[str] = field(default_factory=set)  # set once the stack ran
+    cluster: str = ""
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+    def start(self) -> str:
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("front proxy did not start")
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.cert.configure_cert(context)
+        context.set_alpn_protocols(["http/1.1"])
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=context)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        self._loop.run_forever()
+
+    def message(self) -> str:
+        # The exact body Google's front end sends is not documented; GKE's API words IAM
+        # denials like this.
+        return f'Required "{CONNECT}" permission(s) for "{self.cluster}".'
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip().lower()] = value.strip()
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        info = None
+        store = tokeninfo()
+        if scheme.lower() == "bearer" and store is not None:
+            info = store.lookup(token.strip())
+        if info is not None:
+            email = controlplane.EMAIL_SCOPE in info["scope"].split()
+            user = info["email"] if email else info["sub"]
+            if f"serviceAccount:{user}" not in self.members:
+                if headers.get("user-agent") == self.user_agent:
+                    method, path = lines[0].split(" ")[:2]
+                    self.refused.append({"user": user, "method": method, "path": path})
+                body = json.dumps(
+                    {
+                        "error": {
+                            "code": 403,
+                            "message": self.message(),
+                            "status": "PERMISSION_DENIED",
+                        }
+                    }
+                ).encode()
+                writer.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+                writer.close()
+                return
+        # No token, or one Google does not know: the API server answers for itself.
+        if "upgrade" not in headers.get("connection", "").lower():
+            kept = [
+                line for line in lines[1:] if line and not line.lower().startswith("connection:")
+            ]
+            head = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
+        context = ssl.create_default_context(cafile=str(self.upstream_ca))
+        context.set_alpn_protocols(["http/1.1"])
+        host, port = self.upstream.split(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port), ssl=context)
+        up_writer.write(head)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+# --- one KubernetesPodOperator run, as kpo_run.py drives it ------------------------------------
+
+
+def identify(user_agent: str) -> None:
+    """Every Kubernetes API client of this process sends `user_agent` (the audit log's key to
+    this run's requests; it changes nothing the API server decides)."""
+    import kubernetes.client
+    import kubernetes_asyncio.client
+
+    for cls in (kubernetes.client.ApiClient, kubernetes_asyncio.client.ApiClient):
+        init = cls.__init__
+
+        def patched(self: Any, *args: Any, _init: Any = init, **kwargs: Any) -> None:
+            _init(self, *args, **kwargs)
+            self.user_agent = user_agent
+
+        cls.__init__ = patched  # type: ignore[method-assign]
+
+
+class RealRun:
+    """kpo_run.py's real Kubernetes: `endpoint` before the stack runs, `setup` with its export
+    (under the stack's lock, released by `finish`), `result` for result.json."""
+
+    def __init__(self, name: str, trust: Any) -> None:
+        self.kube = RunKube(name)
+        self.proxy: FrontProxy | None = None
+        self.trust = trust  # the "public" CA of the DNS endpoint's certificate (trustme)
+        self.stack = contextlib.ExitStack()
+        self.namespaces: set[str] = set()
+        identify(self.kube.user_agent)
+
+    def endpoint(self, dns: bool) -> str:
+        if not dns:
+            return self.kube.address
+        cert = self.trust.issue_cert("127.0.0.1", "localhost")
+        self.proxy = FrontProxy(self.kube.address, self.kube.ca, cert, self.kube.user_agent)
+        return self.proxy.start()
+
+    def gate(self, data: dict[str, Any]) -> None:
+        """The DNS endpoint's IAM gate, from the project grants (as the run leaves them)."""
+        if self.proxy is not None:
+            c = data["cluster"]
+            self.proxy.members = connect_members(data)
+            self.proxy.cluster = (
+                f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}"
+            )
+
+    def setup(self, data: dict[str, Any], namespace: str) -> None:
+        self.stack.enter_context(self.kube.stack_lock(data["stack"]))
+        self.kube.apply_stack(data)
+        self.kube.gpu_nodes(data)
+        self.namespaces = {d["namespace"] for d in data["outputs"]["airflow"].values()}
+        self.pods = self.kube.watch(namespace)
+        # What the namespace's LimitRange adds to a container without cpu/memory (LimitRanger).
+        self.limit_defaults = {
+            key: value
+            for o in data["manifests"]
+            if o["kind"] == "LimitRange" and o["metadata"]["namespace"] == namespace
+            for limit in o["spec"]["limits"]
+            if limit["type"] == "Container"
+            for key, value in limit.get("default", {}).items()
+        }
+
+    def result(self, registry: Any) -> dict[str, Any]:
+        minted = {
+            hashlib.sha256(m.token.encode()).hexdigest(): (m.token, m.via) for m in registry.all()
+        }
+        time.sleep(0.5)  # the watch's last events
+        calls = self.kube.calls(minted)
+        for refused in self.proxy.refused if self.proxy else []:
+            calls.append(
+                {
+                    "user": refused["user"], "via": "", "token": "", "status": 403, "code": 403,
+                    "denied_by": "iam", "message": self.proxy.message() if self.proxy else "",
+                    "authorized": True, "allowed": False, "path": refused["path"],
+                    "method": refused["method"], "verb": "", "resource": "", "subresource": "",
+                    "namespace": "", "name": "", "checks": [],
+                }
+            )  # fmt: skip
+        pods = [
+            {
+                "manifest": pod,
+                "placed_on": pod["spec"].get("nodeName"),
+                "deleted": name in self.pods.deleted,
+            }
+            for name, pod in self.pods.last.items()
+        ]
+        return {
+            "calls": calls,
+            "checks": [check for c in calls for check in c["checks"]],
+            "exec_commands": [],
+            "stdin": [],
+            "pod": pods[0]["manifest"] if pods else None,
+            "pod_deleted": pods[0]["deleted"] if pods else None,
+            "pods": pods,
+            "evictions": [],
+            "ca_pem": self.kube.ca.read_text(),
+            "real": True,
+            "limit_defaults": self.limit_defaults,
+        }
+
+    def finish(self) -> None:
+        try:
+            if self.namespaces:
+                self.kube.cleanup(self.namespaces)
+        finally:
+            self.stack.close()
+            if self.proxy is not None:
+                self.proxy.stop()
