@@ -4,13 +4,14 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components import config, gpu_pool, network
+from components import config, gpu_pool, kueue, network
 from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
 from components.cluster import GkeCluster, GkeClusterArgs
 from components.compute_class import GpuComputeClass, GpuComputeClassArgs
 from components.dcgm_exporter import DcgmExporter, DcgmExporterArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
+from components.kueue import Kueue, KueueArgs
 from components.launcher_role import LauncherRole, LauncherRoleArgs
 from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from components.observability import Observability, ObservabilityArgs, monitoring_components
@@ -94,6 +95,7 @@ gpu_scheduling = gpu_pool.gpu_scheduling(cfg)
 
 # --- Airflow access: one isolated namespace, identity and connection per Astro deployment ---
 airflow: dict[str, dict[str, object]] = {}
+accesses: list[pulumi.Resource] = []
 if cfg.deployments:
     launcher_role = LauncherRole(
         f"{name}-launcher",
@@ -138,9 +140,24 @@ if cfg.deployments:
                 xcom_role=xcom.role_name if xcom else None,
                 xcom_key_grants=xcom.key_grants if xcom else {},
                 gpu_scheduling=gpu_scheduling,
+                gpu_ceiling=cfg.gpu_ceiling(deployment),
             ),
         )
         airflow[deployment.name] = access.outputs
+        accesses.append(access)
+
+# --- GPU sharing across deployments (opt-in): Kueue, a flavor per pool, a queue per deployment ---
+if cfg.kueue.enabled:
+    Kueue(
+        f"{name}-kueue",
+        KueueArgs(
+            config=cfg.kueue,
+            flavors=kueue.flavors(cfg),
+            queues=kueue.queues(cfg),
+            k8s_provider=k8s_provider,
+            after=[*gpu_pools.values(), *accesses],
+        ),
+    )
 
 # --- Observability: pod-state metrics, alerts with runbooks, the GPU dashboard ---
 KubeStateMetrics(
