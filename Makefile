@@ -49,6 +49,12 @@ $(KUBE_BIN)/.built: tools/kubebin/go.mod tools/kubebin/go.sum tools/kubebin/tool
 	cd tools/kubebin && go build -ldflags "$(KUBE_LDFLAGS)" -o ../../$(KUBE_BIN)/ \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kueue/cmd/kueue
+	@# kwok's own Stages (node start-up and heartbeat, pod ready and delete) from the pinned module
+	@mkdir -p $(KUBE_BIN)/kwok-stages && KWOK=$$(cd tools/kubebin && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+		cp $$KWOK/kustomize/stage/node/fast/node-initialize.yaml \
+		   $$KWOK/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		   $$KWOK/kustomize/stage/pod/general/pod-ready.yaml $$KWOK/kustomize/stage/pod/general/pod-delete.yaml \
+		   $(KUBE_BIN)/kwok-stages/ && chmod u+w $(KUBE_BIN)/kwok-stages/*
 	@touch $@
 
 kube-bin: $(KUBE_BIN)/.built ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)
