@@ -210,6 +210,12 @@ def gpu_scheduling(
         wait = cfg.kueue.queue_wait_minutes * 60
         for hint in hints.values():
             hint["schedule_timeout_seconds"] = cast(float, hint["schedule_timeout_seconds"]) + wait
+        # A class member's flavor carries the class label, which Kueue adds to the pod's selector
+        # at admission; GKE rejects a pod that selects a ComputeClass and the accelerator label
+        # together, so the member's hint selects it by `gpu-pool` alone (unique to the pool).
+        for member in class_of:
+            selector = cast(dict[str, str], hints[member]["node_selector"])
+            selector.pop(ACCELERATOR_LABEL, None)
     return hints
 
 

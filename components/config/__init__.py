@@ -341,7 +341,16 @@ def kueue_problems(
                 f"GPU pool {pool.name} must list its zones: its flavor's capacity is max_nodes x "
                 "zones x GPUs per node"
             )
-        elif nominal > capacity:
+            continue
+        for d in deployments:
+            own = v.deployments.get(d.name)
+            reach = d.gpu_quota + (own.borrowing_limit if own else 0)
+            if reach > capacity:
+                problems.append(
+                    f"deployments.{d.name}: gpu_quota {d.gpu_quota} + borrowing_limit "
+                    f"{reach - d.gpu_quota} exceeds GPU pool {pool.name}'s capacity {capacity}"
+                )
+        if nominal > capacity:
             problems.append(
                 f"the deployments' gpu_quota total {nominal} exceeds GPU pool {pool.name}'s "
                 f"capacity {capacity} (max_nodes x zones x devices per node): Kueue would admit "
