@@ -55,6 +55,9 @@ $(KUBE_BIN)/.built: tools/kubebin/go.mod tools/kubebin/go.sum tools/kubebin/tool
 		   $$KWOK/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
 		   $$KWOK/kustomize/stage/pod/general/pod-ready.yaml $$KWOK/kustomize/stage/pod/general/pod-delete.yaml \
 		   $(KUBE_BIN)/kwok-stages/ && chmod u+w $(KUBE_BIN)/kwok-stages/*
+	@# Kueue's CRDs, from the same pinned module as its controller
+	@mkdir -p $(KUBE_BIN)/crds/kueue && KUEUE=$$(cd tools/kubebin && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue) && \
+		cp $$KUEUE/config/components/crd/bases/*.yaml $(KUBE_BIN)/crds/kueue/ && chmod u+w $(KUBE_BIN)/crds/kueue/*
 	@touch $@
 
 kube-bin: $(KUBE_BIN)/.built ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)

@@ -35,13 +35,25 @@ def is_object(type_: str) -> bool:
     return type_.startswith("kubernetes:") and not type_.startswith(NOT_OBJECTS)
 
 
+def _integral(value: Any) -> Any:
+    """Pulumi's wire format has one number type (protobuf Struct doubles): 65534 arrives as
+    65534.0. The provider sends whole numbers to the API server as integers, and so do we."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
 def manifests(run: runner.Run) -> list[dict[str, Any]]:
     objects = []
     for reg in run.registrations:
         if not reg.custom or not is_object(reg.type):
             continue
         version, kind = api_version(reg.type)
-        body = copy.deepcopy(reg.inputs)
+        body = _integral(copy.deepcopy(reg.inputs))
         body.update(apiVersion=version, kind=kind)
         body.setdefault("metadata", {}).setdefault("name", reg.name)
         objects.append(body)

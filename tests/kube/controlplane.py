@@ -317,9 +317,13 @@ class ControlPlane:
             f"--kubelet-client-certificate={self.admin_cert[0]}",
             f"--kubelet-client-key={self.admin_cert[1]}",
             "--profiling=false",
+            # GKE's API server admits privileged containers (PodSecurity decides per namespace):
+            # GKE's own DCGM exporter and the opt-in one run privileged in their namespace.
+            "--allow-privileged=true",
             *audit,
         )
         self._wait_ready(timeout)
+        self._admin_context = self.ssl_context()
         kcfg = f"--kubeconfig={self.admin_kubeconfig}"
         self._spawn(
             "kube-controller-manager",
@@ -460,14 +464,27 @@ class ControlPlane:
         self, user: str, verb: str, resource: str, namespace: str | None = None,
         groups: tuple[str, ...] = ("system:authenticated",),
     ) -> bool:  # fmt: skip
-        """The real authorizer's answer for `user` (SubjectAccessReview through impersonation)."""
-        args = ["auth", "can-i", verb, resource, f"--as={user}"]
-        args += [f"--as-group={g}" for g in groups]
-        args += [f"--namespace={namespace}"] if namespace else []
-        done = self.kubectl(*args, check=False)
-        if done.stdout.strip() not in ("yes", "no"):
-            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stdout} {done.stderr}")
-        return done.stdout.strip() == "yes"
+        """The real authorizer's answer for `user` in `groups`: a SubjectAccessReview, what
+        `kubectl auth can-i --as` sends. `resource` may name a group and a subresource:
+        `pods/exec`, `rolebindings.rbac.authorization.k8s.io`."""
+        name, _, subresource = resource.partition("/")
+        plural, _, group = name.partition(".")
+        attributes = {"verb": verb, "resource": plural, "group": group, "subresource": subresource}
+        if namespace:
+            attributes["namespace"] = namespace
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes},
+        }
+        request = urllib.request.Request(
+            f"{self.url}/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            data=json.dumps(review).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, context=self._admin_context, timeout=30) as r:
+            return bool(json.load(r)["status"].get("allowed"))
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
