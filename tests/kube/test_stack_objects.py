@@ -3,7 +3,8 @@ server-side to a real kube-apiserver (validation, defaulting, admission), and wh
 admission plugins then do with the pods a task starts: PodSecurity, LimitRanger, ResourceQuota.
 
 CRDs come from named sources: ClusterPodMonitoring from GoogleCloudPlatform/prometheus-engine
-(tests/kube/crds/, with its commit). GKE's ComputeClass CRD (cloud.google.com/v1) is installed by
+(tests/kube/crds/, with its commit); Kueue's (prod's GPU sharing) from the sigs.k8s.io/kueue module
+tools/kubebin/go.mod pins (`make kube-bin` copies them). GKE's ComputeClass CRD (cloud.google.com/v1) is installed by
 GKE itself and published nowhere, so ComputeClass objects are the one kind not applied here; the
 policy pack and the unit tests check them.
 """
@@ -18,9 +19,11 @@ from typing import Any
 import pytest
 
 from offline import manifests, runner
-from tests.kube.controlplane import ControlPlane
+from tests.kube.controlplane import BIN, ControlPlane
 
 CRDS = Path(__file__).resolve().parent / "crds"
+# Kueue's CRDs (prod's opt-in GPU sharing), from the module that builds its controller (make kube-bin).
+KUEUE_CRDS = BIN / "crds" / "kueue"
 NOT_INSTALLABLE = {"ComputeClass"}  # GKE's own CRD: no public source
 RUNS = {
     "dev": ("dev", False),
@@ -38,9 +41,15 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 def applied(control_plane: ControlPlane, rendered: dict[str, list[dict[str, Any]]]) -> ControlPlane:
     for crd in sorted(CRDS.glob("*.yaml")):
         control_plane.kubectl("apply", "--server-side", "-f", str(crd))
+    kueue = sorted(KUEUE_CRDS.glob("*.yaml"))
+    assert kueue, f"no Kueue CRDs in {KUEUE_CRDS}: run `make kube-bin`"
+    for crd in kueue:
+        control_plane.kubectl("apply", "--server-side", "-f", str(crd))
     control_plane.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s",
         "crd/clusterpodmonitorings.monitoring.googleapis.com",
+        "crd/resourceflavors.kueue.x-k8s.io", "crd/clusterqueues.kueue.x-k8s.io",
+        "crd/localqueues.kueue.x-k8s.io",
     )  # fmt: skip
     for key in RUNS:
         control_plane.apply([o for o in rendered[key] if o["kind"] not in NOT_INSTALLABLE])
