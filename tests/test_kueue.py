@@ -25,7 +25,12 @@ CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
 LOCAL_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}  # fmt: skip
+GPU_TOLERATION = {
+    "key": "nvidia.com/gpu",
+    "operator": "Equal",
+    "value": "present",
+    "effect": "NoSchedule",
+}
 CLASS_TOLERATION = {
     "key": "cloud.google.com/compute-class",
     "operator": "Equal",
@@ -156,9 +161,13 @@ def test_one_local_queue_per_namespace_and_every_object_waits_for_the_chart(
     prod: runner.Run, prod_inputs: dict[str, Any]
 ) -> None:
     locals_ = [r.inputs for r in prod.registrations if r.type == LOCAL_QUEUE]
-    assert sorted((q["metadata"]["namespace"], q["metadata"]["name"], q["spec"]["clusterQueue"]) for q in locals_) == sorted(
+    found = [
+        (q["metadata"]["namespace"], q["metadata"]["name"], q["spec"]["clusterQueue"])
+        for q in locals_
+    ]
+    assert sorted(found) == sorted(
         (d["namespace"], "gpu", d["name"]) for d in prod_inputs["deployments"]
-    )  # fmt: skip
+    )
     (chart,) = [r for r in prod.registrations if r.type == CHART]
     kueue_objects = [
         r for r in prod.registrations if r.type in (FLAVOR, CLUSTER_QUEUE, LOCAL_QUEUE)
