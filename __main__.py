@@ -156,6 +156,7 @@ if cfg.kueue.enabled:
             queues=kueue.queues(cfg),
             k8s_provider=k8s_provider,
             after=[*gpu_pools.values(), *accesses],
+            protect=cfg.protect_live_objects,
         ),
     )
 

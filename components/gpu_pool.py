@@ -207,7 +207,9 @@ def gpu_scheduling(
     if queue:
         # KPO's schedule timeout runs while Kueue holds the pod gated (it waits for
         # PodScheduled: cncf-kubernetes utils/pod_manager.py), so the queue wait is added to it.
-        wait = cfg.kueue.queue_wait_minutes * 60
+        # At the figures' time scale (the contract suite's scaled budgets scale it too).
+        scale = figures.node_boot.seconds / cold_start.SOURCED.node_boot.seconds
+        wait = cfg.kueue.queue_wait_minutes * 60 * scale
         for hint in hints.values():
             hint["schedule_timeout_seconds"] = cast(float, hint["schedule_timeout_seconds"]) + wait
         # A class member's flavor carries the class label, which Kueue adds to the pod's selector

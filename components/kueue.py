@@ -76,6 +76,9 @@ class KueueArgs:
     k8s_provider: k8s.Provider
     # What must exist first (the cluster's node pools, the deployment namespaces).
     after: Sequence[pulumi.Resource] = field(default_factory=list)
+    # Prod: Pulumi `protect` on Kueue's namespace (deleting it deletes the controller, and every
+    # queued task's pod stays gated).
+    protect: bool = False
 
 
 def flavors(cfg: StackConfig) -> list[Flavor]:
@@ -298,7 +301,9 @@ class Kueue(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=cfg.namespace, labels={"app.kubernetes.io/managed-by": "pulumi"}
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.k8s_provider, protect=args.protect
+            ),
         )
         install = k8s.helm.v4.Chart(
             f"{name}-chart",
