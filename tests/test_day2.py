@@ -102,8 +102,8 @@ def test_every_resource_has_its_replacement_options(
 
 def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
     """Per deployment: its secret and its namespace; per remote deployment also its agent's
-    namespace and its XCom bucket; with Kueue on, Kueue's namespace. (Launcher identities are the bootstrap's, protected there in
-    every environment: tests/test_day0_accounts.py.)"""
+    namespace and its XCom bucket; with Kueue on, Kueue's namespace. (Launcher identities are the
+    bootstrap's, protected there in every environment: tests/test_day0_accounts.py.)"""
     protected = sorted(r.name for r in prod.registrations if r.protect)
     assert protected == [
         "astro-gpu-prod-batch-remote-agent-namespace",
