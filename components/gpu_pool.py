@@ -211,7 +211,9 @@ def gpu_scheduling(
         scale = figures.node_boot.seconds / cold_start.SOURCED.node_boot.seconds
         wait = cfg.kueue.queue_wait_minutes * 60 * scale
         for hint in hints.values():
-            hint["schedule_timeout_seconds"] = cast(float, hint["schedule_timeout_seconds"]) + wait
+            total = cast(float, hint["schedule_timeout_seconds"]) + wait
+            # Whole seconds stay an int, as the budget gives them (the preview prints m:ss).
+            hint["schedule_timeout_seconds"] = int(total) if float(total).is_integer() else total
         # A class member's flavor carries the class label, which Kueue adds to the pod's selector
         # at admission; GKE rejects a pod that selects a ComputeClass and the accelerator label
         # together, so the member's hint selects it by `gpu-pool` alone (unique to the pool).
