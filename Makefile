@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 AF     := .venv-airflow
+CK     := .venv-checkov
 STACK  ?= dev
 FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
@@ -61,6 +62,12 @@ $(KUBE_BIN)/.built: tools/kubebin/go.mod tools/kubebin/go.sum tools/kubebin/tool
 	@touch $@
 
 kube-bin: $(KUBE_BIN)/.built ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)
+# checkov has its own venv too: it needs packaging<24, the stack's dev tools pin packaging 26.
+$(CK)/.synced: requirements-checkov.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
+	@$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CK)
+	$(UV) pip sync --quiet --compile-bytecode --python $(CK)/bin/python requirements-checkov.lock
+	@touch $@
 
 # requirements.txt: the stack's runtime pins, what `pulumi install` (pip toolchain) installs.
 # requirements.lock: the same pins plus the dev tools, what `make venv` installs.
@@ -69,6 +76,7 @@ lock: ## re-resolve every lock from pyproject.toml (needs network; uv keeps exis
 	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.txt
 	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml --extra dev -c requirements.txt --python-version 3.11 --quiet -o requirements.lock
 	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile requirements-airflow.in --python-version 3.11 --quiet -o requirements-airflow.lock
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile requirements-checkov.in --python-version 3.11 --quiet -o requirements-checkov.lock
 	cd policies && UV_CUSTOM_COMPILE_COMMAND="make lock" $(UV) pip compile pyproject.toml -c ../requirements.txt --python-version 3.11 --quiet -o requirements.txt
 
 lint: venv ## ruff
@@ -84,10 +92,10 @@ promtool: ## install promtool (Debian package prometheus) if it is missing; neve
 	@bash tools/install_promtool.sh
 	@promtool --version 2>&1 | head -1
 
-unit: venv promtool ## pytest (the stack, the policy pack, the offline plan, the alert rules)
+unit: venv promtool $(CK)/.synced kube-bin ## pytest (the stack, the policy pack, the offline plan, the alert rules, checkov, tests/kube on a real control plane)
 	$(PY) -m pytest
 
-contract: venv $(AF)/.synced ## the real-Airflow contract suite (tests/airflow, own venv)
+contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
 
 workflows: venv ## actionlint on .github/workflows
@@ -128,4 +136,4 @@ bootstrap-preview: venv ## run the day-0 program (bootstrap/, BOOTSTRAP_STACK de
 	@$(PY) -m offline.preview --program bootstrap --stack $(or $(BOOTSTRAP_STACK),ci) --format $(FORMAT)
 
 clean:
-	rm -rf $(VENV) $(AF) site .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AF) $(CK) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

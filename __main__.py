@@ -4,20 +4,24 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components import config, gpu_pool, kueue, network
-from components.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
-from components.cluster import GkeCluster, GkeClusterArgs
-from components.compute_class import GpuComputeClass, GpuComputeClassArgs
-from components.dcgm_exporter import DcgmExporter, DcgmExporterArgs
-from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
-from components.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
-from components.kueue import Kueue, KueueArgs
-from components.launcher_role import LauncherRole, LauncherRoleArgs
-from components.node_identity import NodeServiceAccount, NodeServiceAccountArgs
-from components.observability import Observability, ObservabilityArgs, monitoring_components
-from components.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
-from components.system_pool import SystemNodePool, SystemNodePoolArgs
-from components.xcom_bucket import XComStorage, XComStorageArgs
+from components import config, custom_roles
+from components.airflow.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
+from components.airflow.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
+from components.airflow.xcom_bucket import XComStorage, XComStorageArgs
+from components.gke import gpu_pool, kueue, network
+from components.gke.cluster import GkeCluster, GkeClusterArgs
+from components.gke.compute_class import GpuComputeClass, GpuComputeClassArgs
+from components.gke.gpu_pool import GpuNodePool, GpuNodePoolArgs
+from components.gke.kueue import Kueue, KueueArgs
+from components.gke.node_identity import NodeServiceAccount, NodeServiceAccountArgs
+from components.gke.system_pool import SystemNodePool, SystemNodePoolArgs
+from components.observability.dcgm_exporter import DcgmExporter, DcgmExporterArgs
+from components.observability.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
+from components.observability.observability import (
+    Observability,
+    ObservabilityArgs,
+    monitoring_components,
+)
 
 cfg = config.from_pulumi()  # raises ConfigError before any resource is registered
 name = cfg.cluster.name
@@ -97,12 +101,8 @@ gpu_scheduling = gpu_pool.gpu_scheduling(cfg)
 airflow: dict[str, dict[str, object]] = {}
 accesses: list[pulumi.Resource] = []
 if cfg.deployments:
-    launcher_role = LauncherRole(
-        f"{name}-launcher",
-        LauncherRoleArgs(
-            project_id=cfg.project_id, cluster_name=name, dns_endpoint=cluster.dns_endpoint
-        ),
-    )
+    # The custom roles exist before this stack runs: the bootstrap creates them (docs/day0.md).
+    launcher_role = custom_roles.launcher(cfg).name
     secret_grants: Sequence[pulumi.Resource] = []
     if cfg.secret_manager.kms_keys:
         secret_grants = SecretManagerKeys(
@@ -116,7 +116,7 @@ if cfg.deployments:
             f"{name}-xcom",
             XComStorageArgs(
                 project_id=cfg.project_id,
-                cluster_name=name,
+                role_name=custom_roles.xcom(cfg).name,
                 kms_keys=[d.agent.xcom.kms_key for d in remote if d.agent and d.agent.xcom.kms_key],
             ),
         )
@@ -131,7 +131,7 @@ if cfg.deployments:
                 deployment=deployment,
                 cluster=cluster,
                 k8s_provider=k8s_provider,
-                launcher_role=launcher_role.role_name,
+                launcher_role=launcher_role,
                 secret_manager=cfg.secret_manager,
                 labels=labels,
                 secret_dependencies=secret_grants,
@@ -167,7 +167,13 @@ KubeStateMetrics(
 if cfg.observability.self_deployed_dcgm:
     DcgmExporter(
         f"{name}-dcgm-exporter",
-        DcgmExporterArgs(k8s_provider=k8s_provider, after=[cluster.cluster]),
+        DcgmExporterArgs(
+            k8s_provider=k8s_provider,
+            # Validated: both are set with dcgm_source self-deployed (components/config).
+            hostengine_digest=cfg.observability.dcgm_hostengine_digest or "",
+            exporter_digest=cfg.observability.dcgm_exporter_digest or "",
+            after=[cluster.cluster],
+        ),
     )
 Observability(f"{name}-observability", ObservabilityArgs(config=cfg, labels=labels))
 

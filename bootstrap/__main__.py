@@ -3,9 +3,9 @@
 Reads its config once (components/config/bootstrap.py) and each listed main stack's
 Pulumi.<stack>.yaml, raising one keyed ConfigError before any resource; then enables the APIs,
 creates the state bucket and secrets key, the GitHub federation, the two CI identities, each main
-stack's service accounts (node, launchers) and the bounded grants in every stack's project;
-exports exactly the repository variables the workflows read and the commands that put the main
-stacks on this backend."""
+stack's service accounts (node, launchers) and custom roles (launcher, XCom), and the bounded
+grants in every stack's project; exports exactly the repository variables the workflows read
+and the commands that put the main stacks on this backend."""
 
 import sys
 from pathlib import Path
@@ -27,6 +27,7 @@ from components.day0.identities import (  # noqa: E402
 )
 from components.day0.scope import load_scopes  # noqa: E402
 from components.day0.stack_identities import StackIdentities, StackIdentitiesArgs  # noqa: E402
+from components.day0.stack_roles import StackRoles, StackRolesArgs  # noqa: E402
 from components.day0.state import PulumiState, PulumiStateArgs  # noqa: E402
 from tools.required_apis import HOME_APIS, REQUIRED_APIS  # noqa: E402
 
@@ -79,6 +80,11 @@ for s in scopes:
         StackIdentitiesArgs(
             scope=s, deploy_member=ci.deploy.member, depends_on=apis[s.project_id].services
         ),
+    )
+    # The custom roles the stack grants (launcher, XCom): the main stack only grants them.
+    StackRoles(
+        f"roles-{s.stack}",
+        StackRolesArgs(scope=s, depends_on=apis[s.project_id].services),
     )
     StackAccess(
         f"stack-{s.stack}",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from components import deploy_permissions as dp
 from components.config.bootstrap import BOOTSTRAP_KEY, BootstrapConfig
+from components.day0 import deploy_permissions as dp
 from components.day0 import escalation
 from offline import config_doc
 from offline.runner import ROOT

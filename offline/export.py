@@ -11,7 +11,7 @@ and RoleBindings, and each deployment's Astro identity (from the stack config).
 `--ip-endpoint` runs the stack in `authorized_networks` mode (the kubeconfig then pins the CA).
 `--tune analytics:gpu_quota=3` (or `xcom=`, `deferrable=`) changes a deployment's config first.
 `--time-scale 0.01` adds `scaled_scheduling`: every pool's and class's hints from the real budget
-function (components/cold_start.py) given its sourced figures times 0.01, and KPO's own default
+function (components/gke/cold_start.py) given its sourced figures times 0.01, and KPO's own default
 timeout times the same factor, so a GPU cold start can be replayed in seconds.
 """
 
@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components import catalog, cold_start, gpu_pool, service_accounts
+from components import custom_roles, service_accounts
 from components.config import load
+from components.gke import catalog, cold_start, gpu_pool
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PlaceholderMocks
 
@@ -188,10 +189,11 @@ def export(
                 for r in run.of_type("gcp:projects/iAMMember:IAMMember")
             ]
         ),
-        # Custom roles by the name project grants refer to (`projects/<p>/roles/<roleId>`).
+        # Custom roles by the name grants refer to (`projects/<p>/roles/<roleId>`): the bootstrap
+        # creates them (components/day0/stack_roles.py) from the same function of the same config.
         "custom_roles": {
-            r.outputs["name"]: r.inputs["permissions"]
-            for r in run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+            role.name: list(role.permissions)
+            for role in custom_roles.stack_roles(load(config[KEY]))
         },
         # The bootstrap makes these (components/day0/stack_identities.py), from the same function
         # of the same config (tests/test_day0_accounts.py compares them with its registrations).

@@ -67,12 +67,22 @@ def manifests(run: runner.Run) -> list[dict[str, Any]]:
 
 
 DCGM_KEY = f"{runner.PROJECT}:platform"
+# The self-deployed exporter runs its images by digest, and the digests are config (no public
+# source pins its tags: components/dcgm_exporter.py). These are no image's digests, only
+# well-formed values for offline renders: nothing offline pulls an image.
+OFFLINE_DCGM_DIGESTS = {
+    "dcgm_hostengine_digest": "sha256:" + "a" * 64,
+    "dcgm_exporter_digest": "sha256:" + "b" * 64,
+}
 
 
 def run_stack(stack: str, dcgm_self_deployed: bool = False) -> runner.Run:
     config = copy.deepcopy(runner.stack_config(stack))
     if dcgm_self_deployed:
-        config[DCGM_KEY].setdefault("observability", {})["dcgm_source"] = "self-deployed"
+        observability = config[DCGM_KEY].setdefault("observability", {})
+        observability["dcgm_source"] = "self-deployed"
+        for key, digest in OFFLINE_DCGM_DIGESTS.items():
+            observability.setdefault(key, digest)
     return runner.run(stack, config=config)
 
 

@@ -1,12 +1,12 @@
 """docs/observability.md's generated block: the alerts the committed prod stack registers, with
-their conditions' durations, thresholds and severities (components/alerts.py).
+their conditions' durations, thresholds and severities (components/observability/alerts.py).
 `python -m offline.observability_doc` rewrites it; tests/test_observability_doc.py fails when the
 page and the code disagree."""
 
 from __future__ import annotations
 
-from components import alerts
 from components.config import load
+from components.observability import alerts
 from offline import readme, runner
 
 PAGE = runner.ROOT / "docs" / "observability.md"

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
-from components import cold_start
+from components.gke import cold_start
 from offline import runner, timings
 from offline.analyzer import Verdict
 from offline.mocks import PLACEHOLDERS, Registration
@@ -201,13 +201,13 @@ def _minutes(seconds: int) -> str:
 
 def cold_start_lines(plan: dict[str, Any]) -> list[str]:
     """How long a task waits for each GPU pool (the exported KPO hints), and the sourced figures
-    behind those waits (components/cold_start.py)."""
+    behind those waits (components/gke/cold_start.py)."""
     hints = (plan["outputs"].get("gpu_scheduling") or {}).get("value") or {}
     if not hints:
         return []
     lines = [
         "",
-        "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):",
+        "GPU cold-start budget (what a task on each pool waits for; components/gke/cold_start.py):",
     ]
     for name, h in sorted(hints.items()):
         lines.append(
@@ -226,7 +226,7 @@ ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 
 
 def alert_lines(plan: dict[str, Any]) -> list[str]:
-    """The alert policies (components/alerts.py): rule, how long it must hold, severity, who is
+    """The alert policies (components/observability/alerts.py): rule, how long it must hold, severity, who is
     notified, and the PromQL."""
     policies = [r for r in plan["resources"] if r["type"] == ALERT_POLICY]
     if not policies:

@@ -6,7 +6,8 @@ With `--base <git ref>` (`make preview BASE=<ref>`) it also runs the program as 
 ref (from a temporary `git worktree`, removed afterwards) and shows what a `pulumi up` would do to
 move the stack from there to the working tree: per resource create, update (the changed
 properties), replace (the properties that force it, create-before-delete or delete-before-replace)
-or delete (offline/review.py; which properties force a replacement: offline/forcenew.py). Changes
+or delete (offline/review.py; which properties force a replacement: offline/forcenew.py), and
+which custom roles change, each an owner's bootstrap `pulumi up` first (offline/review_roles.py). Changes
 that hurt (the cluster, a GPU node pool, a deployment's secret, launcher identity or namespace
 replaced or deleted) are flagged with `!!`; in a production stack (the policy pack's `prodStacks`
 setting, default prod and production) they refuse the preview unless every such URN is listed in
@@ -36,7 +37,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from components.config import ConfigError
-from offline import plan, review, runner
+from offline import plan, review, review_roles, runner
 from offline.analyzer import PolicyPackServer
 from offline.mocks import Registration
 
@@ -114,15 +115,18 @@ def load_registrations(doc: dict[str, Any]) -> list[Registration]:
     return out
 
 
-def finish_base_run(process: subprocess.Popen[str], ref: str) -> tuple[list[Registration], str]:
-    """The registrations at BASE, and a note when the stack did not exist there."""
+def finish_base_run(
+    process: subprocess.Popen[str], ref: str
+) -> tuple[list[Registration], str, list[dict[str, Any]] | None]:
+    """The registrations at BASE, a note when the stack did not exist there, and the custom roles
+    the bootstrap creates for it there (None before the bootstrap owned them)."""
     out, err = process.communicate(timeout=600)
     if process.returncode != 0:
         last = (err.strip().splitlines() or ["no output"])[-1]
         raise BaseError(f"the program at {ref} failed: {last}")
     doc = json.loads(out)
     note = "no stack file at BASE: every resource is new" if doc.get("missing_stack") else ""
-    return load_registrations(doc), note
+    return load_registrations(doc), note, doc.get("custom_roles")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     result = plan.build(run, verdicts)
     checked: review.Review | None = None
     if base is not None:
-        base_registrations, note = base
+        base_registrations, note, base_roles = base
+        head_roles = (
+            runner.custom_roles(args.stack, config, root=root) if args.program == "main" else []
+        )
         checked = review.review(
             base_registrations,
             run.registrations,
@@ -192,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             base_ref=args.base,
             commit=commit,
             note=note,
+            owner_steps=review_roles.owner_steps(
+                base_registrations, base_roles, run.registrations, head_roles
+            ),
         )
         result.update(review.to_json(checked))
     if args.format == "json":

@@ -7,8 +7,9 @@ the program exactly as it was at that commit. Run it as a script path, not with 
 nothing from this working tree is imported: only the standard library is used here. A commit from
 before this file existed works too; it needs an offline/runner.py with `run(stack)`.
 
-Prints {"stack": ..., "registrations": [Registration fields...]} (sets as sorted lists, the wire
-form left out), or {"stack": ..., "missing_stack": true} when <root> has no Pulumi.<stack>.yaml
+Prints {"stack": ..., "registrations": [Registration fields...], "custom_roles": [...]} (sets as
+sorted lists, the wire form left out; `custom_roles` only where that commit's runner has them),
+or {"stack": ..., "missing_stack": true} when <root> has no Pulumi.<stack>.yaml
 (the stack did not exist at that commit). Exit status 0, or 1 with the error on stderr.
 """
 
@@ -43,7 +44,12 @@ def registrations(root: Path, stack: str) -> dict[str, Any]:
     for r in run.registrations:
         fields = {k: _plain(v) for k, v in vars(r).items() if k != "wire"}
         out.append(fields)
-    return {"stack": stack, "registrations": out}
+    doc: dict[str, Any] = {"stack": stack, "registrations": out}
+    # The custom roles the bootstrap creates for this stack, where that commit has them (before,
+    # the main stack registered its roles itself: offline/review_roles.py reads those instead).
+    if hasattr(runner, "custom_roles"):
+        doc["custom_roles"] = runner.custom_roles(stack, root=root)
+    return doc
 
 
 def main(argv: list[str] | None = None) -> int:

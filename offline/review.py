@@ -18,9 +18,9 @@ Component resources have no inputs: they are reported only as created or deleted
 What hurts (the `!!` block): the cluster replaced or deleted; a GPU node pool (a pool under an
 `astro-gke-gpu:gke:GpuNodePool`) replaced or deleted; a deployment's Secret Manager secret or
 namespace (under an `astro-gke-gpu:airflow:DeploymentAccess`) replaced or deleted; any service
-account replaced or deleted (the main stack declares none: one in BASE is a state from before the
-bootstrap owned them, docs/day0.md). In a production stack (the policy pack's `prodStacks`) these refuse the
-preview unless each URN is listed in ALLOW_REPLACE.
+account or custom role replaced or deleted (the main stack declares none: one in BASE is a state
+from before the bootstrap owned them, docs/day0.md). In a production stack (the policy pack's
+`prodStacks`) these refuse the preview unless each URN is listed in ALLOW_REPLACE.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from offline.review_model import (
     AGENT_PARTS,
     CLUSTER,
     CREATE_BEFORE_DELETE,
+    CUSTOM_ROLE,
     DELETE_BEFORE_REPLACE,
     DEPLOYMENT,
     DEPLOYMENT_PARTS,
@@ -312,6 +313,8 @@ def _hurts(
         return f"deployment {owner}: its {AGENT_PARTS[change.type]} {runs[change.urn].name}"
     if change.type == ACCOUNT:
         return f"service account {runs[change.urn].name}"
+    if change.type == CUSTOM_ROLE:
+        return f"custom role {runs[change.urn].inputs.get('roleId')}"
     return ""
 
 
@@ -344,6 +347,16 @@ def review(
     base_ref: str = "",
     commit: str = "",
     note: str = "",
+    owner_steps: Sequence[str] = (),
 ) -> Review:
     changes = diff(base, head)
-    return Review(base_ref, commit, stack, stack in prod_stacks, changes, frozenset(allow), note)
+    return Review(
+        base_ref,
+        commit,
+        stack,
+        stack in prod_stacks,
+        changes,
+        frozenset(allow),
+        note,
+        list(owner_steps),
+    )

@@ -22,6 +22,9 @@ DEPLOYMENT = "astro-gke-gpu:airflow:DeploymentAccess"
 # registrations that the new program no longer declares is deleted by the next `up` unless the
 # state is migrated first, and nodes or Astro run as it.
 ACCOUNT = "gcp:serviceaccount/account:Account"
+# Nor a custom role (the bootstrap creates them): one the new program stops declaring is deleted,
+# and every grant of it with it, unless the state is migrated first (docs/day0.md).
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 DEPLOYMENT_PARTS = {
     "gcp:secretmanager/secret:Secret": "connection secret",
     "kubernetes:core/v1:Namespace": "namespace",
@@ -87,6 +90,8 @@ class Review:
     changes: list[Change]
     allowed: frozenset[str] = frozenset()
     note: str = ""
+    # Custom roles that change: each needs an owner's bootstrap `pulumi up` (review_roles.py).
+    owner_steps: list[str] = field(default_factory=list)
 
     @property
     def hurting(self) -> list[Change]:

@@ -39,6 +39,7 @@ def to_json(r: Review) -> dict[str, Any]:
             "hurting": [c.urn for c in r.hurting],
             "allowed": sorted(r.allowed),
             "refused": [c.urn for c in r.refused],
+            "owner_steps": r.owner_steps,
         },
     }
 
@@ -108,6 +109,12 @@ def render_text(r: Review) -> str:
             lines.append(f"!!     ALLOW_REPLACE='{urns}'")
         elif r.prod:
             lines.append("!! Every one is marked intended (ALLOW_REPLACE).")
+    if r.owner_steps:
+        lines.append("")
+        lines.append(
+            "Owner steps (the deploy identity cannot do these; docs/day0.md, Custom roles):"
+        )
+        lines.extend(f"    {step}" for step in r.owner_steps)
     for urn in r.unmatched_allowed:
         lines.append(f"warning: ALLOW_REPLACE names {urn}, which is no hurting change")
     return "\n".join(lines)

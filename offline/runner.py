@@ -43,6 +43,20 @@ def stack_config(stack: str, path: Path | None = None, root: Path = ROOT) -> dic
     return out
 
 
+def custom_roles(
+    stack: str, config: dict[str, Any] | None = None, root: Path = ROOT
+) -> list[dict[str, Any]]:
+    """The custom roles the bootstrap creates for this main stack (components/custom_roles.py),
+    as offline/review_roles.py compares them: what `make preview BASE=<ref>` checks for owner
+    steps. Imported from `root`'s own components/ (the program run from that tree)."""
+    from components import custom_roles as roles
+    from components.config import CONFIG_KEY, load
+
+    cfg = stack_config(stack, root=root) if config is None else config
+    platform = cfg.get(f"{project_name(root)}:{CONFIG_KEY}")
+    return [{"name": r.name, **r.content()} for r in roles.stack_roles(load(platform))]
+
+
 def stacks(root: Path = ROOT) -> list[str]:
     return sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
 

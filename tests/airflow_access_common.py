@@ -1,9 +1,11 @@
-"""What the Airflow access path tests share: resource types, the exact identities they expect, and
-helpers that read a deployment's grants, namespaced objects and connection payload."""
+"""What the Airflow access path tests share, hosted and Remote Execution alike (what only the
+remote tests need is in tests/remote_common.py): resource types, the exact identities and rules
+they expect, and helpers that read a deployment's grants, namespaced objects and payload."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from offline import runner
@@ -44,9 +46,9 @@ CORE_RULES = [
 ]
 
 
-def grants_to(run: runner.Run, email: str) -> set[tuple[str, str, str]]:
-    """Every IAM grant whose member is `email`: (resource type, resource, role)."""
-    member = f"serviceAccount:{email}"
+def grants(run: runner.Run, member: str) -> set[tuple[str, str, str]]:
+    """Every IAM grant to `member` (`serviceAccount:...` or a principal): (resource type, what it
+    is on, role)."""
     found = set()
     for r in run.registrations:
         if r.inputs.get("member") != member:
@@ -54,10 +56,18 @@ def grants_to(run: runner.Run, email: str) -> set[tuple[str, str, str]]:
         target = (
             r.inputs.get("project")
             if r.type == PROJECT_IAM
-            else r.inputs.get("serviceAccountId") or r.inputs.get("secretId")
+            else r.inputs.get("serviceAccountId")
+            or r.inputs.get("secretId")
+            or r.inputs.get("bucket")
+            or r.inputs.get("cryptoKeyId")
         )
         found.add((r.type, str(target), r.inputs["role"]))
     return found
+
+
+def grants_to(run: runner.Run, email: str) -> set[tuple[str, str, str]]:
+    """Every IAM grant to the service account `email`."""
+    return grants(run, f"serviceAccount:{email}")
 
 
 def in_namespace(run: runner.Run, type_: str, namespace: str) -> runner.Registration:
@@ -67,7 +77,7 @@ def in_namespace(run: runner.Run, type_: str, namespace: str) -> runner.Registra
 
 
 def payload(run: runner.Run, deployment: str) -> dict[str, Any]:
-    version = next(
-        r for r in run.of_type(SECRET_VERSION) if r.name.endswith(f"-{deployment}-connection-v")
-    )
-    return json.loads(version.inputs["secretData"])
+    """The connection secret's payload of `deployment`, hosted or remote (exactly one version)."""
+    name = re.compile(rf"-{re.escape(deployment)}(-remote)?-connection-v$")
+    (version,) = [r for r in run.of_type(SECRET_VERSION) if name.search(r.name)]
+    return dict(json.loads(version.inputs["secretData"]))

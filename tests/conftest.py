@@ -32,8 +32,8 @@ def prod() -> runner.Run:
 
 
 def airflow_side(registrations: list[Any]) -> list[Any]:
-    """Without the stack's own kube-state-metrics and Kueue objects (components/kube_state_metrics.py,
-    components/kueue.py), for
+    """Without the stack's own kube-state-metrics and Kueue objects
+    (components/observability/kube_state_metrics.py, components/gke/kueue.py), for
     assertions about what deployments and agents get."""
     return [
         r

@@ -3,11 +3,14 @@ guard rails (quota, limits, network policy, disruption budget), and RBAC. Exact 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from components import custom_roles
+from components.config import CONFIG_KEY, load
 from offline import runner
 from tests.airflow_access_common import (
     ASTRO_DEV,
@@ -56,24 +59,23 @@ def test_adc_mode_exact_iam(prod: runner.Run) -> None:
     }
 
 
-def test_launcher_role_is_authenticate_only(
-    dev: runner.Run, run_with: Callable[..., runner.Run]
-) -> None:
-    role = dev.one(CUSTOM_ROLE)
-    assert role.inputs["roleId"] == "astroKpoLauncher_astro_gpu_dev"
-    assert role.inputs["permissions"] == ["container.clusters.get", "container.clusters.connect"]
-    assert role.inputs["stage"] == "GA"
+def test_launcher_role_is_authenticate_only(dev: runner.Run) -> None:
+    # The bootstrap creates the role (tests/test_day0_roles.py); the stack grants it by name.
+    role = custom_roles.launcher(load(runner.stack_config("dev")[f"astro-gke-gpu:{CONFIG_KEY}"]))
+    assert role.role_id == "astroKpoLauncher_astro_gpu_dev"
+    assert role.permissions == ("container.clusters.get", "container.clusters.connect")
+    assert role.stage == "GA"
+    assert dev.of_type(CUSTOM_ROLE) == []
+    grants = {r.inputs["role"] for r in dev.of_type(PROJECT_IAM)}
+    assert "projects/acme-ml-dev/roles/astroKpoLauncher_astro_gpu_dev" in grants
 
-    def authorized_networks(c: dict[str, Any]) -> None:
-        c["cluster"]["control_plane"] = {
-            "access": "authorized_networks",
-            "authorized_networks": [{"cidr_block": "198.51.100.7/32", "display_name": "astro"}],
-        }
-
+    platform = copy.deepcopy(runner.stack_config("dev")[f"astro-gke-gpu:{CONFIG_KEY}"])
+    platform["cluster"]["control_plane"] = {
+        "access": "authorized_networks",
+        "authorized_networks": [{"cidr_block": "198.51.100.7/32", "display_name": "astro"}],
+    }
     # Without the DNS endpoint nothing checks clusters.connect: it is not granted.
-    assert run_with(authorized_networks).one(CUSTOM_ROLE).inputs["permissions"] == [
-        "container.clusters.get"
-    ]
+    assert custom_roles.launcher(load(platform)).permissions == ("container.clusters.get",)
 
 
 def test_no_project_level_pod_permissions_or_broad_roles(dev: runner.Run, prod: runner.Run) -> None:

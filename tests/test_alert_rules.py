@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alerts, cold_start, gpu_pool
 from components.config import GpuPoolConfig, StackConfig, load
+from components.gke import cold_start, gpu_pool
+from components.observability import alerts
 from offline import runner
 
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -416,7 +417,7 @@ def dcgm_read(run: runner.Run) -> set[str]:
 
 
 def test_every_dcgm_metric_read_is_one_gke_exports(dev: runner.Run, prod: runner.Run) -> None:
-    """GKE's managed DCGM package exports a fixed field list without XID (components/alerts.py
+    """GKE's managed DCGM package exports a fixed field list without XID (components/observability/alerts.py
     GKE_DCGM_METRICS, docs/observability.md Sources): with it (the default) no alert or tile
     reads anything else. The XID metric is read only with the self-deployed exporter
     (tests/test_dcgm_self_deployed.py)."""

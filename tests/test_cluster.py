@@ -9,9 +9,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.cluster import GkeCluster, GkeClusterArgs
 from components.config import load
-from components.network import NetworkRef
+from components.gke.cluster import GkeCluster, GkeClusterArgs
+from components.gke.network import NetworkRef
 from offline import runner
 from offline.mocks import PLACEHOLDER_CA_PEM, PROJECT_NUMBER
 from tests.conftest import CLUSTER, raw_platform

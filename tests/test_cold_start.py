@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components import cold_start
 from components.config import load
+from components.gke import cold_start
 from tests.conftest import raw_platform
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from components import alerts
+from components.observability import alerts
 from offline import runner
 from tests.test_alert_rules import dcgm_labels, promtool, series
 

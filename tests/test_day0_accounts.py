@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import deploy_permissions as dp
 from components import service_accounts
 from components.config import ConfigError, load
+from components.day0 import deploy_permissions as dp
 from components.day0.identities import project_permissions
 from components.day0.scope import load_scopes
 from offline import runner

@@ -90,7 +90,7 @@ def test_requests_that_change_no_grant_pass_the_stack_binding(boot: runner.Run, 
         assert not allowed(bindings, Request(permission)), permission
     # Audit-config changes modify no grant: an empty modifiedGrantsByRole is admitted.
     assert allowed(bindings, grant(PROJECTS[stack]))
-    assert not allowed(bindings, Request("iam.roles.update"))  # withheld
+    assert not allowed(bindings, Request("iam.roles.update"))  # no iam.roles.* is held
     assert not allowed(bindings, Request("iam.serviceAccountKeys.create"))
 
 

@@ -1,5 +1,5 @@
 """The opt-in self-deployed DCGM exporter (`observability.dcgm_source: self-deployed`,
-components/dcgm_exporter.py): what it registers and what the default does not, the cluster without
+components/observability/dcgm_exporter.py): what it registers and what the default does not, the cluster without
 GKE's DCGM package, the XID alert through `promtool test rules`, the keyed config errors, a first
 preview, and the policy pack's view of it (through its real Analyzer gRPC service)."""
 
@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from components import alerts, dcgm_exporter
 from components.config import ConfigError, load
+from components.observability import alerts, dcgm_exporter
 from offline import forcenew, runner
 from offline.analyzer import PolicyPackServer
 from offline.forcenew import R, U, lookup
+from offline.manifests import OFFLINE_DCGM_DIGESTS
 from offline.mocks import PlaceholderMocks, RecordingMonitor
 from tests.test_alert_rules import (
     conditions,
@@ -40,7 +41,11 @@ PREFIX = "astro-gpu-dev-dcgm-exporter"
 
 
 def platform(**observability: Any) -> dict[str, Any]:
+    """dev's config with these observability keys; self-deployed gets the (well-formed, not
+    real) digests the offline renders use unless the case sets its own."""
     raw = copy.deepcopy(runner.stack_config("dev")[CONFIG_KEY])
+    if observability.get("dcgm_source") == "self-deployed":
+        observability = {**OFFLINE_DCGM_DIGESTS, **observability}
     raw.setdefault("observability", {}).update(observability)
     return raw
 
@@ -141,7 +146,7 @@ def test_hostengine_daemonset(own: runner.Run) -> None:
     assert pod["automountServiceAccountToken"] is False
     assert pod["volumes"] == [DRIVER_VOLUME]
     (c,) = pod["containers"]
-    assert c["image"] == "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04"
+    assert c["image"] == ("nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04@sha256:" + "a" * 64)
     assert c["command"] == ["nv-hostengine", "-n", "-b", "ALL"]
     assert c["ports"] == [{"containerPort": 5555, "hostPort": 5555}]
     assert c["securityContext"] == {"privileged": True}
@@ -162,7 +167,9 @@ def test_exporter_daemonset(own: runner.Run) -> None:
         {"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}},
     ]
     (c,) = pod["containers"]
-    assert c["image"] == "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04"
+    assert c["image"] == (
+        "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04@sha256:" + "b" * 64
+    )
     assert c["command"][-1] == (
         "hostname $NODE_NAME; dcgm-exporter --remote-hostengine-info $(NODE_IP) "
         "--collectors /etc/dcgm-exporter/counters.csv"
@@ -281,6 +288,24 @@ def test_self_deployed_needs_gke_driver_dir() -> None:
     assert "/home/kubernetes/bin/nvidia" in rule
 
 
+def test_self_deployed_needs_both_digests_keyed_and_well_formed() -> None:
+    raw = platform(dcgm_source="self-deployed", dcgm_exporter_digest=None)
+    [(path, rule)] = problems(raw)
+    assert path == "observability"
+    assert rule == (
+        "dcgm_source self-deployed runs images pinned by digest: set dcgm_exporter_digest to the "
+        "sha256:<64 lowercase hex digits> (the image's manifest-list digest) of "
+        "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04"
+    )
+    [(path, rule)] = problems(platform(dcgm_source="self-deployed", dcgm_hostengine_digest="3.3.0"))
+    assert path == "observability.dcgm_hostengine_digest"
+    assert rule == (
+        "'3.3.0': must be sha256:<64 lowercase hex digits> (the image's manifest-list digest)"
+    )
+    # Without the opt-in the keys are not needed (GKE runs its own exporter).
+    assert load(platform()).observability.dcgm_exporter_digest is None
+
+
 def test_unknown_source_is_keyed() -> None:
     [(path, rule)] = problems(platform(dcgm_source="nvidia"))
     assert path == "observability.dcgm_source"
@@ -346,9 +371,9 @@ def test_every_input_it_sets_is_classified(own: runner.Run) -> None:
 
 
 def test_the_deploy_identity_can_create_what_the_opt_in_registers(own: runner.Run) -> None:
-    """The bootstrap's deploy role (components/deploy_permissions.py) covers the opt-in's types too:
+    """The bootstrap's deploy role (components/day0/deploy_permissions.py) covers the opt-in's types too:
     without the DaemonSet and ConfigMap entries the deploy identity could not apply it."""
-    from components import deploy_permissions as dp
+    from components.day0 import deploy_permissions as dp
 
     types = {r.type for r in own.registrations if r.custom}
     assert {DAEMON_SET, CONFIG_MAP} <= types

@@ -1,4 +1,4 @@
-"""Opt-in GPU sharing with Kueue (`kueue`, components/kueue.py), under Pulumi's mocks: what prod's
+"""Opt-in GPU sharing with Kueue (`kueue`, components/gke/kueue.py), under Pulumi's mocks: what prod's
 stack registers, read against prod's own inputs (Pulumi.prod.yaml), what dev does not, the
 hints a DAG author's `gpu_task` reads, the quota and Airflow pool sizing, the keyed config errors,
 and a first preview. The behaviour on a real control plane: tests/kube/test_kueue.py."""

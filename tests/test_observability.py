@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from components import kube_state_metrics
 from components.config import ConfigError, load
+from components.observability import kube_state_metrics
 from offline import runner
 from offline.analyzer import PolicyPackServer
 from offline.mocks import Registration

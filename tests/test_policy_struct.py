@@ -37,7 +37,8 @@ def test_every_request_of_the_stacks(stack_name: str) -> None:
         _same(analyze_request(r).properties)
     for resource in stack_request(regs).resources:
         _same(resource.properties)
-    assert sum(len(r.wire) for r in regs) > 200  # properties compared
+    # properties compared (dev: 199 since its launcher role moved to the bootstrap)
+    assert sum(len(r.wire) for r in regs) > 190
 
 
 def test_odd_values() -> None:

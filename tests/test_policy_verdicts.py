@@ -75,6 +75,17 @@ REWORDED = {
 }
 
 
+# Policies whose verdicts changed on purpose after the golden was recorded: their entries are left
+# out of the compare, like those of policies added since; their violation cases cover them.
+RECHECKED = {
+    # The bootstrap creates the launcher role (components/day0/stack_roles.py): a launcher's grant
+    # may name `projects/<p>/roles/astroKpoLauncher_*` without the stack registering it, and the
+    # role's content is checked where it is registered (tests/policy_pack/cases_stack.py: both
+    # sides, in the main stack and in the bootstrap).
+    "stack-launcher-only-cluster-role",
+}
+
+
 def _entry(e: dict[str, Any]) -> dict[str, Any]:
     if e.get("policyName") in REWORDED:
         return {k: v for k, v in e.items() if k not in ("description", "message")}
@@ -88,7 +99,11 @@ def _known_only(response: dict[str, Any] | None, known: set[str]) -> dict[str, A
         return None
     out = dict(response)
     for key in ("diagnostics", "notApplicable"):
-        kept = [_entry(e) for e in response.get(key, []) if e.get("policyName") in known]
+        kept = [
+            _entry(e)
+            for e in response.get(key, [])
+            if e.get("policyName") in known and e.get("policyName") not in RECHECKED
+        ]
         out.pop(key, None)
         if kept:
             out[key] = kept

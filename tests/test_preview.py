@@ -44,7 +44,7 @@ def test_dev_preview_lists_every_resource_and_output() -> None:
         "        + gcp:compute/routerNat:RouterNat  astro-gpu-dev-nat",
         "    + astro-gke-gpu:airflow:DeploymentAccess  astro-gpu-dev-analytics",
         "        + kubernetes:rbac.authorization.k8s.io/v1:Role  astro-gpu-dev-analytics-role",
-        "Resources: 36 to create",
+        "Resources: 35 to create",
         "      2 gcp:container/nodePool:NodePool",
         "      4 gcp:projects/iAMMember:IAMMember",
         "      1 gcp:secretmanager/secretVersion:SecretVersion",
@@ -91,7 +91,7 @@ def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     start = lines.index(
-        "GPU cold-start budget (what a task on each pool waits for; components/cold_start.py):"
+        "GPU cold-start budget (what a task on each pool waits for; components/gke/cold_start.py):"
     )
     # Each schedule wait includes prod's 30 min Kueue queue wait (docs/gpu-sharing.md).
     assert lines[start + 1 : start + 7] == [
@@ -310,6 +310,7 @@ def test_json_review_matches_the_schema(snapshot: str, tmp_path: Path) -> None:
         "hurting": [L4_POOL],
         "allowed": [],
         "refused": [L4_POOL],
+        "owner_steps": [],
     }
 
 
@@ -327,3 +328,30 @@ def test_an_unknown_base_exits_4() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("error: BASE no-such-ref: git rev-parse")
     assert worktrees() == before
+
+
+def test_a_custom_role_content_change_is_an_owner_step(snapshot: str, tmp_path: Path) -> None:
+    """Without the DNS endpoint the launcher role loses clusters.connect: the bootstrap owns the
+    role, so the review names the owner's bootstrap `pulumi up` (CI cannot apply it)."""
+
+    def networks(p: dict[str, Any]) -> None:
+        p["cluster"]["control_plane"] = {
+            "access": "authorized_networks",
+            "authorized_networks": [{"cidr_block": "198.51.100.7/32", "display_name": "astro"}],
+        }
+
+    config = edited_config(tmp_path, "dev", networks)
+    args = ("--stack", "dev", "--base", snapshot, "--config-file", config)
+    result = preview(*args)
+    assert result.returncode == 0, result.stderr
+    steps = result.stdout.split("\nOwner steps ", 1)[1].splitlines()
+    assert steps[:2] == [
+        "(the deploy identity cannot do these; docs/day0.md, Custom roles):",
+        "    custom role projects/acme-ml-dev/roles/astroKpoLauncher_astro_gpu_dev: permissions "
+        "-container.clusters.connect: apply it with an owner's bootstrap `pulumi up` "
+        "(cd bootstrap && pulumi up), before this deploys",
+    ]
+    doc = json.loads(preview(*args, "--format", "json").stdout)
+    assert doc["review"]["owner_steps"] == [steps[1].strip()]
+    unchanged = json.loads(preview("--stack", "dev", "--base", snapshot, "--format", "json").stdout)
+    assert unchanged["review"]["owner_steps"] == []

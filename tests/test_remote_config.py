@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from components import agent as remote_agent
 from components import config
+from components.airflow import agent as remote_agent
 from tests.remote_common import (
     AGENT_GSA,
     problems,

@@ -11,27 +11,29 @@ from typing import Any
 from components import service_accounts
 from components.config import load
 from offline import runner
+from tests.airflow_access_common import (
+    ASTRO_REPORTING,
+    ASTRO_TRAINING,
+    BATCH_TRIGGERER,
+    BATCH_WORKER,
+    BINDING,
+    LAUNCHER_TRAINING,
+    NAMESPACE,
+    SA_IAM,
+    SECRET,
+    SECRET_IAM,
+    grants,
+    payload,
+)
 from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side, raw_platform
 from tests.remote_common import (
     ACCESSOR,
     AGENT_GSA,
-    ASTRO_REPORTING,
-    ASTRO_TRAINING,
-    BINDING,
     BUCKET_IAM,
     KSA,
     LAUNCHER_ROLE_DEV,
-    LAUNCHER_TRAINING,
-    NAMESPACE,
     POOL_DEV,
-    SA_IAM,
-    SECRET,
-    SECRET_IAM,
-    TRIGGERER,
-    WORKER,
     XCOM_ROLE_DEV,
-    grants,
-    payload,
     remote_external,
     remote_in_cluster,
 )
@@ -183,7 +185,7 @@ def test_hosted_and_remote_deployments_on_one_cluster_are_isolated(prod: runner.
     for member in hosted:
         for _, target, _ in grants(prod, member):
             assert "batch" not in target, (member, target)
-    for member in (WORKER, TRIGGERER):
+    for member in (BATCH_WORKER, BATCH_TRIGGERER):
         targets = {target for _, target, _ in grants(prod, member)}
         assert targets == {"airflow-connections-gke_gpu_batch", "acme-ml-prod-batch-remote-xcom"}
     # Each task namespace is bound to its own deployment only; no agent service account lives in

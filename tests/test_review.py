@@ -44,7 +44,7 @@ def test_scaling_a_pool_is_an_update_of_that_pool_only(dev: runner.Run, run_with
 
     changes = review.diff(dev.registrations, run_with(scale).registrations)
     # min_nodes also sets the pool's initialNodeCount, which the pool ignores (ForceNew). The
-    # pool's idle-GPU alert follows its new warm minimum (components/alerts.py), in place.
+    # pool's idle-GPU alert follows its new warm minimum (components/observability/alerts.py), in place.
     assert ops(changes) == {
         "astro-gpu-dev-l4-spot-pool": (
             "update",

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components.airflow_connection import dag_variables
+from components.airflow.airflow_connection import dag_variables
 
 SECRETS_KEYS = ("AIRFLOW__SECRETS__BACKEND", "AIRFLOW__SECRETS__BACKEND_KWARGS")
 # bufio.MaxScanTokenSize (64 KiB) must hold the line and its newline.

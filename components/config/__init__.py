@@ -16,7 +16,6 @@ from typing import Any, Literal
 import pulumi
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from components import catalog
 from components.config._base import (
     AR_REPO_RULE,
     CONFIG_KEY,
@@ -66,6 +65,7 @@ from components.config.pools import (
     PoolSettings,
     SystemPoolConfig,
 )
+from components.gke import catalog
 
 __all__ = [
     "AIRFLOW_POOL_RULE",
@@ -176,7 +176,7 @@ class StackConfig(_Model):
                 f"dcgm_source self-deployed needs GKE-managed GPU drivers, but {', '.join(own)} "
                 "sets driver_version INSTALLATION_DISABLED (the exporter and nv-hostengine mount "
                 "GKE's driver install directory /home/kubernetes/bin/nvidia as a hostPath of type "
-                "Directory: Google's example, components/dcgm_exporter.py); set dcgm: false or "
+                "Directory: Google's example, components/observability/dcgm_exporter.py); set dcgm: false or "
                 "let GKE install the driver"
             )
         if v.dcgm and own:
@@ -197,7 +197,7 @@ class StackConfig(_Model):
     @classmethod
     def _location(cls, v: str) -> str:
         if not catalog.is_location(v):
-            raise ValueError("not a known GCP region or zone (see components/catalog.py)")
+            raise ValueError("not a known GCP region or zone (see components/gke/catalog.py)")
         return v
 
     @field_validator("labels")

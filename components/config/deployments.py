@@ -48,7 +48,7 @@ from components.config.secrets import (
     SecretManagerConfig,
 )
 
-# Re-exported: importers name them from here (components.config, components.xcom_bucket).
+# Re-exported: importers name them from here (components.config, components.airflow.xcom_bucket).
 __all__ = [
     "AgentConfig",
     "CONN_ID_RULE",

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components import catalog
 from components.config._base import (
     AR_REPO,
     AR_REPO_RULE,
@@ -20,6 +19,7 @@ from components.config._base import (
     _ctx,
     _Model,
 )
+from components.gke import catalog
 
 
 class NodeServiceAccountConfig(_Model):

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from components import catalog
 from components.config._base import (
     KMS_KEY,
     KMS_KEY_RULE,
@@ -17,6 +16,7 @@ from components.config._base import (
 from components.config.names import (
     SaEmail,
 )
+from components.gke import catalog
 
 
 class ExistingSecretsBackendConfig(_Model):

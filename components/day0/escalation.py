@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components import deploy_permissions as dp
+from components.day0 import deploy_permissions as dp
 from components.day0.identities import (
     KEY_DECRYPTER,
     KEY_USER,
@@ -32,6 +32,18 @@ class Method:
 
 METHODS: tuple[Method, ...] = (
     Method("iam.roles.update", ("iam.roles.update",)),
+    # Not in Rhino's list, the same shape: whoever creates a custom role decides its permissions
+    # and IAM checks none of them against the creator, so creating a role id one may grant is
+    # granting oneself anything. The bootstrap creates every custom role the stacks grant
+    # (components/day0/stack_roles.py): the deployer holds no iam.roles.* at all.
+    Method(
+        "iam.roles.create + grant it",
+        ("iam.roles.create", "resourcemanager.projects.setIamPolicy"),
+    ),
+    Method(
+        "iam.roles.undelete + grant it",
+        ("iam.roles.undelete", "resourcemanager.projects.setIamPolicy"),
+    ),
     Method("iam.serviceAccountKeys.create", ("iam.serviceAccountKeys.create",)),
     Method("iam.serviceAccounts.getAccessToken", ("iam.serviceAccounts.getAccessToken",)),
     Method("iam.serviceAccounts.getOpenIdToken", ("iam.serviceAccounts.getOpenIdToken",)),

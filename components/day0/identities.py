@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components import deploy_permissions as dp
 from components.config.bootstrap import IdentitiesConfig
-from components.day0 import conditions
+from components.day0 import conditions, grants
+from components.day0 import deploy_permissions as dp
 from components.day0.federation import GitHubFederation
 from components.day0.scope import StackScope
 
@@ -92,62 +92,48 @@ class CiIdentities(pulumi.ComponentResource):
         self.deploy_email = self.deploy.email
         self.preview_email = self.preview.email
         for account, gate in ((self.deploy, conditions.DEPLOY), (self.preview, conditions.PREVIEW)):
-            gcp.serviceaccount.IAMMember(
+            grants.grant(
                 f"{name}-{gate}-federation",
-                service_account_id=account.name,
                 role=WORKLOAD_IDENTITY_USER,
                 member=args.federation.gate(gate),
+                on=grants.ServiceAccount(account.name),
                 opts=child,
             )
         deploy, preview = self.deploy.member, self.preview.member
-        bucket_grants = [
-            ("deploy-state", STATE_WRITER, deploy),
-            ("preview-state", STATE_READER, preview),
-        ]
-        lock_role = gcp.projects.IAMCustomRole(
+        lock_role = grants.custom_role(
             f"{name}-lock-role",
             project=args.project_id,
             role_id=LOCK_ROLE_ID,
             title="Pulumi state lock objects",
             description="Create and delete Pulumi's lock objects; granted on the state bucket.",
             permissions=LOCK_PERMISSIONS,
-            stage="GA",
             opts=child,
         )
-        for suffix, role, member in bucket_grants:
-            gcp.storage.BucketIAMMember(
-                f"{name}-{suffix}",
-                bucket=args.state_bucket,
-                role=role,
-                member=member,
-                opts=child,
-            )
-        lock_objects = pulumi.Output.from_input(args.state_bucket).apply(
-            lambda b: f"projects/_/buckets/{b}/objects/{LOCK_PREFIX}"
+        bucket = grants.Bucket(args.state_bucket)
+        grants.grant(
+            f"{name}-deploy-state", role=STATE_WRITER, member=deploy, on=bucket, opts=child
         )
-        gcp.storage.BucketIAMMember(
+        grants.grant(
+            f"{name}-preview-state", role=STATE_READER, member=preview, on=bucket, opts=child
+        )
+        lock_objects = pulumi.Output.from_input(args.state_bucket).apply(
+            lambda b: conditions.Condition(
+                "Pulumi lock objects only",
+                "Objects under .pulumi/locks/ of the state bucket.",
+                f"resource.name.startsWith('projects/_/buckets/{b}/objects/{LOCK_PREFIX}')",
+            )
+        )
+        grants.grant(
             f"{name}-preview-lock",
-            bucket=args.state_bucket,
             role=lock_role.name,
             member=preview,
-            condition=gcp.storage.BucketIAMMemberConditionArgs(
-                title="Pulumi lock objects only",
-                description="Objects under .pulumi/locks/ of the state bucket.",
-                expression=lock_objects.apply(lambda p: f"resource.name.startsWith('{p}')"),
-            ),
+            on=bucket,
+            condition=lock_objects,
             opts=child,
         )
-        for suffix, role, member in (
-            ("deploy-key", KEY_USER, deploy),
-            ("preview-key", KEY_DECRYPTER, preview),
-        ):
-            gcp.kms.CryptoKeyIAMMember(
-                f"{name}-{suffix}",
-                crypto_key_id=args.key_id,
-                role=role,
-                member=member,
-                opts=child,
-            )
+        key = grants.CryptoKey(args.key_id)
+        grants.grant(f"{name}-deploy-key", role=KEY_USER, member=deploy, on=key, opts=child)
+        grants.grant(f"{name}-preview-key", role=KEY_DECRYPTER, member=preview, on=key, opts=child)
         self.register_outputs({"deploy": self.deploy_email, "preview": self.preview_email})
 
 
@@ -174,14 +160,13 @@ class StackAccess(pulumi.ComponentResource):
         super().__init__("astro-gke-gpu:day0:StackAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         s = args.scope
-        deploy_role = gcp.projects.IAMCustomRole(
+        deploy_role = grants.custom_role(
             f"{name}-deploy-role",
             project=s.project_id,
             role_id=DEPLOY_ROLE_ID,
             title="Pulumi deployer of the Astro GPU stack",
             description="Exactly what the main stack's resources need (deploy_permissions.py).",
             permissions=project_permissions(),
-            stage="GA",
             opts=child,
         )
         number = gcp.organizations.get_project_output(project_id=s.project_id).number
@@ -201,57 +186,50 @@ class StackAccess(pulumi.ComponentResource):
             bindings.append(
                 (f"secrets-{i + 1}", number.apply(_nth_secret_condition(secret_ids, s.roles, i)))
             )
+        project = grants.Project(s.project_id)
         for suffix, cond in bindings:
-            c = pulumi.Output.from_input(cond)
-            gcp.projects.IAMMember(
+            grants.grant(
                 f"{name}-deploy-{suffix}",
-                project=s.project_id,
                 role=deploy_role.name,
                 member=args.deploy_member,
-                condition=gcp.projects.IAMMemberConditionArgs(
-                    title=c.apply(lambda x: x.title),
-                    description=c.apply(lambda x: x.description),
-                    expression=c.apply(lambda x: x.expression),
-                ),
+                on=project,
+                condition=cond,
                 opts=child,
             )
         if s.repositories:
-            repo_role = gcp.projects.IAMCustomRole(
+            repo_role = grants.custom_role(
                 f"{name}-repository-role",
                 project=s.project_id,
                 role_id=REPOSITORY_ROLE_ID,
                 title="Grant pulls on one Artifact Registry repository",
                 description="Granted per repository: the node account's reader grant.",
                 permissions=repository_permissions(),
-                stage="GA",
                 opts=child,
             )
             for repo in s.repositories:
-                _, project, _, location, _, repository = repo.split("/")
-                gcp.artifactregistry.RepositoryIamMember(
+                target = grants.Repository(repo)
+                _, location, repository = target.parts
+                grants.grant(
                     f"{name}-deploy-{location}-{repository}",
-                    project=project,
-                    location=location,
-                    repository=repository,
                     role=repo_role.name,
                     member=args.deploy_member,
+                    on=target,
                     opts=child,
                 )
-        preview_role = gcp.projects.IAMCustomRole(
+        preview_role = grants.custom_role(
             f"{name}-preview-role",
             project=s.project_id,
             role_id=PREVIEW_ROLE_ID,
             title="Pulumi preview of the Astro GPU stack",
             description="Read the project, the cluster and its namespaces; nothing else.",
-            permissions=list(dp.PREVIEW_PERMISSIONS),
-            stage="GA",
+            permissions=dp.PREVIEW_PERMISSIONS,
             opts=child,
         )
-        gcp.projects.IAMMember(
+        grants.grant(
             f"{name}-preview",
-            project=s.project_id,
             role=preview_role.name,
             member=args.preview_member,
+            on=project,
             opts=child,
         )
         self.register_outputs({})

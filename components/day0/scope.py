@@ -5,7 +5,7 @@ stack: a new role or deployment is one change in Pulumi.<stack>.yaml or in the c
 
 `project_roles` is the one list of roles the main stack grants on its project: the node service
 account's (`components.node_identity.NODE_PROJECT_ROLES`) and the launcher custom role
-(`components.launcher_role.role_id`) when there are deployments. tests/test_day0_conditions.py
+(`components.custom_roles.launcher`) when there are deployments. tests/test_day0_conditions.py
 fails when the program grants a project role this list (and so the deployer's condition) misses.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from components import config, launcher_role
+from components import config, custom_roles
 from components.config import CONFIG_KEY, ConfigError, StackConfig
 from components.config.deployments import xcom_bucket_name
-from components.node_identity import NODE_PROJECT_ROLES
+from components.gke.node_identity import NODE_PROJECT_ROLES
 from components.service_accounts import StackAccount, stack_accounts
 
 
@@ -28,7 +28,7 @@ def project_roles(cfg: StackConfig) -> list[str]:
     """Every role the main stack grants on its project (gcp:projects/iAMMember)."""
     roles = list(NODE_PROJECT_ROLES)
     if cfg.deployments:
-        roles.append(f"projects/{cfg.project_id}/roles/{launcher_role.role_id(cfg.cluster.name)}")
+        roles.append(custom_roles.launcher(cfg).name)
     return sorted(roles)
 
 
@@ -47,6 +47,9 @@ class StackScope:
     # The service accounts the stack references (node account, launchers): the bootstrap
     # creates them (components/day0/stack_identities.py).
     accounts: tuple[StackAccount, ...] = ()
+    # The custom roles the stack grants (launcher, XCom): the bootstrap creates them
+    # (components/day0/stack_roles.py).
+    custom_roles: tuple[custom_roles.StackRole, ...] = ()
 
     @property
     def node_account(self) -> StackAccount:
@@ -83,6 +86,7 @@ def scope(stack: str, cfg: StackConfig) -> StackScope:
         kms_keys=tuple(sorted(keys)),
         repositories=tuple(sorted(cfg.node_service_account.artifact_registry_repositories)),
         accounts=tuple(stack_accounts(cfg)),
+        custom_roles=tuple(custom_roles.stack_roles(cfg)),
     )
 
 

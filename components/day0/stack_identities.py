@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.day0 import grants
+from components.day0.deploy_permissions import NODE_ACCOUNT_PERMISSIONS
 from components.day0.scope import StackScope
-from components.deploy_permissions import NODE_ACCOUNT_PERMISSIONS
 from components.service_accounts import TOKEN_CREATOR
 
 ACT_AS_ROLE_ID = "astroGkeNodeAccountUser"
@@ -62,28 +63,27 @@ class StackIdentities(pulumi.ComponentResource):
                 opts=protected,
             )
             if a.token_creator is not None:
-                gcp.serviceaccount.IAMMember(
+                grants.grant(
                     f"{name}-{a.key}-token-creator",
-                    service_account_id=accounts[a.key].name,
                     role=TOKEN_CREATOR,
                     member=f"serviceAccount:{a.token_creator}",
+                    on=grants.ServiceAccount(accounts[a.key].name),
                     opts=child,
                 )
-        role = gcp.projects.IAMCustomRole(
+        role = grants.custom_role(
             f"{name}-act-as-role",
             project=s.project_id,
             role_id=ACT_AS_ROLE_ID,
             title="Run GKE nodes as the node service account",
             description="actAs only; granted on the stack's node service account, never the project.",
-            permissions=list(NODE_ACCOUNT_PERMISSIONS),
-            stage="GA",
+            permissions=NODE_ACCOUNT_PERMISSIONS,
             opts=child,
         )
-        gcp.serviceaccount.IAMMember(
+        grants.grant(
             f"{name}-deploy-act-as",
-            service_account_id=accounts[s.node_account.key].name,
             role=role.name,
             member=args.deploy_member,
+            on=grants.ServiceAccount(accounts[s.node_account.key].name),
             opts=child,
         )
         self.emails = {key: account.email for key, account in accounts.items()}

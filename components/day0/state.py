@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.airflow.xcom_bucket import KMS_ROLE, storage_agent
 from components.config.bootstrap import SecretsKeyConfig, StateBucketConfig
-from components.xcom_bucket import KMS_ROLE, storage_agent
 
 DAY = 86400
 

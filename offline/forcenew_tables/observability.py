@@ -1,5 +1,5 @@
 """Observability: alert policies, the dashboard, the preemption log metric and the XCom buckets'
-Data Access audit config (components/observability.py, xcom_bucket.py; terraform-provider-google)."""
+Data Access audit config (components/observability/observability.py, xcom_bucket.py; terraform-provider-google)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
@@ -13,41 +15,18 @@ from astro_gke_policies.props import get, items, number, text
 
 COMPUTE_CLASS_KEY = "cloud.google.com/compute-class"
 
-# Kept here, not imported from the stack (the pack is standalone); a test keeps it equal to
-# components/catalog.py GPU_ZONES, which names its sources. A zone missing here is unknown.
-_A100, _A100_80, _H100, _H100M = (
-    "nvidia-tesla-a100",
-    "nvidia-a100-80gb",
-    "nvidia-h100-80gb",
-    "nvidia-h100-mega-80gb",
-)
-_H200, _L4, _RTX6000 = "nvidia-h200-141gb", "nvidia-l4", "nvidia-rtx-pro-6000"
-GPU_ZONES: dict[str, frozenset[str]] = {
-    "us-central1-a": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
-    "us-central1-b": frozenset({_A100, _H100, _H100M, _H200, _L4, _RTX6000}),
-    "us-central1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
-    "us-central1-f": frozenset({_A100}),
-    "us-east1-b": frozenset({_A100, _L4}),
-    "us-east1-c": frozenset({_L4}),
-    "us-east1-d": frozenset({_L4}),
-    "us-east4-a": frozenset({_H100, _H100M, _L4}),
-    "us-east4-b": frozenset({_H100, _H100M, _H200}),
-    "us-east4-c": frozenset({_A100_80, _H100, _H100M, _L4, _RTX6000}),
-    "us-west1-a": frozenset({_H100, _H100M, _L4}),
-    "us-west1-b": frozenset({_A100, _H100, _H100M, _L4}),
-    "us-west1-c": frozenset({_H200, _L4}),
-    "us-west4-a": frozenset({_H100, _H100M, _L4}),
-    "us-west4-b": frozenset({_A100}),
-    "us-west4-c": frozenset({_L4}),
-    "europe-west1-b": frozenset({_H100, _H100M, _H200, _L4}),
-    "europe-west1-c": frozenset({_H100, _H100M, _L4}),
-    "europe-west4-a": frozenset({_A100, _A100_80, _H200, _L4, _RTX6000}),
-    "europe-west4-b": frozenset({_A100, _H100, _H100M, _L4}),
-    "europe-west4-c": frozenset({_H100, _H100M, _L4}),
-    "asia-southeast1-a": frozenset({_L4}),
-    "asia-southeast1-b": frozenset({_A100, _H100, _H100M, _L4, _RTX6000}),
-    "asia-southeast1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
-}
+# The zone table ships inside this package (gpu_zones.json, which names its sources); the stack
+# reads the same file (components/gke/catalog.py GPU_ZONES). A zone missing there is unknown.
+ZONES_FILE = "gpu_zones.json"
+
+
+def load_gpu_zones() -> dict[str, frozenset[str]]:
+    """zone -> the accelerators it offers, from the packaged gpu_zones.json."""
+    data = json.loads(resources.files("astro_gke_policies").joinpath(ZONES_FILE).read_text())
+    return {zone: frozenset(kinds) for zone, kinds in data["zones"].items()}
+
+
+GPU_ZONES: dict[str, frozenset[str]] = load_gpu_zones()
 
 
 def _class_taint(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

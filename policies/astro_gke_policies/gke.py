@@ -19,7 +19,7 @@ is_pool = of_type(NODE_POOL)
 is_cluster_or_pool = of_type(CLUSTER, NODE_POOL)
 
 # Kept here, not imported from the stack: the pack is standalone. A test keeps it equal to
-# components/catalog.py.
+# components/gke/catalog.py.
 DEFAULT_ACCELERATORS = (
     "nvidia-a100-80gb",
     "nvidia-b200",

@@ -24,7 +24,7 @@ from astro_gke_policies.props import get, items, number, text
 KUEUE_GROUP = "kubernetes:kueue.x-k8s.io/"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 GPU = "nvidia.com/gpu"
-POOL_LABEL = "gpu-pool"  # the stack's node label naming a GPU pool (components/gpu_pool.py)
+POOL_LABEL = "gpu-pool"  # the stack's node label naming a GPU pool (components/gke/gpu_pool.py)
 # Where each workload kind keeps its pod template's metadata and spec.
 POD_TEMPLATES: dict[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Pod": (),

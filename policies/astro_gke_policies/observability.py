@@ -21,7 +21,7 @@ def _dcgm(cluster: PolicyResource) -> bool:
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring"
 # NVIDIA's dcgm-exporter image (the stack's opt-in self-deployed exporter,
-# components/dcgm_exporter.py: observability.dcgm_source self-deployed).
+# components/observability/dcgm_exporter.py: observability.dcgm_source self-deployed).
 DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:"
 
 

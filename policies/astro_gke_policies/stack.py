@@ -14,6 +14,9 @@ DEPLOYMENT = "astro-gke-gpu:airflow:DeploymentAccess"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 LAUNCHER_PERMISSIONS = frozenset({"container.clusters.get", "container.clusters.connect"})
+# The bootstrap creates the launcher role (components/custom_roles.py, launcher_role.role_id): the
+# main stack grants it by name, and this policy checks its content where it is registered.
+LAUNCHER_ROLE_PREFIX = "astroKpoLauncher_"
 DEPLOYMENT_PARTS = {
     "kubernetes:core/v1:Namespace": "Namespace",
     "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
@@ -80,6 +83,13 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
         roles[f"projects/{project}/roles/{role_id}"] = frozenset(
             p for p in permissions if isinstance(p, str)
         )
+        extra = sorted(roles[f"projects/{project}/roles/{role_id}"] - LAUNCHER_PERMISSIONS)
+        if role_id.startswith(LAUNCHER_ROLE_PREFIX) and extra:
+            yield (
+                f"the launcher role {role_id} holds {', '.join(extra)}; only "
+                f"{', '.join(sorted(LAUNCHER_PERMISSIONS))} are allowed.",
+                custom.urn,
+            )
     grants = [r for r in args.resources if r.resource_type == PROJECT_IAM_MEMBER]
     kids = children(args.resources)
     by_member: dict[str, list[PolicyResource]] | None = None  # read when first needed
@@ -97,6 +107,10 @@ def _launcher_grant_only_role(args: StackValidationArgs) -> Iterator[tuple[str, 
         grant = mine[0]
         role = text(grant.props, "role")
         granted = roles.get(role)
+        if granted is None and role.startswith(
+            f"projects/{text(grant.props, 'project')}/roles/{LAUNCHER_ROLE_PREFIX}"
+        ):
+            granted = LAUNCHER_PERMISSIONS  # the bootstrap's role: its content is checked there
         if granted is None or not granted <= LAUNCHER_PERMISSIONS:
             yield (
                 f"the launcher of {deployment.name} gets {role} on the project; only a custom role with "

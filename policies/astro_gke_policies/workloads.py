@@ -1,4 +1,5 @@
-"""Policies on what keeps running task pods alive through node drains."""
+"""Policies on the stack's workloads: what keeps running task pods alive through node drains, and
+which images they run."""
 
 from __future__ import annotations
 
@@ -8,10 +9,21 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from astro_gke_policies.define import MANDATORY, Meta, of_type, resource_policy
-from astro_gke_policies.props import get, number, text
+from astro_gke_policies.gke import PROD_STACKS_SCHEMA, is_prod
+from astro_gke_policies.props import get, items, number, stack_of, text
 
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 KPO_LABEL = "kubernetes_pod_operator"
+# Where each workload kind keeps its pod spec.
+POD_SPEC = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:core/v1:Pod": ("spec",),
+}
+DIGEST_MARK = "@sha256:"
 
 
 def _kpo_budget_refuses_evictions(
@@ -28,6 +40,22 @@ def _kpo_budget_refuses_evictions(
         )
 
 
+def _image_pinned_by_digest(
+    props: Mapping[str, Any], args: ResourceValidationArgs
+) -> Iterator[str]:
+    if not is_prod(args):
+        return
+    spec = get(props, *POD_SPEC[args.resource_type])
+    for field in ("initContainers", "containers"):
+        for c in items(get(spec, field)):
+            image = get(c, "image")
+            if isinstance(image, str) and DIGEST_MARK not in image:
+                yield (
+                    f"stack {stack_of(args.urn)} is production: container {text(c, 'name')} runs "
+                    f"{image}, a tag the registry can move; pin it as <image>@sha256:<digest>."
+                )
+
+
 def policies() -> list[ResourceValidationPolicy]:
     return [
         resource_policy(
@@ -38,5 +66,17 @@ def policies() -> list[ResourceValidationPolicy]:
             ),
             of_type(PDB),
             _kpo_budget_refuses_evictions,
-        )
+        ),
+        resource_policy(
+            Meta(
+                "workload-image-pinned-by-digest",
+                "In a production stack every container image is pinned by digest.",
+                MANDATORY,
+                None,
+                "CKV_K8S_43",
+                config_schema=PROD_STACKS_SCHEMA,
+            ),
+            of_type(*POD_SPEC),
+            _image_pinned_by_digest,
+        ),
     ]

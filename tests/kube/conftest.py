@@ -15,5 +15,6 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     if missing:
         pytest.fail(f"{', '.join(missing)} missing in .kube-bin/: run `make kube-bin` first")
     plane = ControlPlane(workdir=tmp_path_factory.mktemp("kube")).start()
+    plane.install_crds()
     yield plane
     plane.stop()

@@ -44,6 +44,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("KUBE_BIN", ROOT / ".kube-bin"))
 STAGES = Path(__file__).resolve().parent / "stages"
+# CRDs from named sources: tests/kube/crds/ (each file names its repository and commit) and
+# Kueue's, which `make kube-bin` copies out of the pinned sigs.k8s.io/kueue module.
+CRD_DIRS = (Path(__file__).resolve().parent / "crds", BIN / "crds" / "kueue")
 EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
 # Nodes kwok manages carry this label; nothing else does.
 KWOK_LABEL = "kwok.x-k8s.io/node"
@@ -308,7 +311,9 @@ class ControlPlane:
             "--authorization-mode=RBAC",
             f"--authentication-token-webhook-config-file={webhook_kubeconfig}",
             "--authentication-token-webhook-version=v1",
-            # Every request asks again: a revoked or expired token fails at once, as on GKE.
+            # The webhook's own cache is off. The API server still keeps a successful token
+            # review for 10 s (TokenSuccessCacheTTL in pkg/kubeapiserver/options, not a flag):
+            # a token that expires is refused at most 10 s late, here as on any kube-apiserver.
             "--authentication-token-webhook-cache-ttl=0s",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={sa_key}",
@@ -420,6 +425,15 @@ class ControlPlane:
         self.kubectl(
             "apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(doc)
         )
+
+    def install_crds(self, timeout: float = 60) -> list[str]:
+        """Every CRD of CRD_DIRS, server-side, and wait until each is served."""
+        files = sorted(p for d in CRD_DIRS for p in d.glob("*.yaml"))
+        for path in files:
+            self.kubectl("apply", "--server-side", "-f", str(path))
+        names = self.kubectl("get", "crd", "-o", "name").stdout.split()
+        self.kubectl("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", *names)
+        return names
 
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

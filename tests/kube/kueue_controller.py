@@ -11,7 +11,7 @@ so the test seeds the Secret with a CA and a certificate valid for the Service's
 webhook configurations are Kueue's own (the module's config/components/webhook/manifests.yaml),
 with the URL instead of the Service; the pod webhooks take the Configuration's
 managedJobsNamespaceSelector, as the chart's templates do. Everything else of the Configuration is
-the stack's (components/kueue.py `manager_config`)."""
+the stack's (components/gke/kueue.py `manager_config`)."""
 
 from __future__ import annotations
 

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from offline import manifests, runner
-from tests.kube.controlplane import BIN, ControlPlane
+from tests.kube.controlplane import ControlPlane
 
-CRDS = Path(__file__).resolve().parent / "crds"
-# Kueue's CRDs (prod's opt-in GPU sharing), from the module that builds its controller (make kube-bin).
-KUEUE_CRDS = BIN / "crds" / "kueue"
 NOT_INSTALLABLE = {"ComputeClass"}  # GKE's own CRD: no public source
 RUNS = {
     "dev": ("dev", False),
@@ -39,18 +35,6 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def applied(control_plane: ControlPlane, rendered: dict[str, list[dict[str, Any]]]) -> ControlPlane:
-    for crd in sorted(CRDS.glob("*.yaml")):
-        control_plane.kubectl("apply", "--server-side", "-f", str(crd))
-    kueue = sorted(KUEUE_CRDS.glob("*.yaml"))
-    assert kueue, f"no Kueue CRDs in {KUEUE_CRDS}: run `make kube-bin`"
-    for crd in kueue:
-        control_plane.kubectl("apply", "--server-side", "-f", str(crd))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/clusterpodmonitorings.monitoring.googleapis.com",
-        "crd/resourceflavors.kueue.x-k8s.io", "crd/clusterqueues.kueue.x-k8s.io",
-        "crd/localqueues.kueue.x-k8s.io",
-    )  # fmt: skip
     for key in RUNS:
         control_plane.apply([o for o in rendered[key] if o["kind"] not in NOT_INSTALLABLE])
     return control_plane

@@ -58,11 +58,11 @@ CASES: list[Case] = [
     ),
     (
         "iam-no-project-pod-permissions",
-        "dev",
+        "ci",
         "mandatory",
         edit(
             "projects/iAMCustomRole:IAMCustomRole",
-            None,
+            "roles-dev-launcher",
             lambda w: w["permissions"].append("container.pods.create"),
         ),
         "container.pods.create in a project-level custom role",

@@ -70,4 +70,17 @@ CASES: list[Case] = [
         "the launcher of astro-gpu-prod-batch-remote gets roles/container.developer on the project",
         {},
     ),
+    # The bootstrap creates the launcher role: its content is checked where it is registered.
+    (
+        "stack-launcher-only-cluster-role",
+        "ci",
+        "mandatory",
+        edit(
+            "projects/iAMCustomRole:IAMCustomRole",
+            "roles-prod-launcher",
+            lambda w: w["permissions"].append("iam.serviceAccounts.getAccessToken"),
+        ),
+        "the launcher role astroKpoLauncher_astro_gpu_prod holds iam.serviceAccounts.getAccessToken",
+        {},
+    ),
 ]

@@ -18,4 +18,26 @@ CASES: list[Case] = [
         "a budget over KubernetesPodOperator pods must allow no disruption",
         {},
     ),
+    (
+        "workload-image-pinned-by-digest",
+        "prod",
+        "mandatory",
+        edit(
+            "apps/v1:Deployment",
+            "astro-gpu-prod-kube-state-metrics-deployment",
+            set_path(
+                "spec",
+                "template",
+                "spec",
+                "containers",
+                0,
+                "image",
+                value="registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0",
+            ),
+        ),
+        "stack prod is production: container kube-state-metrics runs "
+        "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0, a tag the registry can "
+        "move; pin it as <image>@sha256:<digest>.",
+        {},
+    ),
 ]

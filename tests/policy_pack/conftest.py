@@ -9,6 +9,7 @@ import pytest
 
 from offline import runner
 from offline.analyzer import PolicyPackServer
+from tests.day0 import run_bootstrap
 
 
 @pytest.fixture(scope="package")
@@ -19,4 +20,5 @@ def pack() -> Iterator[PolicyPackServer]:
 
 @pytest.fixture(scope="package")
 def stacks() -> dict[str, runner.Run]:
-    return {"dev": runner.run("dev"), "prod": runner.run("prod")}
+    # `ci`: the bootstrap, which creates the stacks' custom roles (components/day0/stack_roles.py).
+    return {"dev": runner.run("dev"), "prod": runner.run("prod"), "ci": run_bootstrap()}

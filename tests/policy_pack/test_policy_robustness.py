@@ -22,7 +22,7 @@ def test_unknown_values_never_crash_the_pack(
     the analyzer answers every call, and anything it reports for unknowns is advisory."""
     calls = 0
     deferred: set[str] = set()
-    for run in stacks.values():
+    for stack, run in stacks.items():
         for r in run.registrations:
             for key in r.wire:
                 verdicts = pack.analyze(r, {**r.wire, key: UNKNOWN})
@@ -35,10 +35,10 @@ def test_unknown_values_never_crash_the_pack(
         ]
         stack_verdicts = pack.analyze_stack(everything_unknown)
         assert all(v.level == "advisory" for v in stack_verdicts), stack_verdicts
-        assert {v.policy for v in stack_verdicts} >= {
-            "stack-gpu-pool-has-cpu-pool",
-            "stack-launcher-only-cluster-role",
-        }
+        expected = {"stack-launcher-only-cluster-role"}  # the bootstrap (ci) has custom roles
+        if stack != "ci":
+            expected.add("stack-gpu-pool-has-cpu-pool")
+        assert {v.policy for v in stack_verdicts} >= expected
     assert calls > 200
     # The unknown path was really taken, by most resource policies, not skipped.
     assert len(deferred) >= 25, sorted(deferred)

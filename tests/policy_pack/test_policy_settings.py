@@ -4,10 +4,18 @@ config overrides; the committed stacks pass every policy."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
 import pytest
 from pulumi.runtime.proto import analyzer_pb2
 
-from components import catalog
+from components.gke import catalog
 from offline import runner
 from offline.analyzer import PolicyPackServer
 from tests.policy_pack.mutations import verdicts_for
@@ -60,10 +68,54 @@ def test_default_accelerators_match_the_stack_catalog() -> None:
     assert {"nvidia-gb200", "nvidia-rtx-pro-6000"} <= set(gke.DEFAULT_ACCELERATORS)
 
 
-def test_pack_gpu_zones_match_the_stack_catalog() -> None:
+def test_stack_reads_the_zone_table_the_pack_ships() -> None:
+    """One file: the pack's packaged gpu_zones.json is the file the stack's catalog reads."""
     from astro_gke_policies import capacity
 
-    assert capacity.GPU_ZONES == catalog.GPU_ZONES
+    packaged = resources.files("astro_gke_policies").joinpath(capacity.ZONES_FILE)
+    assert isinstance(packaged, Path)
+    assert packaged.parent == runner.ROOT / "policies" / "astro_gke_policies"
+    assert packaged.samefile(catalog.GPU_ZONES_FILE)
+
+
+def test_zone_table_ships_inside_the_pack_directory(tmp_path: Path) -> None:
+    """`pulumi preview --policy-pack policies` runs the pack from its own directory: a copy of
+    that directory alone (no repository beside it) loads the same table."""
+    shutil.copytree(
+        runner.ROOT / "policies", tmp_path / "policies", ignore=shutil.ignore_patterns("venv")
+    )
+    script = (
+        "import json; from astro_gke_policies import capacity; "
+        "print(json.dumps([capacity.__file__, {z: sorted(a) for z, a in capacity.GPU_ZONES.items()}]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path / "policies",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loaded_from, zones = json.loads(out)
+    assert Path(loaded_from).is_relative_to(tmp_path / "policies")
+    assert {z: frozenset(a) for z, a in zones.items()} == catalog.GPU_ZONES
+    assert zones["us-central1-a"] == [
+        "nvidia-a100-80gb",
+        "nvidia-h100-80gb",
+        "nvidia-h100-mega-80gb",
+        "nvidia-l4",
+        "nvidia-tesla-a100",
+    ]
+
+
+def test_zone_table_names_known_zones_and_accelerators() -> None:
+    data = json.loads(catalog.GPU_ZONES_FILE.read_text())
+    assert data["sources"]
+    assert set(data["zones"]) <= catalog.ZONES
+    assert set().union(*data["zones"].values()) <= catalog.ACCELERATORS
+    for zone, kinds in data["zones"].items():
+        assert kinds == sorted(set(kinds)), zone
 
 
 def test_prod_stacks_is_configurable(pack: PolicyPackServer, stacks: dict[str, runner.Run]) -> None:

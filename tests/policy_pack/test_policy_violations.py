@@ -99,3 +99,25 @@ def test_every_policy_has_a_violation_case(pack: PolicyPackServer) -> None:
     names = {p.name for p in pack.info().policies}
     # day-0 cases: tests/test_day0_policies.py
     assert names == {c[0] for c in CASES} | CASES_ELSEWHERE | DAY0_POLICIES
+
+
+def test_an_unpinned_image_is_refused_in_prod_only(
+    pack: PolicyPackServer, stacks: dict[str, runner.Run]
+) -> None:
+    """dev may try a tag; prod runs digests only (the same mutation as the prod case)."""
+    tag = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"
+    unpin = edit(
+        "apps/v1:Deployment",
+        "astro-gpu-dev-kube-state-metrics-deployment",
+        lambda w: w["spec"]["template"]["spec"]["containers"][0].update(image=tag),
+    )
+    policy = "workload-image-pinned-by-digest"
+    assert verdicts_for(pack, unpin(list(stacks["dev"].registrations)), {}, policy) == []
+    # Every image prod and dev run is pinned today.
+    for run in (stacks["dev"], stacks["prod"]):
+        images = {
+            c["image"]
+            for r in run.of_type("kubernetes:apps/v1:Deployment")
+            for c in r.inputs["spec"]["template"]["spec"]["containers"]
+        }
+        assert all("@sha256:" in i for i in images), images

@@ -77,7 +77,7 @@ def autoscaling(
 
 @dataclass(frozen=True)
 class Provisioning:
-    """How a GPU pool gets its VMs and images, beyond the baseline (components/gpu_pool.py)."""
+    """How a GPU pool gets its VMs and images, beyond the baseline (components/gke/gpu_pool.py)."""
 
     reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None
     secondary_boot_disks: list[gcp.container.NodePoolNodeConfigSecondaryBootDiskArgs] | None = None
@@ -140,7 +140,7 @@ class NodePoolArgs(Generic[PoolConfig]):
     config: PoolConfig
     service_account: pulumi.Input[str]
     labels: dict[str, str]
-    # The custom ComputeClass the pool belongs to (GPU pools only; components/compute_class.py).
+    # The custom ComputeClass the pool belongs to (GPU pools only; components/gke/compute_class.py).
     compute_class: str | None = None
 
 

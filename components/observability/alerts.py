@@ -1,7 +1,7 @@
 """The alert rules: one place for every threshold, metric name and label the alerts use.
 
 Each rule is a Prometheus alerting rule (name, PromQL, `for`, labels) that
-components/observability.py registers as a Cloud Monitoring alert policy with a PromQL condition,
+components/observability/observability.py registers as a Cloud Monitoring alert policy with a PromQL condition,
 and that tests/test_alert_rules.py reads back from the registrations and runs through Prometheus's
 own `promtool test rules`. Nothing here reads config or registers a resource.
 
@@ -11,9 +11,9 @@ Metric sources (docs/observability.md, "Metric names and labels" and "Sources"):
   Only what that package exports is read: GKE_DCGM_METRICS below; it has no XID metric, so the
   XID alert exists only with `observability.dcgm_source: self-deployed`, where the stack runs
   dcgm-exporter itself with those fields plus DCGM_FI_DEV_XID_ERRORS
-  (components/dcgm_exporter.py).
+  (components/observability/dcgm_exporter.py).
 - Pod, node and quota state: kube-state-metrics v2.13.0, deployed by the stack
-  (components/kube_state_metrics.py; kubernetes/kube-state-metrics docs/metrics/...): GKE's managed
+  (components/observability/kube_state_metrics.py; kubernetes/kube-state-metrics docs/metrics/...): GKE's managed
   kube-state package has no ResourceQuota, node-label or node-selector metric.
 - Spot preemptions: a log-based counter over Compute Engine's `compute.instances.preempted` system
   event (GKE "Spot VMs"), read in PromQL as `logging_googleapis_com:user_<name>` (Cloud Monitoring
@@ -25,16 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components import catalog, cold_start
 from components.config import GpuClassConfig, GpuPoolConfig, StackConfig
-from components.gpu_pool import gpu_scheduling
+from components.gke import catalog, cold_start
+from components.gke.gpu_pool import gpu_scheduling
 
 # --- How often things are seen ----------------------------------------------------------------
 # Cloud Monitoring evaluates a PromQL condition every 30 s by default, the minimum (a positive
 # multiple of 30 s: AlertPolicy condition_prometheus_query_language.evaluation_interval).
 EVALUATION_INTERVAL_SECONDS = 30
-# The stack's kube-state-metrics scrape interval (its ClusterPodMonitoring; GMP's own example uses
-# 30 s: prometheus-engine examples/kube-state-metrics).
+# The scrape interval of the stack's exporters (their ClusterPodMonitoring, scrape.py; GMP's own
+# examples use 30 s: prometheus-engine examples/kube-state-metrics, and the DCGM example).
 SCRAPE_INTERVAL_SECONDS = 30
 
 # --- Thresholds: every one here, each with why -------------------------------------------------
@@ -126,7 +126,9 @@ DCGM_NAMESPACE_LABEL = "namespace"
 # kube_pod_nodeselectors prefix sanitized keys with `label_` / `nodeselector_`
 # (docs/metrics/cluster/node-metrics.md, docs/metrics/workload/pod-metrics.md).
 GPU_RESOURCE_LABEL = "nvidia_com_gpu"
-QUOTA_RESOURCE = "requests.nvidia.com/gpu"  # the ResourceQuota key (components/airflow_access.py)
+QUOTA_RESOURCE = (
+    "requests.nvidia.com/gpu"  # the ResourceQuota key (components/airflow/airflow_access.py)
+)
 POOL_NODE_LABEL = "label_gpu_pool"  # kube_node_labels of the `gpu-pool` node label (allowlisted)
 POOL_SELECTOR_LABEL = "nodeselector_gpu_pool"
 CLASS_SELECTOR_LABEL = "nodeselector_cloud_google_com_compute_class"
@@ -134,7 +136,7 @@ RULE_GROUP = "astro_gke_gpu"
 
 
 def preemption_metric(cluster_name: str) -> str:
-    """The log-based metric's name (components/observability.py)."""
+    """The log-based metric's name (components/observability/observability.py)."""
     return f"{cluster_name}-spot-preemptions"
 
 

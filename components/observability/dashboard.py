@@ -1,4 +1,4 @@
-"""The GPU dashboard's tiles: PromQL over the same metrics the alerts read (components/alerts.py,
+"""The GPU dashboard's tiles: PromQL over the same metrics the alerts read (components/observability/alerts.py,
 where each metric and label has its source), as a Cloud Monitoring dashboard (`mosaicLayout`,
 `timeSeriesQuery.prometheusQuery`). Per pool: a node's GPUs joined to its pool by node name
 (kube_node_labels). Per deployment namespace: the GPUs allocated to that namespace's pods, by the
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import alerts
 from components.config import StackConfig
+from components.observability import alerts
 
 GPU_REQUESTS = f'kube_pod_container_resource_requests{{resource="{alerts.GPU_RESOURCE_LABEL}"}} > 0'
 WIDTH, HEIGHT, COLUMNS = 24, 16, 2  # a 48-column mosaic, two tiles a row

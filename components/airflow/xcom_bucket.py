@@ -6,7 +6,8 @@ the smallest thing Cloud Storage IAM grants on without IAM Conditions, so "the a
 own XComs only" is one bucket-level grant per deployment, and each deployment keeps its own
 lifecycle, CMEK key and deletion.
 
-What the agent may do there is a custom role with exactly what `XComObjectStorageBackend` does
+What the agent may do there is a custom role (created by the bootstrap, components/custom_roles.py;
+this stack only grants it per bucket) with exactly what `XComObjectStorageBackend` does
 through gcsfs (providers common-io xcom/backend.py, gcsfs core.py):
 - `storage.objects.create` (write a value), `storage.objects.get` and `storage.objects.list`
   (read it back; `exists()` runs an object get and a prefix list in parallel),
@@ -49,6 +50,11 @@ XCOM_PERMISSIONS = [
 ]
 
 
+def role_id(cluster_name: str) -> str:
+    """Role ids cannot be reused for days after deletion: a stable one, derived from the cluster."""
+    return "astroXcomObjects_" + cluster_name.replace("-", "_")
+
+
 def storage_agent(project_number: str) -> str:
     """The Cloud Storage service agent, which encrypts with a bucket's default KMS key."""
     return f"serviceAccount:service-{project_number}@gs-project-accounts.iam.gserviceaccount.com"
@@ -57,14 +63,14 @@ def storage_agent(project_number: str) -> str:
 @dataclass(frozen=True)
 class XComStorageArgs:
     project_id: str
-    cluster_name: str
+    role_name: str  # the bootstrap's XCom role (components/custom_roles.xcom)
     kms_keys: Sequence[str]
 
 
 class XComStorage(pulumi.ComponentResource):
-    """Stack-wide, once: the XCom custom role and the CMEK grants, one per distinct key (two
-    deployments on one key share one grant: a non-authoritative IAM member per deployment would
-    remove the binding for both when one of them is deleted)."""
+    """Stack-wide, once: the XCom role's name, the audit config and the CMEK grants, one per
+    distinct key (two deployments on one key share one grant: a non-authoritative IAM member per
+    deployment would remove the binding for both when one of them is deleted)."""
 
     role_name: pulumi.Output[str]
     key_grants: dict[str, gcp.kms.CryptoKeyIAMMember]
@@ -74,18 +80,8 @@ class XComStorage(pulumi.ComponentResource):
     ):
         super().__init__("astro-gke-gpu:xcom:XComStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # Role ids cannot be reused for days after deletion: derive a stable one from the cluster.
-        role = gcp.projects.IAMCustomRole(
-            f"{name}-role",
-            project=args.project_id,
-            role_id="astroXcomObjects_" + args.cluster_name.replace("-", "_"),
-            title=f"Airflow XCom objects for {args.cluster_name}",
-            description="What XComObjectStorageBackend does in its bucket; granted per bucket only.",
-            permissions=XCOM_PERMISSIONS,
-            stage="GA",
-            opts=child,
-        )
-        self.role_name = role.name
+        # The role exists before this stack runs: the bootstrap creates it (custom_roles.py).
+        self.role_name = pulumi.Output.from_input(args.role_name)
         # Data Access audit logs for Cloud Storage (Admin Activity is always on). Authoritative
         # for this one service's audit config on the project (pulumi-gcp IAMAuditConfig).
         self.audit = gcp.projects.IAMAuditConfig(

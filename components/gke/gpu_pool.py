@@ -13,8 +13,8 @@ from typing import cast
 import pulumi
 import pulumi_gcp as gcp
 
-from components import catalog, cold_start, node_config
 from components.config import GpuPoolConfig, StackConfig
+from components.gke import catalog, cold_start, node_config
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -134,7 +134,7 @@ def scheduling_hints(
     queue: str | None = None,
 ) -> dict[str, object]:
     """What a KubernetesPodOperator task needs to land on this pool, and to wait for it: the
-    cold-start timeouts and retries of components/cold_start.py, by KPO's parameter names.
+    cold-start timeouts and retries of components/gke/cold_start.py, by KPO's parameter names.
     `figures`: the sourced ones; the contract suite passes them scaled down to seconds. `queue`:
     the Kueue LocalQueue its pods name."""
     return {

@@ -1,5 +1,5 @@
 """Alerts and the dashboard: Cloud Monitoring alert policies with PromQL conditions, one per rule
-of components/alerts.py, a log-based metric for spot preemptions, and the GPU dashboard.
+of components/observability/alerts.py, a log-based metric for spot preemptions, and the GPU dashboard.
 
 Why alert policies, not Managed Prometheus `Rules` objects: a `Rules` object is evaluated in the
 cluster by the managed rule-evaluator and notifies through a self-configured Alertmanager, so a
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components import alerts, dashboard
 from components.config import StackConfig
+from components.observability import alerts, dashboard
 
 PREEMPTION_FILTER = (
     'protoPayload.methodName="compute.instances.preempted" '
@@ -33,10 +33,10 @@ def monitoring_components(cfg: StackConfig) -> tuple[str, ...]:
     cluster with GPU pools (GKE "Collect and view DCGM metrics": GKE runs DCGM-Exporter against
     its managed drivers and scrapes it into Managed Service for Prometheus, which the cluster
     enables). No kube-state package (POD, DEPLOYMENT, ...): the stack runs its own
-    kube-state-metrics (components/kube_state_metrics.py)."""
+    kube-state-metrics (components/observability/kube_state_metrics.py)."""
     found = ["SYSTEM_COMPONENTS"]
     # observability.dcgm_source self-deployed: the stack runs its own exporter
-    # (components/dcgm_exporter.py) and GKE's package stays off (one host engine per node).
+    # (components/observability/dcgm_exporter.py) and GKE's package stays off (one host engine per node).
     if cfg.observability.dcgm and not cfg.observability.self_deployed_dcgm and cfg.gpu_pools:
         found.append("DCGM")
     return tuple(found)

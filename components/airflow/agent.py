@@ -41,10 +41,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import airflow_connection, xcom_bucket
+from components.airflow import airflow_connection, xcom_bucket
 from components.config import AirflowDeploymentConfig
 from components.config.deployments import xcom_bucket_name
-from components.system_pool import SYSTEM_LABEL
+from components.gke.system_pool import SYSTEM_LABEL
 
 NODE_SELECTOR = dict(SYSTEM_LABEL)
 # Not part of the agent values: the chart's scheduling keys per component are not in its public

@@ -14,15 +14,18 @@ Sources:
 - Boot disks: each series' "Supported disk types" section on
   https://cloud.google.com/compute/docs/accelerator-optimized-machines and
   https://cloud.google.com/compute/docs/general-purpose-machines (page of 2026-04-13).
-- GPU zones: Compute Engine "GPU regions and zones"; the table below was built from the
-  skypilot-org/skypilot-catalog GCP catalog (from the GCP SKU/zone API) and the G4 GA release note
-  (Oct 2025). It only warns (a policy), never refuses: `gcloud compute accelerator-types list` is
-  the authority before you pick zones.
+- GPU zones: Compute Engine "GPU regions and zones"; the table (GPU_ZONES_FILE, the policy pack's
+  policies/astro_gke_policies/gpu_zones.json) was built from the skypilot-org/skypilot-catalog GCP
+  catalog (from the GCP SKU/zone API) and the G4 GA release note (Oct 2025). It only warns (a
+  policy), never refuses: `gcloud compute accelerator-types list` is the authority before you
+  pick zones.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 # region -> zone suffixes
 REGIONS: dict[str, tuple[str, ...]] = {
@@ -256,39 +259,14 @@ def boot_disks(machine_type: str) -> frozenset[str] | None:
 
 
 # Accelerators offered per zone, where sourced (see the module docstring). A zone missing here is
-# unknown, not empty.
-_A100, _A100_80, _H100, _H100M = (
-    "nvidia-tesla-a100",
-    "nvidia-a100-80gb",
-    "nvidia-h100-80gb",
-    "nvidia-h100-mega-80gb",
+# unknown, not empty. One file for the stack and the policy pack: the pack ships it in its package
+# (policies/astro_gke_policies/gpu_zones.json) and reads it from there.
+GPU_ZONES_FILE = (
+    Path(__file__).resolve().parents[2] / "policies" / "astro_gke_policies" / "gpu_zones.json"
 )
-_H200, _L4, _RTX6000 = "nvidia-h200-141gb", "nvidia-l4", "nvidia-rtx-pro-6000"
 GPU_ZONES: dict[str, frozenset[str]] = {
-    "us-central1-a": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
-    "us-central1-b": frozenset({_A100, _H100, _H100M, _H200, _L4, _RTX6000}),
-    "us-central1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
-    "us-central1-f": frozenset({_A100}),
-    "us-east1-b": frozenset({_A100, _L4}),
-    "us-east1-c": frozenset({_L4}),
-    "us-east1-d": frozenset({_L4}),
-    "us-east4-a": frozenset({_H100, _H100M, _L4}),
-    "us-east4-b": frozenset({_H100, _H100M, _H200}),
-    "us-east4-c": frozenset({_A100_80, _H100, _H100M, _L4, _RTX6000}),
-    "us-west1-a": frozenset({_H100, _H100M, _L4}),
-    "us-west1-b": frozenset({_A100, _H100, _H100M, _L4}),
-    "us-west1-c": frozenset({_H200, _L4}),
-    "us-west4-a": frozenset({_H100, _H100M, _L4}),
-    "us-west4-b": frozenset({_A100}),
-    "us-west4-c": frozenset({_L4}),
-    "europe-west1-b": frozenset({_H100, _H100M, _H200, _L4}),
-    "europe-west1-c": frozenset({_H100, _H100M, _L4}),
-    "europe-west4-a": frozenset({_A100, _A100_80, _H200, _L4, _RTX6000}),
-    "europe-west4-b": frozenset({_A100, _H100, _H100M, _L4}),
-    "europe-west4-c": frozenset({_H100, _H100M, _L4}),
-    "asia-southeast1-a": frozenset({_L4}),
-    "asia-southeast1-b": frozenset({_A100, _H100, _H100M, _L4, _RTX6000}),
-    "asia-southeast1-c": frozenset({_A100, _A100_80, _H100, _H100M, _L4}),
+    zone: frozenset(kinds)
+    for zone, kinds in json.loads(GPU_ZONES_FILE.read_text())["zones"].items()
 }
 
 # N1 standard/highmem/highcpu shapes (vCPU counts); other series list their own types above.

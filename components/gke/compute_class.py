@@ -4,7 +4,7 @@ The cluster autoscaler tries the member pools in the configured order (e.g. spot
 then on-demand L4, then flex-start L4) and falls through when one cannot get capacity. Tasks
 select the class (`cloud.google.com/compute-class=<name>`), never one pool. No node
 auto-provisioning: only the listed pools, which join the class with its label and taint
-(components/gpu_pool.py). Source: GKE docs "About custom ComputeClasses" (cloud.google.com/v1,
+(components/gke/gpu_pool.py). Source: GKE docs "About custom ComputeClasses" (cloud.google.com/v1,
 GKE Standard from 1.30.3-gke.1451000).
 
 Idle GPUs cost money: `autoscalingPolicy.consolidationDelayMinutes` bounds how long an underused

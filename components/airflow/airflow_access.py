@@ -7,7 +7,7 @@
   service account (remote, agent `external`);
 - in-cluster (remote, agent `this_cluster`): no Google subject at all. KubernetesPodOperator
   authenticates with the agent pod's Kubernetes service account token, the RoleBinding names that
-  service account, and the agent reads the secret through Workload Identity (components/agent.py);
+  service account, and the agent reads the secret through Workload Identity (components/airflow/agent.py);
 - its namespace (Pod Security Admission labels, quota, limit range, default-deny ingress, a
   disruption budget that keeps drains off running task pods), a Role
   with exactly what KubernetesPodOperator uses, and a RoleBinding to the subject (a `User`: GKE
@@ -16,7 +16,7 @@
   there is none), readable by the subject alone. With `existing_secrets_backend` the secret goes
   where the deployment's own backend looks and that backend's identity reads it; no backend
   setting is exported then, so the deployment keeps every connection it already has;
-- remote deployments: the agent (components/agent.py) and `agent_values` for its Helm chart.
+- remote deployments: the agent (components/airflow/agent.py) and `agent_values` for its Helm chart.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import agent as remote_agent
-from components import airflow_connection, rbac, service_accounts
-from components.cluster import GkeCluster
+from components import service_accounts
+from components.airflow import agent as remote_agent
+from components.airflow import airflow_connection, rbac
 from components.config import AirflowDeploymentConfig, SecretManagerConfig
+from components.gke.cluster import GkeCluster
 
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 ROLE_NAME = "kpo-launcher"
@@ -62,7 +63,7 @@ class AirflowDeploymentAccessArgs:
     # Pulumi `protect` on what a running deployment depends on (see LIVE_OBJECTS).
     protect: bool = False
     # Remote deployments: the bucket location (the cluster region), the stack's XCom role and
-    # CMEK grants (components/xcom_bucket.py), and the scheduling hints for AIRFLOW_VAR_*.
+    # CMEK grants (components/airflow/xcom_bucket.py), and the scheduling hints for AIRFLOW_VAR_*.
     region: str = ""
     xcom_role: pulumi.Input[str] | None = None
     xcom_key_grants: Mapping[str, pulumi.Resource] = field(default_factory=dict)

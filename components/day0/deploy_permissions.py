@@ -49,7 +49,6 @@ class Bound(Enum):
         "actAs: resource-level grant on the stack's node service account only (no project grant; "
         "the bootstrap creates the account, components/day0/stack_identities.py)"
     )
-    WITHHELD = "not held: the owner applies this change (docs/day0.md)"
 
 
 @dataclass(frozen=True)
@@ -168,18 +167,11 @@ TABLE: dict[str, Entry] = {
     # No service accounts and no service-account IAM: the bootstrap creates the stack's accounts
     # and the grants on them (components/day0/stack_identities.py), so the deployer holds no
     # iam.serviceAccounts.create/update/delete/getIamPolicy/setIamPolicy.
-    # Update withheld: with iam.roles.update a deployer could add any permission to a role it may
-    # grant (the roles it may grant include the stack's custom roles) and grant it to itself
-    # (RhinoSecurityLabs iam.roles.update). The owner applies a custom role's content change.
-    "gcp:projects/iAMCustomRole:IAMCustomRole": Entry(
-        ("iam.roles.create", "iam.roles.get", "iam.roles.undelete"),
-        ("iam.roles.get",),
-        ("iam.roles.get", "iam.roles.update"),
-        ("iam.roles.delete",),
-        f"{MAP} iam.projects.roles.create/get/patch/delete/undelete",
-        Bound.WITHHELD,
-        withheld=("iam.roles.update",),
-    ),
+    # No custom roles: the bootstrap creates every custom role the stack grants
+    # (components/custom_roles.py, components/day0/stack_roles.py) and the stack grants them by
+    # name, which needs no iam.roles.get (setIamPolicy checks only the caller's setIamPolicy).
+    # So the deployer holds no iam.roles.* at all: whoever creates a role decides its
+    # permissions, and IAM checks none of them against the creator.
     "gcp:projects/iAMMember:IAMMember": _iam_member(
         "resourcemanager.projects",
         Bound.GRANTABLE_ROLES,
@@ -297,7 +289,7 @@ TABLE: dict[str, Entry] = {
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s("thirdPartyObjects"),
-    # Opt-in Kueue (components/kueue.py): its queues and flavors are custom resources. The
+    # Opt-in Kueue (components/gke/kueue.py): its queues and flavors are custom resources. The
     # objects its Helm chart renders are not registered under mocks, so not listed here.
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _k8s("thirdPartyObjects"),
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _k8s("thirdPartyObjects"),

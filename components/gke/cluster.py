@@ -15,9 +15,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import kubeconfig, node_config
+from components.airflow import kubeconfig
 from components.config import ClusterConfig
-from components.network import NetworkRef
+from components.gke import node_config
+from components.gke.network import NetworkRef
 
 KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 # Both shape only the transient default pool (deleted right after creation) and are ForceNew
@@ -34,7 +35,7 @@ class GkeClusterArgs:
     network: NetworkRef
     node_service_account: pulumi.Input[str]
     labels: dict[str, str]
-    # monitoring_config.enable_components (components/observability.py monitoring_components).
+    # monitoring_config.enable_components (components/observability/observability.py monitoring_components).
     monitoring_components: tuple[str, ...] = ("SYSTEM_COMPONENTS",)
 
 
@@ -214,7 +215,7 @@ class GkeCluster(pulumi.ComponentResource):
         namespace: str | None = None,
     ) -> pulumi.Output[dict[str, object]]:
         """A kubeconfig for this cluster. The CA is pinned for the IP endpoint only: the DNS
-        endpoint serves a publicly trusted certificate (see components/kubeconfig.py)."""
+        endpoint serves a publicly trusted certificate (see components/airflow/kubeconfig.py)."""
         return pulumi.Output.all(self.name, self.endpoint, self.ca_certificate, impersonate).apply(
             lambda v: kubeconfig.build(
                 cluster_name=v[0],

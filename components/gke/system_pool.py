@@ -6,8 +6,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from components import node_config
 from components.config import SystemPoolConfig
+from components.gke import node_config
 
 SYSTEM_LABEL = {"workload-class": "system"}
 

@@ -26,8 +26,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import gpu_pool
 from components.config import KueueConfig, StackConfig
+from components.gke import gpu_pool
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"  # the storage version of Kueue v0.19's CRDs
 CONFIG_API_VERSION = "config.kueue.x-k8s.io/v1beta2"

@@ -6,7 +6,7 @@ per GPU pool) or `kube_pod_nodeselectors` (which pool a pending pod waits for). 
 "collect additional metrics" is to run the open-source kube-state-metrics yourself (GKE "Configure
 metrics collection", kube state metrics). Running both would put two writers behind the same
 `kube_pod_*` metric names, so the stack runs only its own, and only for what the alerts and the
-dashboard read (components/alerts.py):
+dashboard read (components/observability/alerts.py):
 
 - resources: pods, nodes, resourcequotas (`--resources`); its ClusterRole can list and watch those
   three and nothing else (read-only: the policy pack's `rbac-no-cluster-scope` exception);
@@ -28,11 +28,23 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.observability.scrape import PORT_NAME, cluster_pod_monitoring
+
 NAMESPACE = "kube-state-metrics"  # kube-* is reserved: no deployment namespace can take it
 NAME = "kube-state-metrics"
 # registry.k8s.io, the image kube-state-metrics publishes (README "Container Image"); v2.13.0 has
-# --metric-opt-in-list and kube_pod_nodeselectors.
-IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"
+# --metric-opt-in-list and kube_pod_nodeselectors. Pinned by digest (`<tag>@<digest>`: the runtime
+# pulls the digest): the multi-arch digest registry.k8s.io serves for v2.13.0, from the Kubernetes
+# image promoter's manifest, kubernetes/k8s.io
+# registry.k8s.io/images/k8s-staging-kube-state-metrics/images.yaml
+# @ d7bd31108ded441313a66c085b7db945dbea4c4d (`kube-state-metrics` dmap, "v2.13.0").
+DIGEST_SOURCE = (
+    "kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kube-state-metrics/images.yaml "
+    "@ d7bd31108ded441313a66c085b7db945dbea4c4d"
+)
+TAG = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"
+DIGEST = "sha256:639a1e2da549210adddc0391ff91e270e83f7873014aec53258462812f741e6f"
+IMAGE = f"{TAG}@{DIGEST}"
 PORT = 8080
 TELEMETRY_PORT = 8081
 RESOURCES = ("pods", "nodes", "resourcequotas")
@@ -45,8 +57,7 @@ METRICS = (
     "kube_resourcequota",
 )
 OPT_IN = ("kube_pod_nodeselectors",)
-NODE_LABELS = ("gpu-pool",)  # components/gpu_pool.py POOL_LABEL
-SCRAPE_INTERVAL = "30s"
+NODE_LABELS = ("gpu-pool",)  # components/gke/gpu_pool.py POOL_LABEL
 READ_VERBS = ["list", "watch"]
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "pulumi"}
 PSA = {
@@ -143,12 +154,16 @@ class KubeStateMetrics(pulumi.ComponentResource):
                                 args=args(),
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
-                                        name="metrics", container_port=PORT
+                                        name=PORT_NAME, container_port=PORT
                                     ),
                                     k8s.core.v1.ContainerPortArgs(
                                         name="telemetry", container_port=TELEMETRY_PORT
                                     ),
                                 ],
+                                # No CPU limit, on purpose: Kubernetes enforces one by
+                                # throttling (kubernetes.io "Resource Management for Pods and
+                                # Containers"), and a throttled exporter answers the 30 s scrape
+                                # late or not at all; the request reserves its share.
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": "100m", "memory": "190Mi"},
                                     limits={"memory": "250Mi"},
@@ -181,17 +196,5 @@ class KubeStateMetrics(pulumi.ComponentResource):
                 parent=self, provider=args_.k8s_provider, depends_on=[ns, sa]
             ),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-scrape",
-            api_version="monitoring.googleapis.com/v1",
-            kind="ClusterPodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, labels=LABELS),
-            spec={
-                "selector": {"matchLabels": selector},
-                "endpoints": [{"port": "metrics", "interval": SCRAPE_INTERVAL}],
-                # Explicitly empty: the series keep the object's namespace and pod labels.
-                "targetLabels": {"metadata": []},
-            },
-            opts=k8s_opts,
-        )
+        cluster_pod_monitoring(f"{name}-scrape", NAME, LABELS, selector, k8s_opts)
         self.register_outputs({"namespace": NAMESPACE})

@@ -1,7 +1,7 @@
 """A self-deployed NVIDIA DCGM exporter (opt-in: `observability.dcgm_source: self-deployed`).
 
 Why: GKE's managed DCGM package exports a fixed field list without `DCGM_FI_DEV_XID_ERRORS`
-(components/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
+(components/observability/alerts.py GKE_DCGM_METRICS), so it cannot feed an XID alert. Google Cloud Managed
 Service for Prometheus documents the alternative: run NVIDIA's nv-hostengine and dcgm-exporter
 yourself and scrape them with a ClusterPodMonitoring ("NVIDIA Data Center GPU Manager (DCGM)"
 exporter page; manifests GoogleCloudPlatform/prometheus-engine@2ffde4ec
@@ -13,13 +13,15 @@ examples/nvidia-dcgm/exporter.yaml and pod-monitoring.yaml). This component is t
   Security `privileged`: both containers run `privileged: true` with hostPath mounts of GKE's
   driver install directory (and the exporter the kubelet's pod-resources socket), exactly as the
   example; that is the security cost of the opt-in (docs/observability.md);
-- resource requests and memory limits (the example sets none), no service-account token (neither
+- images pinned by digest (digests from the config: no public source pins these tags), resource
+  requests and memory limits (the example sets none; no CPU limit, see REQUESTS), no
+  service-account token (neither
   process calls the Kubernetes API: the exporter maps GPUs to pods through the kubelet's
   pod-resources socket, dcgm-exporter@3.3.0-3.2.0 pkg/dcgmexporter/kubernetes.go);
 - a checksum of the counters on the exporter's pod template, so a field change rolls the
   exporter (it reads the file once at start).
 
-The cluster's `enable_components` then lists no DCGM (components/observability.py): one host
+The cluster's `enable_components` then lists no DCGM (components/observability/observability.py): one host
 engine per node, one writer per metric.
 """
 
@@ -32,19 +34,25 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.alerts import DCGM_XID, GKE_DCGM_METRICS
+from components.config.observability import DCGM_DIGEST_KEYS
+from components.observability.alerts import DCGM_XID, GKE_DCGM_METRICS
+from components.observability.scrape import PORT_NAME, cluster_pod_monitoring
 
 NAMESPACE = "kube-dcgm-exporter"  # kube-* is reserved: no deployment namespace can take it
 HOSTENGINE = "nvidia-dcgm"
 EXPORTER = "nvidia-dcgm-exporter"
 # The example's images (prometheus-engine@2ffde4ec examples/nvidia-dcgm/exporter.yaml): DCGM 3.3.0
 # for nv-hostengine and dcgm-exporter 3.3.0-3.2.0, built on the same DCGM, so the exporter and the
-# remote host engine speak one DCGM version.
-HOSTENGINE_IMAGE = "nvcr.io/nvidia/cloud-native/dcgm:3.3.0-1-ubuntu22.04"
-EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04"
+# remote host engine speak one DCGM version. Run pinned by digest (`<tag>@<digest>`: the runtime
+# pulls the digest, the tag only reads). No public source found pins these tags by digest (the
+# example, NVIDIA's chart values and the GPU Operator's bundles name tags, or digests without
+# tags), so the digests are required config keys, validated in components/config/observability.py
+# (`observability.dcgm_hostengine_digest`, `dcgm_exporter_digest`); prod's policy
+# `workload-image-pinned-by-digest` refuses an image without one.
+HOSTENGINE_IMAGE = DCGM_DIGEST_KEYS["dcgm_hostengine_digest"]
+EXPORTER_IMAGE = DCGM_DIGEST_KEYS["dcgm_exporter_digest"]
 HOSTENGINE_PORT = 5555
 METRICS_PORT = 9400
-SCRAPE_INTERVAL = "30s"  # the example's; alerts.SCRAPE_INTERVAL_SECONDS assumes 30 s
 # GKE's driver install directory, where GKE's managed driver installation puts the driver
 # (hence: GKE-managed drivers only; components/config refuses INSTALLATION_DISABLED).
 DRIVER_DIR = "/home/kubernetes/bin/nvidia"
@@ -57,6 +65,10 @@ PSA = {
 LABELS = {"app.kubernetes.io/part-of": "dcgm-exporter", "app.kubernetes.io/managed-by": "pulumi"}
 # Requests and limits: the example and NVIDIA's chart set none, so these are the stack's own
 # bounds (Burstable pods with a memory cap on a GPU node); raise them if a pod is OOMKilled.
+# No CPU limit, on purpose: Kubernetes enforces a CPU limit by throttling the container
+# (kubernetes.io "Resource Management for Pods and Containers", how limits are applied), and a
+# throttled exporter answers a scrape late; a scrape past its timeout is a missing sample, which
+# the GPU alerts read as no data. The CPU request reserves its share; the memory limit bounds it.
 REQUESTS = {"cpu": "50m", "memory": "128Mi"}
 LIMITS = {"memory": "512Mi"}
 
@@ -159,6 +171,9 @@ def _driver_mount() -> k8s.core.v1.VolumeMountArgs:
 @dataclass(frozen=True)
 class DcgmExporterArgs:
     k8s_provider: k8s.Provider
+    # `sha256:<hex>` of HOSTENGINE_IMAGE and EXPORTER_IMAGE (validated config keys).
+    hostengine_digest: str
+    exporter_digest: str
     # Created after these (the cluster, whose update turns GKE's own DCGM package off first).
     after: Sequence[pulumi.Resource] = ()
 
@@ -203,7 +218,7 @@ class DcgmExporter(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name=HOSTENGINE,
-                                image=HOSTENGINE_IMAGE,
+                                image=f"{HOSTENGINE_IMAGE}@{args.hostengine_digest}",
                                 command=["nv-hostengine", "-n", "-b", "ALL"],
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
@@ -265,11 +280,11 @@ class DcgmExporter(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name=EXPORTER,
-                                image=EXPORTER_IMAGE,
+                                image=f"{EXPORTER_IMAGE}@{args.exporter_digest}",
                                 command=exporter_command(),
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
-                                        name="metrics", container_port=METRICS_PORT
+                                        name=PORT_NAME, container_port=METRICS_PORT
                                     )
                                 ],
                                 security_context=privileged,
@@ -311,18 +326,5 @@ class DcgmExporter(pulumi.ComponentResource):
             ),
             opts=child(ns, counters),
         )
-        k8s.apiextensions.CustomResource(
-            f"{name}-scrape",
-            api_version="monitoring.googleapis.com/v1",
-            kind="ClusterPodMonitoring",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=EXPORTER, labels=LABELS),
-            spec={
-                "selector": {"matchLabels": exporter_labels},
-                "endpoints": [{"port": "metrics", "interval": SCRAPE_INTERVAL}],
-                # Explicitly empty, as the example and GKE's own: the series keep the exporter's
-                # namespace and pod labels (the GPU's pod's), not the exporter pod's.
-                "targetLabels": {"metadata": []},
-            },
-            opts=child(),
-        )
+        cluster_pod_monitoring(f"{name}-scrape", EXPORTER, LABELS, exporter_labels, child())
         self.register_outputs({"namespace": NAMESPACE})

@@ -1,0 +1,1 @@
+"""The Airflow access path: per-deployment identity, namespace, RBAC, connection secret, agent, XCom."""

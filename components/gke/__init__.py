@@ -1,0 +1,1 @@
+"""GKE: the network, the cluster, its node pools and classes, and the GPU catalog they check."""

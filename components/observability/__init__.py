@@ -1,0 +1,1 @@
+"""Observability: GPU and pod-state metrics, alert policies and the dashboard."""
