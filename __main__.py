@@ -8,10 +8,11 @@ from components import config, custom_roles
 from components.airflow.airflow_access import AirflowDeploymentAccess, AirflowDeploymentAccessArgs
 from components.airflow.secret_encryption import SecretManagerKeys, SecretManagerKeysArgs
 from components.airflow.xcom_bucket import XComStorage, XComStorageArgs
-from components.gke import gpu_pool, network
+from components.gke import gpu_pool, kueue, network
 from components.gke.cluster import GkeCluster, GkeClusterArgs
 from components.gke.compute_class import GpuComputeClass, GpuComputeClassArgs
 from components.gke.gpu_pool import GpuNodePool, GpuNodePoolArgs
+from components.gke.kueue import Kueue, KueueArgs
 from components.gke.node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from components.gke.system_pool import SystemNodePool, SystemNodePoolArgs
 from components.observability.dcgm_exporter import DcgmExporter, DcgmExporterArgs
@@ -98,6 +99,7 @@ gpu_scheduling = gpu_pool.gpu_scheduling(cfg)
 
 # --- Airflow access: one isolated namespace, identity and connection per Astro deployment ---
 airflow: dict[str, dict[str, object]] = {}
+accesses: list[pulumi.Resource] = []
 if cfg.deployments:
     # The custom roles exist before this stack runs: the bootstrap creates them (docs/day0.md).
     launcher_role = custom_roles.launcher(cfg).name
@@ -138,9 +140,25 @@ if cfg.deployments:
                 xcom_role=xcom.role_name if xcom else None,
                 xcom_key_grants=xcom.key_grants if xcom else {},
                 gpu_scheduling=gpu_scheduling,
+                gpu_ceiling=cfg.gpu_ceiling(deployment),
             ),
         )
         airflow[deployment.name] = access.outputs
+        accesses.append(access)
+
+# --- GPU sharing across deployments (opt-in): Kueue, a flavor per pool, a queue per deployment ---
+if cfg.kueue.enabled:
+    Kueue(
+        f"{name}-kueue",
+        KueueArgs(
+            config=cfg.kueue,
+            flavors=kueue.flavors(cfg),
+            queues=kueue.queues(cfg),
+            k8s_provider=k8s_provider,
+            after=[*gpu_pools.values(), *accesses],
+            protect=cfg.protect_live_objects,
+        ),
+    )
 
 # --- Observability: pod-state metrics, alerts with runbooks, the GPU dashboard ---
 KubeStateMetrics(

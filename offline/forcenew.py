@@ -97,6 +97,15 @@ TABLE: dict[str, dict[str, Field]] = {
     ),
     # diff.go core/v1 ConfigMap: `.data` and `.binaryData` replace.
     "kubernetes:core/v1:ConfigMap": k8s(data=R),
+    # Kueue's custom resources (opt-in GPU sharing): diff.go lists no path for them, so only
+    # metadata.name/namespace replace. A LocalQueue's spec.clusterQueue is immutable in Kueue's CRD
+    # (x-kubernetes-validations `self == oldSelf`): an update the API server refuses.
+    "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": k8s(spec=U),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": k8s(spec=U),
+    "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": k8s(
+        spec=UB,
+        spec__clusterQueue=Field(False, note="an update the API server refuses (immutable)"),
+    ),
     "gcp:monitoring/alertPolicy:AlertPolicy": ALERT_POLICY,
     "gcp:monitoring/dashboard:Dashboard": DASHBOARD,
     "gcp:logging/metric:Metric": LOG_METRIC,
@@ -177,6 +186,9 @@ SOURCES: dict[str, str] = {
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _K8S_DIFF,
     "kubernetes:apps/v1:DaemonSet": _K8S_DIFF,
     "kubernetes:core/v1:ConfigMap": _K8S_DIFF,
+    "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _K8S_DIFF,
+    "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _K8S_DIFF,
+    "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": _K8S_DIFF,
     "gcp:monitoring/alertPolicy:AlertPolicy": source(
         TPG, "google/services/monitoring/resource_monitoring_alert_policy.go", "34ff2886"
     ),

@@ -38,9 +38,14 @@ def prod() -> runner.Run:
 
 
 def airflow_side(registrations: list[Any]) -> list[Any]:
-    """Without the stack's own kube-state-metrics objects (components/observability/kube_state_metrics.py), for
+    """Without the stack's own kube-state-metrics and Kueue objects
+    (components/observability/kube_state_metrics.py, components/gke/kueue.py), for
     assertions about what deployments and agents get."""
-    return [r for r in registrations if "observability:KubeStateMetrics$" not in r.urn]
+    return [
+        r
+        for r in registrations
+        if "observability:KubeStateMetrics$" not in r.urn and "kueue:Kueue$" not in r.urn
+    ]
 
 
 def raw_platform(stack: str = "dev") -> dict[str, Any]:

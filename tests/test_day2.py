@@ -73,6 +73,11 @@ DECISIONS: dict[str, Options] = {
     "kubernetes:apps/v1:Deployment": Options(),
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": Options(),
     "pulumi:providers:kubernetes": Options(),
+    # Kueue (opt-in GPU sharing): cluster-scoped or per-namespace objects with fixed names; a
+    # replacement re-creates them, and queued pods stay gated meanwhile (docs/gpu-sharing.md).
+    "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": Options(),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": Options(),
+    "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": Options(),
 }
 
 
@@ -97,8 +102,8 @@ def test_every_resource_has_its_replacement_options(
 
 def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
     """Per deployment: its secret and its namespace; per remote deployment also its agent's
-    namespace and its XCom bucket. (Launcher identities are the bootstrap's, protected there in
-    every environment: tests/test_day0_accounts.py.)"""
+    namespace and its XCom bucket; with Kueue on, Kueue's namespace. (Launcher identities are the
+    bootstrap's, protected there in every environment: tests/test_day0_accounts.py.)"""
     protected = sorted(r.name for r in prod.registrations if r.protect)
     assert protected == [
         "astro-gpu-prod-batch-remote-agent-namespace",
@@ -106,6 +111,7 @@ def test_prod_protects_each_deployments_live_objects(prod: runner.Run) -> None:
         "astro-gpu-prod-batch-remote-connection",
         "astro-gpu-prod-batch-remote-namespace",
         "astro-gpu-prod-gke",
+        "astro-gpu-prod-kueue-ns",
         "astro-gpu-prod-ml-training-connection",
         "astro-gpu-prod-ml-training-namespace",
         "astro-gpu-prod-reporting-connection",

@@ -80,8 +80,10 @@ def test_class_hint_selects_the_class_only_and_waits_for_the_slowest_member(
 ) -> None:
     hints = fallback.outputs["gpu_scheduling"]
     assert hints["l4-any"] == {
-        # the spot member's budget: 15 min to schedule, 3 retries
-        "schedule_timeout_seconds": 900,
+        # prod shares GPUs through Kueue (docs/gpu-sharing.md): the queue label, and its 30
+        # minutes of queue_wait on top of the spot member's budget (15 min to schedule), 3 retries
+        "labels": {"kueue.x-k8s.io/queue-name": "gpu"},
+        "schedule_timeout_seconds": 900 + 30 * 60,
         "startup_timeout_seconds": 900,
         "retries": 3,
         "retry_delay_seconds": 60,
@@ -251,7 +253,8 @@ def test_gpus_per_node_is_what_one_pod_may_request(
     def mutate(c: dict[str, Any]) -> None:
         a100 = next(p for p in c["gpu_pools"] if p["name"] == "a100")
         a100.pop("sharing", None)
-        a100.update(changes)
+        # 6 per zone: without sharing the pool still holds prod's Kueue cohort (11 GPUs).
+        a100.update(max_nodes=6, **changes)
 
     run = run_with(mutate, "prod")
     assert run.outputs["gpu_scheduling"]["a100"]["gpus_per_node"] == gpus

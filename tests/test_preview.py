@@ -93,13 +93,14 @@ def test_prod_preview_shows_each_gpu_pools_cold_start_budget() -> None:
     start = lines.index(
         "GPU cold-start budget (what a task on each pool waits for; components/gke/cold_start.py):"
     )
+    # Each schedule wait includes prod's 30 min Kueue queue wait (docs/gpu-sharing.md).
     assert lines[start + 1 : start + 7] == [
-        "    a100: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
-        "    l4: scheduled within 10m00s, started within 15m00s, 1 retry 60 s apart",
+        "    a100: scheduled within 40m00s, started within 15m00s, 1 retry 60 s apart",
+        "    l4: scheduled within 40m00s, started within 15m00s, 1 retry 60 s apart",
         # the class waits as long as its slowest member (spot and flex-start: 15 min)
-        "    l4-any: scheduled within 15m00s, started within 15m00s, 3 retries 60 s apart",
-        "    l4-flex: scheduled within 15m00s, started within 15m00s, 1 retry 60 s apart",
-        "    l4-spot: scheduled within 15m00s, started within 15m00s, 3 retries 60 s apart",
+        "    l4-any: scheduled within 45m00s, started within 15m00s, 3 retries 60 s apart",
+        "    l4-flex: scheduled within 45m00s, started within 15m00s, 1 retry 60 s apart",
+        "    l4-spot: scheduled within 45m00s, started within 15m00s, 3 retries 60 s apart",
         "  from:",
     ]
     assert lines[start + 7].startswith("    node_boot 270 s: GPU VM created and joined")

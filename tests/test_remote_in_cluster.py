@@ -188,6 +188,8 @@ def test_xcom_bucket_cmek_one_grant_per_key(run_with: Callable[..., runner.Run])
         other.update(name="etl-remote", namespace="airflow-etl", connection_id="gke_gpu_etl")
         other["agent"].update(namespace="astro-agent-etl")
         c["deployments"].append(other)
+        # Kueue off: the cohort's quotas (13 GPUs) would no longer fit the l4-flex pool.
+        c["kueue"]["enabled"] = False
 
     run = run_with(two_remote_on_one_key, stack="prod")
     (grant,) = [r for r in run.of_type(KMS_IAM) if "-xcom-kms-" in r.name]
@@ -230,10 +232,11 @@ def test_in_cluster_outputs_and_agent_values(prod: runner.Run) -> None:
         "launcher_email": None,
         "airflow_pool": {
             "name": "gke_gpu",
-            "slots": 2,
+            # gpu_quota 2 + its Kueue borrowing_limit 2 (docs/gpu-sharing.md)
+            "slots": 4,
             "include_deferred": True,
             "description": (
-                "GPU tasks of Astro deployment batch-remote: 2 slots = the GPU quota "
+                "GPU tasks of Astro deployment batch-remote: 4 slots = the GPU quota "
                 "(requests.nvidia.com/gpu) of namespace airflow-batch; pool_slots = GPUs per task "
                 "(managed by Pulumi, make airflow-pool)"
             ),

@@ -158,6 +158,7 @@ def test_removing_a_deployment_deletes_exactly_its_objects(
 ) -> None:
     def drop(p: dict[str, Any]) -> None:
         p["deployments"] = [d for d in p["deployments"] if d["name"] != "reporting"]
+        p["kueue"]["deployments"].pop("reporting")  # its Kueue limits go with it
 
     changes = review.diff(prod.registrations, run_with(drop, "prod").registrations)
     component = prod.one(review.DEPLOYMENT, "astro-gpu-prod-reporting")
@@ -171,10 +172,13 @@ def test_removing_a_deployment_deletes_exactly_its_objects(
         return False
 
     objects = {component.urn} | {r.urn for r in prod.registrations if under(r)}
-    # The quota alert and the dashboard stop naming its namespace: updated in place.
+    # The quota alert and the dashboard stop naming its namespace: updated in place. Its Kueue
+    # queues (prod shares GPUs: docs/gpu-sharing.md) go with it.
     assert {(c.name, c.op) for c in changes if c.urn not in objects} == {
         ("astro-gpu-prod-observability-gpu-quota", "update"),
         ("astro-gpu-prod-observability-dashboard", "update"),
+        ("astro-gpu-prod-kueue-clusterqueue-reporting", "delete"),
+        ("astro-gpu-prod-kueue-localqueue-airflow-reporting-gpu", "delete"),
     }
     changes = [c for c in changes if c.urn in objects]
     assert {c.urn for c in changes} == objects
@@ -310,6 +314,7 @@ def test_removing_a_remote_deployment_names_its_agents_live_objects(
 
     def drop(p: dict[str, Any]) -> None:
         p["deployments"] = [d for d in p["deployments"] if d["name"] != "batch-remote"]
+        p["kueue"]["deployments"].pop("batch-remote")  # its Kueue limits go with it
 
     changes = review.diff(prod.registrations, run_with(drop, "prod").registrations)
     owner = "deployment astro-gpu-prod-batch-remote: its"

@@ -234,6 +234,9 @@ def from_hint(
         "pool_slots": gpus * int(hint["pool_slots_per_gpu"]),
         "callbacks": list(CALLBACKS),
     }
+    if hint.get("labels"):
+        # Kueue on: the queue label (`kueue.x-k8s.io/queue-name`) that queues the pod.
+        kwargs["labels"] = dict(hint["labels"])
     if conn_id is not None:
         kwargs["kubernetes_conn_id"] = conn_id
     if namespace is not None:

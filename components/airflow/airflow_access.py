@@ -68,6 +68,8 @@ class AirflowDeploymentAccessArgs:
     xcom_role: pulumi.Input[str] | None = None
     xcom_key_grants: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     gpu_scheduling: Mapping[str, Any] = field(default_factory=dict)
+    # The namespace's GPU quota and Airflow pool slots when not `gpu_quota` (Kueue: + borrowing).
+    gpu_ceiling: int | None = None
 
 
 def _replication(cfg: SecretManagerConfig) -> gcp.secretmanager.SecretReplicationArgs:
@@ -112,6 +114,7 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
     ):
         super().__init__("astro-gke-gpu:airflow:DeploymentAccess", name, None, opts)
         d = args.deployment
+        gpus = d.gpu_quota if args.gpu_ceiling is None else args.gpu_ceiling
         gcp_opts = pulumi.ResourceOptions(parent=self)
         # What a running deployment depends on: deleting or replacing one breaks its tasks.
         live = pulumi.ResourceOptions(parent=self, protect=args.protect)
@@ -208,7 +211,7 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             metadata=meta("kpo-quota"),
             spec=k8s.core.v1.ResourceQuotaSpecArgs(
                 hard={
-                    "requests.nvidia.com/gpu": str(d.gpu_quota),
+                    "requests.nvidia.com/gpu": str(gpus),
                     "requests.cpu": d.cpu_quota,
                     "limits.cpu": d.cpu_quota,
                     "requests.memory": d.memory_quota,
@@ -364,7 +367,7 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
             "auth_mode": d.launch_mode,
             "launcher_email": launcher_email,
             # Hosted and remote alike: pools live in the Astro-hosted Airflow either way.
-            "airflow_pool": airflow_connection.pool_spec(d),
+            "airflow_pool": airflow_connection.pool_spec(d, gpus),
         }
         if kwargs is not None:
             self.outputs["AIRFLOW__SECRETS__BACKEND"] = airflow_connection.BACKEND

@@ -83,20 +83,22 @@ def xcom_env(bucket: str) -> dict[str, str]:
     }
 
 
-def pool_spec(deployment: AirflowDeploymentConfig) -> dict[str, Any]:
+def pool_spec(deployment: AirflowDeploymentConfig, slots: int | None = None) -> dict[str, Any]:
     """The deployment's Airflow pool for GPU tasks (`make airflow-pool` upserts it through the
     deployment's `/api/v2/pools`): as many slots as the namespace's GPU quota, so tasks beyond the
     quota wait in Airflow (state `scheduled`, no pod, no KubernetesPodOperator timeout running)
     instead of being refused by the API server's ResourceQuota admission, which KPO does not retry
     (a 403 is not in cncf-kubernetes' TRANSIENT_STATUS_CODES). `include_deferred`: a deferred KPO
     task still has its pod and its GPUs, so it must keep its slots (Airflow counts deferred tasks
-    against a pool only when this is true: models/pool.py `Pool.occupied_slots`)."""
+    against a pool only when this is true: models/pool.py `Pool.occupied_slots`). `slots`: the
+    namespace's GPU quota when it is not `gpu_quota` (with Kueue: plus the borrowing limit)."""
+    slots = deployment.gpu_quota if slots is None else slots
     return {
         "name": deployment.airflow_pool,
-        "slots": deployment.gpu_quota,
+        "slots": slots,
         "include_deferred": True,
         "description": (
-            f"GPU tasks of Astro deployment {deployment.name}: {deployment.gpu_quota} slots = "
+            f"GPU tasks of Astro deployment {deployment.name}: {slots} slots = "
             f"the GPU quota (requests.nvidia.com/gpu) of namespace {deployment.namespace}; "
             "pool_slots = GPUs per task (managed by Pulumi, make airflow-pool)"
         ),

@@ -49,6 +49,13 @@ from components.config.deployments import (
     SecretManagerConfig,
     isolation_problems,
 )
+from components.config.kueue import (
+    KueueConfig,
+    KueueDeploymentConfig,
+    KueuePreemptionConfig,
+    ProvisioningRequestConfig,
+    devices_per_node,
+)
 from components.config.network import CreateNetworkConfig, ExistingNetworkConfig, NetworkConfig
 from components.config.observability import ObservabilityConfig
 from components.config.pools import (
@@ -85,11 +92,15 @@ __all__ = [
     "GpuClassConfig",
     "GpuPoolConfig",
     "GpuSharingConfig",
+    "KueueConfig",
+    "KueueDeploymentConfig",
+    "KueuePreemptionConfig",
     "MaintenanceWindowConfig",
     "NetworkConfig",
     "NodeServiceAccountConfig",
     "ObservabilityConfig",
     "PoolSettings",
+    "ProvisioningRequestConfig",
     "SecretManagerConfig",
     "StackConfig",
     "SystemPoolConfig",
@@ -136,6 +147,22 @@ class StackConfig(_Model):
     )
 
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    kueue: KueueConfig = Field(
+        default_factory=KueueConfig,
+        description="Opt-in: GPU sharing across deployments with Kueue (docs/gpu-sharing.md).",
+    )
+
+    @field_validator("kueue")
+    @classmethod
+    def _kueue_fits(cls, v: KueueConfig, info: ValidationInfo) -> KueueConfig:
+        if not v.enabled or "gpu_pools" not in info.data or "deployments" not in info.data:
+            return v  # off, or the pools/deployments are invalid and already reported
+        problems = kueue_problems(
+            v, info.data["gpu_pools"], info.data["deployments"], bool(_ctx(info, "zonal"))
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
 
     @field_validator("observability")
     @classmethod
@@ -256,9 +283,87 @@ class StackConfig(_Model):
         `pulumi state unprotect`."""
         return self.environment == "prod"
 
+    def gpu_ceiling(self, deployment: AirflowDeploymentConfig) -> int:
+        """GPUs the deployment's namespace quota and Airflow pool allow: its `gpu_quota`, plus
+        what it may borrow through Kueue (a borrowing task's pod must pass the quota first)."""
+        if not self.kueue.enabled:
+            return deployment.gpu_quota
+        limits = self.kueue.deployments.get(deployment.name)
+        return deployment.gpu_quota + (limits.borrowing_limit if limits else 0)
+
     @property
     def all_labels(self) -> dict[str, str]:
         return {**self.labels, "environment": self.environment, "managed-by": "pulumi"}
+
+
+def pool_capacity(pool: GpuPoolConfig, zonal: bool) -> int | None:
+    """`nvidia.com/gpu` the pool can hold at most: max_nodes per zone x zones x devices per node;
+    None when its zones are the cluster's defaults (a regional cluster's zone count is GKE's)."""
+    zones = 1 if zonal else len(pool.zones)
+    if not zones:
+        return None
+    partitions = (
+        catalog.MIG_PARTITION_COUNTS[pool.accelerator_type][pool.partition_size]
+        if pool.partition_size
+        else 1
+    )
+    clients = pool.sharing.max_shared_clients_per_gpu if pool.sharing else None
+    return pool.max_nodes * zones * devices_per_node(pool.accelerator_count, clients, partitions)
+
+
+def kueue_problems(
+    v: KueueConfig,
+    pools: list[GpuPoolConfig],
+    deployments: list[AirflowDeploymentConfig],
+    zonal: bool,
+) -> list[str]:
+    """What makes the Kueue config unsafe: unknown names, lending more than the quota, and a pool
+    whose flavor the cohort could over-admit (the deployments' nominal quotas, which borrowing only
+    moves between them, must fit the pool)."""
+    problems = []
+    by_name = {d.name: d for d in deployments}
+    if not deployments:
+        problems.append("enabled without deployments: there is nothing to queue")
+    if unknown := sorted(set(v.deployments) - set(by_name)):
+        problems.append(f"deployments: no deployment named {', '.join(unknown)}")
+    for name, limits in sorted(v.deployments.items()):
+        d = by_name.get(name)
+        if d and limits.lending_limit is not None and limits.lending_limit > d.gpu_quota:
+            problems.append(
+                f"deployments.{name}.lending_limit {limits.lending_limit} exceeds its gpu_quota "
+                f"{d.gpu_quota} (a deployment lends only its own nominal quota)"
+            )
+    nominal = sum(d.gpu_quota for d in deployments)
+    for pool in pools:
+        capacity = pool_capacity(pool, zonal)
+        if capacity is None:
+            problems.append(
+                f"GPU pool {pool.name} must list its zones: its flavor's capacity is max_nodes x "
+                "zones x GPUs per node"
+            )
+            continue
+        for d in deployments:
+            own = v.deployments.get(d.name)
+            reach = d.gpu_quota + (own.borrowing_limit if own else 0)
+            if reach > capacity:
+                problems.append(
+                    f"deployments.{d.name}: gpu_quota {d.gpu_quota} + borrowing_limit "
+                    f"{reach - d.gpu_quota} exceeds GPU pool {pool.name}'s capacity {capacity}"
+                )
+        if nominal > capacity:
+            problems.append(
+                f"the deployments' gpu_quota total {nominal} exceeds GPU pool {pool.name}'s "
+                f"capacity {capacity} (max_nodes x zones x devices per node): Kueue would admit "
+                "more GPUs than the pool can hold; raise its max_nodes or lower the quotas"
+            )
+    if v.provisioning_request:
+        flex = {p.name for p in pools if p.flex_start}
+        if bad := [p for p in v.provisioning_request.pools if p not in flex]:
+            problems.append(
+                f"provisioning_request.pools: {', '.join(bad)} is not a flex-start GPU pool "
+                "(queued provisioning is for flex-start pools)"
+            )
+    return problems
 
 
 def _pod_shape(pool: GpuPoolConfig) -> tuple[object, ...]:

@@ -289,6 +289,11 @@ TABLE: dict[str, Entry] = {
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s("thirdPartyObjects"),
+    # Opt-in Kueue (components/gke/kueue.py): its queues and flavors are custom resources. The
+    # objects its Helm chart renders are not registered under mocks, so not listed here.
+    "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _k8s("thirdPartyObjects"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _k8s("thirdPartyObjects"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": _k8s("thirdPartyObjects"),
 }
 
 # The Kubernetes rules the stack's Roles (launcher and agent) and kube-state-metrics' ClusterRole

@@ -8,6 +8,8 @@ the ExtendedResourceToleration admission plugin gives them the toleration.
 
 from __future__ import annotations
 
+from typing import cast
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -115,15 +117,28 @@ def tolerations(compute_class: str | None, arm: bool = False) -> list[dict[str, 
     return out
 
 
+# The label that puts a pod into a Kueue LocalQueue of its namespace (Kueue docs "Run Plain Pods").
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def queue_labels(queue: str | None) -> dict[str, object]:
+    """With Kueue on: the pod labels that queue a task (the LocalQueue of the same name exists in
+    every deployment namespace, so one hint serves every deployment)."""
+    return {"labels": {QUEUE_LABEL: queue}} if queue else {}
+
+
 def scheduling_hints(
     cfg: GpuPoolConfig,
     compute_class: str | None = None,
     figures: cold_start.Figures = cold_start.SOURCED,
+    queue: str | None = None,
 ) -> dict[str, object]:
     """What a KubernetesPodOperator task needs to land on this pool, and to wait for it: the
     cold-start timeouts and retries of components/gke/cold_start.py, by KPO's parameter names.
-    `figures`: the sourced ones; the contract suite passes them scaled down to seconds."""
+    `figures`: the sourced ones; the contract suite passes them scaled down to seconds. `queue`:
+    the Kueue LocalQueue its pods name."""
     return {
+        **queue_labels(queue),
         **cold_start.budget(cfg, figures).hints(),
         "node_selector": {
             ACCELERATOR_LABEL: cfg.accelerator_type,
@@ -151,7 +166,10 @@ def gpus_per_pod(cfg: GpuPoolConfig) -> int:
 
 
 def class_hints(
-    name: str, members: list[GpuPoolConfig], figures: cold_start.Figures = cold_start.SOURCED
+    name: str,
+    members: list[GpuPoolConfig],
+    figures: cold_start.Figures = cold_start.SOURCED,
+    queue: str | None = None,
 ) -> dict[str, object]:
     """What a task needs to run on a ComputeClass: its selector ONLY (GKE rejects a pod that also
     selects `cloud.google.com/gke-accelerator`), both tolerations, and the waits of the slowest
@@ -159,6 +177,7 @@ def class_hints(
     budgets = [cold_start.budget(p, figures).hints() for p in members]
     waits = {key: max(b[key] for b in budgets) for key in budgets[0]}
     return {
+        **queue_labels(queue),
         **waits,
         "node_selector": {COMPUTE_CLASS_KEY: name},
         "tolerations": tolerations(name, is_arm(members[0])),
@@ -175,13 +194,33 @@ def gpu_scheduling(
     per GPU class (`figures` as in scheduling_hints)."""
     class_of = {member: c.name for c in cfg.gpu_classes for member in c.pools}
     by_name = {pool.name: pool for pool in cfg.gpu_pools}
-    return {
-        **{p.name: scheduling_hints(p, class_of.get(p.name), figures) for p in cfg.gpu_pools},
+    queue = cfg.kueue.queue_name if cfg.kueue.enabled else None
+    hints: dict[str, dict[str, object]] = {
         **{
-            c.name: class_hints(c.name, [by_name[member] for member in c.pools], figures)
+            p.name: scheduling_hints(p, class_of.get(p.name), figures, queue) for p in cfg.gpu_pools
+        },
+        **{
+            c.name: class_hints(c.name, [by_name[member] for member in c.pools], figures, queue)
             for c in cfg.gpu_classes
         },
     }
+    if queue:
+        # KPO's schedule timeout runs while Kueue holds the pod gated (it waits for
+        # PodScheduled: cncf-kubernetes utils/pod_manager.py), so the queue wait is added to it.
+        # At the figures' time scale (the contract suite's scaled budgets scale it too).
+        scale = figures.node_boot.seconds / cold_start.SOURCED.node_boot.seconds
+        wait = cfg.kueue.queue_wait_minutes * 60 * scale
+        for hint in hints.values():
+            total = cast(float, hint["schedule_timeout_seconds"]) + wait
+            # Whole seconds stay an int, as the budget gives them (the preview prints m:ss).
+            hint["schedule_timeout_seconds"] = int(total) if float(total).is_integer() else total
+        # A class member's flavor carries the class label, which Kueue adds to the pod's selector
+        # at admission; GKE rejects a pod that selects a ComputeClass and the accelerator label
+        # together, so the member's hint selects it by `gpu-pool` alone (unique to the pool).
+        for member in class_of:
+            selector = cast(dict[str, str], hints[member]["node_selector"])
+            selector.pop(ACCELERATOR_LABEL, None)
+    return hints
 
 
 class GpuNodePool(pulumi.ComponentResource):

@@ -3,9 +3,10 @@ server-side to a real kube-apiserver (validation, defaulting, admission), and wh
 admission plugins then do with the pods a task starts: PodSecurity, LimitRanger, ResourceQuota.
 
 CRDs come from named sources: ClusterPodMonitoring from GoogleCloudPlatform/prometheus-engine
-(tests/kube/crds/, with its commit). GKE's ComputeClass CRD (cloud.google.com/v1) is installed by
-GKE itself and published nowhere, so ComputeClass objects are the one kind not applied here; the
-policy pack and the unit tests check them.
+(tests/kube/crds/, with its commit); Kueue's (prod's GPU sharing) from the sigs.k8s.io/kueue
+module tools/kubebin/go.mod pins (`make kube-bin` copies them). GKE's ComputeClass CRD
+(cloud.google.com/v1) is installed by GKE itself and published nowhere, so ComputeClass objects
+are the one kind not applied here; the policy pack and the unit tests check them.
 """
 
 from __future__ import annotations

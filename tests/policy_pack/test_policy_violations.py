@@ -18,6 +18,7 @@ from tests.policy_pack import (
     cases_capacity,
     cases_gke,
     cases_iam,
+    cases_kueue,
     cases_network,
     cases_nodes,
     cases_rbac,
@@ -40,6 +41,7 @@ CASES = [
     *cases_capacity.CASES,
     *cases_stack.CASES,
     *cases_remote.CASES,
+    *cases_kueue.CASES,
 ]
 
 

@@ -1,0 +1,288 @@
+"""Opt-in GPU sharing with Kueue (`kueue`, components/gke/kueue.py), under Pulumi's mocks: what prod's
+stack registers, read against prod's own inputs (Pulumi.prod.yaml), what dev does not, the
+hints a DAG author's `gpu_task` reads, the quota and Airflow pool sizing, the keyed config errors,
+and a first preview. The behaviour on a real control plane: tests/kube/test_kueue.py."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import ConfigError, load
+from offline import runner
+from offline.mocks import RecordingMonitor
+from tests.config_common import assert_problem, problems
+from tests.conftest import CONFIG_KEY, raw_platform
+from tests.test_bootstrap import InputsOnly
+
+KUEUE = "astro-gke-gpu:kueue:Kueue"
+CHART = "kubernetes:helm.sh/v4:Chart"
+FLAVOR = "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor"
+CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
+LOCAL_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue"
+QUOTA = "kubernetes:core/v1:ResourceQuota"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+GPU_TOLERATION = {
+    "key": "nvidia.com/gpu",
+    "operator": "Equal",
+    "value": "present",
+    "effect": "NoSchedule",
+}
+CLASS_TOLERATION = {
+    "key": "cloud.google.com/compute-class",
+    "operator": "Equal",
+    "value": "l4-any",
+    "effect": "NoSchedule",
+}
+
+
+@pytest.fixture(scope="module")
+def prod() -> runner.Run:
+    return runner.run("prod")
+
+
+@pytest.fixture(scope="module")
+def prod_inputs() -> dict[str, Any]:
+    return copy.deepcopy(runner.stack_config("prod")[CONFIG_KEY])
+
+
+def by_type(run: runner.Run, type_: str) -> dict[str, dict[str, Any]]:
+    return {r.inputs["metadata"]["name"]: r.inputs for r in run.registrations if r.type == type_}
+
+
+def test_prod_installs_the_pinned_chart_limited_to_the_deployments_namespaces(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    (chart,) = [r for r in prod.registrations if r.type == CHART]
+    assert chart.inputs["chart"] == "oci://registry.k8s.io/kueue/charts/kueue"
+    assert prod_inputs["kueue"]["version"] == "v0.19.2"
+    assert chart.inputs["version"] == "0.19.2"
+    assert chart.inputs["namespace"] == "kueue-system"
+    assert chart.parent.endswith(f"{KUEUE}::astro-gpu-prod-kueue")
+    config = yaml.safe_load(chart.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    namespaces = sorted(d["namespace"] for d in prod_inputs["deployments"])
+    assert namespaces == ["airflow-batch", "airflow-ml-training", "airflow-reporting"]
+    assert config == {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "manageJobsWithoutQueueName": False,
+        "managedJobsNamespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+            ]
+        },
+        "internalCertManagement": {"enable": True},
+        "integrations": {"frameworks": ["pod"]},
+        "fairSharing": {
+            "preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]
+        },
+    }
+
+
+def test_one_flavor_per_gpu_pool_with_its_node_labels_and_tolerations(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    flavors = by_type(prod, FLAVOR)
+    assert sorted(flavors) == sorted(p["name"] for p in prod_inputs["gpu_pools"])
+    members = prod_inputs["gpu_classes"][0]["pools"]
+    for name, flavor in flavors.items():
+        if name in members:
+            assert flavor["spec"] == {
+                "nodeLabels": {"gpu-pool": name, "cloud.google.com/compute-class": "l4-any"},
+                "tolerations": [GPU_TOLERATION, CLASS_TOLERATION],
+            }
+        else:
+            assert flavor["spec"] == {
+                "nodeLabels": {"gpu-pool": name},
+                "tolerations": [GPU_TOLERATION],
+            }
+
+
+def test_one_cluster_queue_per_deployment_in_one_cohort(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    queues = by_type(prod, CLUSTER_QUEUE)
+    kueue = prod_inputs["kueue"]
+    # The flavors in the class's priority order, then the other pools.
+    order = [*prod_inputs["gpu_classes"][0]["pools"], "a100"]
+    assert sorted(queues) == sorted(d["name"] for d in prod_inputs["deployments"])
+    for d in prod_inputs["deployments"]:
+        limits = kueue["deployments"][d["name"]]
+        spec = queues[d["name"]]["spec"]
+        gpu = {"name": "nvidia.com/gpu", "nominalQuota": str(d["gpu_quota"])}
+        gpu["borrowingLimit"] = str(limits["borrowing_limit"])
+        if "lending_limit" in limits:
+            gpu["lendingLimit"] = str(limits["lending_limit"])
+        assert spec == {
+            "cohortName": "astro-gpu",
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": d["namespace"]}},
+            "queueingStrategy": "BestEffortFIFO",
+            "resourceGroups": [
+                {
+                    "coveredResources": ["nvidia.com/gpu", "cpu", "memory"],
+                    "flavors": [
+                        {
+                            "name": flavor,
+                            "resources": [
+                                gpu,
+                                {"name": "cpu", "nominalQuota": d.get("cpu_quota", "64")},
+                                {"name": "memory", "nominalQuota": d.get("memory_quota", "256Gi")},
+                            ],
+                        }
+                        for flavor in order
+                    ],
+                }
+            ],
+            "flavorFungibility": {
+                "whenCanBorrow": "TryNextFlavor",
+                "whenCanPreempt": "TryNextFlavor",
+            },
+            "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+            "fairSharing": {"weight": str(limits.get("fair_sharing_weight", 1))},
+        }
+    assert queues["ml-training"]["spec"]["fairSharing"] == {"weight": "2"}
+    reporting_gpu = queues["reporting"]["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]
+    assert reporting_gpu == {
+        "name": "nvidia.com/gpu",
+        "nominalQuota": "1",
+        "borrowingLimit": "2",
+        "lendingLimit": "1",
+    }
+
+
+def test_one_local_queue_per_namespace_and_every_object_waits_for_the_chart(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    locals_ = [r.inputs for r in prod.registrations if r.type == LOCAL_QUEUE]
+    found = [
+        (q["metadata"]["namespace"], q["metadata"]["name"], q["spec"]["clusterQueue"])
+        for q in locals_
+    ]
+    assert sorted(found) == sorted(
+        (d["namespace"], "gpu", d["name"]) for d in prod_inputs["deployments"]
+    )
+    (chart,) = [r for r in prod.registrations if r.type == CHART]
+    kueue_objects = [
+        r for r in prod.registrations if r.type in (FLAVOR, CLUSTER_QUEUE, LOCAL_QUEUE)
+    ]
+    assert len(kueue_objects) == 4 + 3 + 3
+    for r in kueue_objects:
+        assert chart.urn in r.dependencies, r.name
+        assert r.parent.endswith(f"{KUEUE}::astro-gpu-prod-kueue")
+        assert r.name.startswith("astro-gpu-prod-kueue-")
+
+
+def test_hints_carry_the_queue_label_and_the_queue_wait(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    hints = prod.outputs["gpu_scheduling"]
+    dev = runner.run("dev").outputs["gpu_scheduling"]
+    assert sorted(hints) == ["a100", "l4", "l4-any", "l4-flex", "l4-spot"]
+    for name, hint in hints.items():
+        assert hint["labels"] == {QUEUE_LABEL: "gpu"}, name
+    # 30 minutes of queueing on top of the cold-start budget (KPO's schedule timeout runs while
+    # Kueue holds the pod gated); dev (Kueue off) keeps the budget alone: 900 s for an L4 pool.
+    assert prod_inputs["kueue"].get("queue_wait_minutes") is None
+    assert dev["l4-spot"]["schedule_timeout_seconds"] == 900
+    assert hints["l4-spot"]["schedule_timeout_seconds"] == 900 + 30 * 60
+    assert "labels" not in dev["l4-spot"]
+    # Class members select by gpu-pool only (Kueue adds the class label at admission).
+    assert hints["l4"]["node_selector"] == {"gpu-pool": "l4"}
+    assert hints["a100"]["node_selector"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
+        "gpu-pool": "a100",
+    }
+
+
+def test_quota_and_airflow_pool_leave_room_for_borrowing(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    quotas = {
+        r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]["requests.nvidia.com/gpu"]
+        for r in prod.registrations
+        if r.type == QUOTA
+    }
+    for d in prod_inputs["deployments"]:
+        ceiling = d["gpu_quota"] + prod_inputs["kueue"]["deployments"][d["name"]]["borrowing_limit"]
+        assert quotas[d["namespace"]] == str(ceiling)
+        assert prod.outputs["airflow"][d["name"]]["airflow_pool"]["slots"] == ceiling
+    assert quotas == {"airflow-ml-training": "12", "airflow-reporting": "3", "airflow-batch": "4"}
+
+
+def test_dev_has_no_kueue() -> None:
+    dev = runner.run("dev")
+    assert not [r for r in dev.registrations if "kueue" in r.type.lower() or r.type == CHART]
+    assert raw_platform("dev").get("kueue") is None
+
+
+def test_a_first_preview_registers_the_same_objects(prod: runner.Run) -> None:
+    mocks = InputsOnly()
+    first = runner.run("prod", mocks=mocks, monitor=RecordingMonitor(mocks), preview=True)
+    assert sorted((r.type, r.name) for r in first.registrations) == sorted(
+        (r.type, r.name) for r in prod.registrations
+    )
+
+
+# --- Config errors: one keyed error each, before any resource ----------------------------
+
+
+def _kueue(raw: dict[str, Any], **changes: Any) -> None:
+    raw["kueue"].update(changes)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (
+            lambda raw: raw["kueue"]["deployments"].update(unknown={}),
+            "deployments: no deployment named unknown",
+        ),
+        (
+            lambda raw: raw["kueue"]["deployments"]["reporting"].update(lending_limit=2),
+            "deployments.reporting.lending_limit 2 exceeds its gpu_quota 1",
+        ),
+        (
+            lambda raw: raw["deployments"][0].update(gpu_quota=10),
+            "the deployments' gpu_quota total 13 exceeds GPU pool l4-flex's capacity 12",
+        ),
+        (
+            lambda raw: raw["kueue"]["deployments"]["ml-training"].update(borrowing_limit=5),
+            "deployments.ml-training: gpu_quota 8 + borrowing_limit 5 exceeds GPU pool "
+            "l4-flex's capacity 12",
+        ),
+        (
+            lambda raw: raw["gpu_pools"][0].pop("zones"),
+            "GPU pool l4 must list its zones",
+        ),
+        (
+            lambda raw: _kueue(raw, provisioning_request={"pools": ["l4"]}),
+            "provisioning_request.pools: l4 is not a flex-start GPU pool",
+        ),
+    ],
+)
+def test_unsafe_sharing_is_one_keyed_error(mutate: Any, fragment: str) -> None:
+    assert_problem(problems(mutate, "prod"), "kueue", fragment)
+
+
+def test_only_the_tested_release() -> None:
+    found = problems(lambda raw: _kueue(raw, version="v0.18.0"), "prod")
+    assert_problem(found, "kueue.version", "only Kueue v0.19.2 is tested")
+
+
+def test_enabling_it_without_deployments_is_refused() -> None:
+    raw = raw_platform("dev")
+    raw["deployments"] = []
+    raw["kueue"] = {"enabled": True}
+    with pytest.raises(ConfigError) as exc:
+        load(raw)
+    assert (
+        dict(exc.value.problems)["kueue"]
+        == "enabled without deployments: there is nothing to queue"
+    )
