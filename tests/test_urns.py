@@ -108,6 +108,6 @@ def test_snapshot_component_types_are_recorded_tokens(stack: str) -> None:
     components = {r["type"] for r in _snapshot(stack) if not r["custom"]}
     # The provider's own components (prod's Kueue chart, kubernetes:helm.sh/v4:Chart) carry the
     # provider's token, not ours.
-    ours = {t for t in components if not t.startswith("kubernetes:")}
+    ours = {str(t) for t in components if not str(t).startswith("kubernetes:")}
     assert ours - {"pulumi:pulumi:Stack"} <= set(TOKENS.values())
     assert "astro-gke-gpu:gke:Cluster" in components
