@@ -30,7 +30,11 @@ def test_from_hint_gives_kpo_every_gpu_argument(export: Any) -> None:
         ("nvidia.com/gpu", "Equal", "present", "NoSchedule"),
         ("cloud.google.com/compute-class", "Equal", "l4-any", "NoSchedule"),
     ]
-    assert (task.schedule_timeout_seconds, task.startup_timeout_seconds) == (600, 900)
+    # prod shares GPUs through Kueue: the pool's 600 s schedule budget plus the queue wait
+    # (kueue.queue_wait_minutes, 30), because KPO's schedule timeout runs while Kueue gates the
+    # pod; and the pod names its deployment's LocalQueue (docs/gpu-sharing.md).
+    assert (task.schedule_timeout_seconds, task.startup_timeout_seconds) == (600 + 30 * 60, 900)
+    assert task.labels["kueue.x-k8s.io/queue-name"] == "gpu"
     assert (task.retries, task.retry_delay) == (1, timedelta(seconds=60))
     assert (task.kubernetes_conn_id, task.namespace) == ("c", "ns")
     assert [c.__name__ for c in task.callbacks] == [
