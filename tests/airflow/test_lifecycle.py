@@ -218,4 +218,7 @@ def test_a_class_pod_without_the_class_toleration_never_schedules(
         "affinity/selector, 3 node(s) had untolerated taint {cloud.google.com/compute-class: "
         "l4-any}" in r["log"]
     )
-    assert "Pod took too long to be scheduled on the cluster, giving up. More than 9s." in r["log"]
+    # The class's scaled budget: 9 s (900 s at 0.01) plus Kueue's scaled queue wait, 18 s (prod
+    # shares GPUs: 30 minutes at 0.01), since KPO's schedule timeout runs while Kueue gates a pod.
+    assert r["scaled"]["hints"]["l4-any"]["schedule_timeout_seconds"] == 9 + 18
+    assert "Pod took too long to be scheduled on the cluster, giving up. More than 27s." in r["log"]
