@@ -17,6 +17,7 @@ from offline.mocks import RecordingMonitor
 from tests.config_common import assert_problem, problems
 from tests.conftest import CONFIG_KEY, raw_platform
 from tests.test_bootstrap import InputsOnly
+from tests.test_gpu_capacity import CLASS_TOLERATION, GPU_TOLERATION
 
 KUEUE = "astro-gke-gpu:kueue:Kueue"
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -25,23 +26,6 @@ CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
 LOCAL_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-GPU_TOLERATION = {
-    "key": "nvidia.com/gpu",
-    "operator": "Equal",
-    "value": "present",
-    "effect": "NoSchedule",
-}
-CLASS_TOLERATION = {
-    "key": "cloud.google.com/compute-class",
-    "operator": "Equal",
-    "value": "l4-any",
-    "effect": "NoSchedule",
-}
-
-
-@pytest.fixture(scope="module")
-def prod() -> runner.Run:
-    return runner.run("prod")
 
 
 @pytest.fixture(scope="module")
