@@ -12,7 +12,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv kube-bin stacks lock lint typecheck unit contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin stacks lock lint typecheck unit test-fast contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,8 +92,12 @@ promtool: ## install promtool (Debian package prometheus) if it is missing; neve
 	@bash tools/install_promtool.sh
 	@promtool --version 2>&1 | head -1
 
+# Both run on every core (pytest-xdist); tests/conftest.py says which tests share a worker.
 unit: venv promtool $(CK)/.synced kube-bin ## pytest (the stack, the policy pack, the offline plan, the alert rules, checkov, tests/kube on a real control plane)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
+
+test-fast: lint typecheck promtool $(CK)/.synced ## the quick loop: lint, types and the unit tests, without the real control plane (tests/kube) or Airflow
+	$(PY) -m pytest -n auto --ignore=tests/kube
 
 contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv, on the real control plane)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow

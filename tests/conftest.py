@@ -76,3 +76,61 @@ def unit_mocks() -> RecordingMonitor:
         mocks, project=runner.PROJECT, stack="unit", preview=False, monitor=monitor
     )
     return monitor
+
+
+# --- pytest-xdist: which tests must share a worker, and which start first ---------------------
+#
+# `make test` and `make test-fast` run the suite on every core (`-n auto`). Each test file is one
+# unit of work, so that a module's fixtures run once. tests/kube is one unit, so that its session
+# control plane starts once (tests/kube/conftest.py). test_kueue.py starts its own control plane
+# with Kueue, and each golden verdict shard stands alone, so those are units of their own.
+# `--dist loadgroup` would say this with marks, but on pytest 9.2 it groups nothing
+# (pytest-dev/pytest-xdist#1386), hence a scheduler of our own, built on xdist's LoadScope one.
+
+OWN_UNITS = ("tests/kube/test_kueue.py",)
+SPLIT_FILES = ("tests/test_policy_verdicts.py",)
+# The longest units, longest first (`pytest --durations`): started first, so that no long unit
+# starts last while the other workers sit idle. Every other unit follows in collection order.
+FIRST = (
+    "tests/kube/test_kueue.py",
+    "tests/kube",
+    "tests/test_preview.py",
+    "tests/test_policy_verdicts.py",
+    "tests/test_plan.py",
+    "tests/test_checkov.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """The xdist unit of work a test belongs to."""
+    path = nodeid.split("::", 1)[0]
+    if path in OWN_UNITS:
+        return path
+    if path.startswith("tests/kube/"):
+        return "tests/kube"
+    if path in SPLIT_FILES:
+        return nodeid
+    return path
+
+
+def start_rank(nodeid: str) -> int:
+    unit = work_unit(nodeid)
+    for rank, first in enumerate(FIRST):
+        if unit == first or unit.startswith(first + "::"):
+            return rank
+    return len(FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: start_rank(item.nodeid))  # stable: the rest keep their order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order above, not "most tests first"
+    return ByUnit(config, log)

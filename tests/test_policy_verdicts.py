@@ -126,12 +126,19 @@ def test_the_golden_comes_from_the_pack_before_the_change(golden: policy_golden.
     assert len(golden.stacks["dev-50"]) > 650
 
 
-def test_pack_gives_the_recorded_verdicts(golden: policy_golden.Golden) -> None:
+# The replay in shards (every SHARDS-th case), so that pytest-xdist runs them on all cores.
+SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_pack_gives_the_recorded_verdicts(golden: policy_golden.Golden, shard: int) -> None:
     known = set(golden.policies)
     mismatches = []
+    cases = golden.cases[shard::SHARDS]
+    assert len(cases) >= len(golden.cases) // SHARDS  # together the shards replay every case
     with PolicyPackServer() as pack:
         assert known <= {p.name for p in pack.info().policies}
-        for case in golden.cases:
+        for case in cases:
             got = policy_golden.run_case(pack, case)
             want = golden.results[case.id]
             got_all = [_known_only(r, known) for r in got["analyze"]] + [

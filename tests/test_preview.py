@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -19,7 +20,10 @@ from offline import runner
 ROOT = runner.ROOT
 
 
+@functools.cache
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
+    """One `make preview` run per distinct command line: tests that read the same plan share it
+    (the plan is deterministic: tests/test_plan.py::test_two_runs_give_identical_plans)."""
     return subprocess.run(
         [sys.executable, "-m", "offline.preview", *args],
         cwd=ROOT,
