@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from offline import runner
+from offline.analyzer import PolicyPackServer
 from offline.mocks import PlaceholderMocks, RecordingMonitor
 from tests.day0 import BOOT_KEY, BOOTSTRAP, run_bootstrap
 
@@ -80,6 +81,13 @@ def test_each_named_person_gets_token_creator_on_the_deploy_account_only(
         if "pulumi-preview@" in str(r.inputs.get("serviceAccountId", ""))
         and r.inputs.get("role") == TOKEN_CREATOR
     ]
+
+
+def test_the_pack_passes_the_bootstrap_with_people_listed(boot_people: runner.Run) -> None:
+    """The grants are resource-level, so no policy (project-level impersonation, public members)
+    refuses them."""
+    with PolicyPackServer() as pack:
+        assert pack.analyze_all(boot_people.registrations) == []
 
 
 def test_adding_people_only_adds_their_grants(boot: runner.Run, boot_people: runner.Run) -> None:
