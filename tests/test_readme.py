@@ -4,11 +4,13 @@ commands they name exist."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from offline import readme, runner
+from tests import prose
 
 DOC_PAGES = sorted([runner.ROOT / "README.md", *(runner.ROOT / "docs").glob("*.md")])
 
@@ -106,8 +108,29 @@ def test_prerequisites_and_pre_existing_objects_are_named() -> None:
 
 def test_status_is_short_sentences() -> None:
     status = section(README, "Status")
-    for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", status)):
-        assert len(sentence.split()) <= 45, sentence
+    assert prose.sentences(status)  # the section is found and read as prose
+    assert prose.too_long(status) == []
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.name)
+def test_every_page_has_short_sentences(page: Path) -> None:
+    """At most 40 words a sentence on every page (tests/prose.py says what counts as prose:
+    code blocks and tables are left out, each list item and heading is its own unit)."""
+    assert prose.too_long(page.read_text()) == []
+
+
+def test_the_sentence_reader_finds_long_sentences_in_prose_and_lists_only() -> None:
+    long = " ".join(["word"] * 41) + "."
+    assert prose.too_long(long) == [long]
+    assert prose.too_long(f"- {long}\n- short.") == [long]
+    assert prose.too_long(f"```\n{long}\n```\n| {long} |\n") == []
+    # One sentence per list item, even without a full stop; inline code and links are one word.
+    assert prose.sentences("- a b\n- c d\n\nSee `x y z`. And [two words](u.md) e.g. here.") == [
+        "a b",
+        "c d",
+        "See CODE.",
+        "And two words e.g. here.",
+    ]
 
 
 def test_no_page_offers_a_deploy_without_the_bootstrap() -> None:
@@ -161,10 +184,7 @@ def test_observability_condition_counts_are_what_the_stacks_register(
 )
 def test_new_pages_have_short_sentences_and_no_internal_ids(page: str) -> None:
     text = (runner.ROOT / "docs" / page).read_text()
-    prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    prose = re.sub(r"\]\([^)]*\)", "]", prose)
-    for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", prose)):
-        assert len(sentence.split()) <= 40, sentence
+    assert prose.too_long(text) == []
     assert not re.search(r"\bissue \d+", text, flags=re.I)
 
 

@@ -42,6 +42,18 @@ KMS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 KMS_NAME_RULE = "1-63 characters: letters, digits, '_', '-'"
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 STACK_NAME_RULE = "a main stack name: a Pulumi.<stack>.yaml beside bootstrap/"
+# A person or a Google group, in IAM's member syntax (Google, "Principal identifiers":
+# https://cloud.google.com/iam/docs/principal-identifiers). Nothing else: a service account would
+# chain impersonation, and `domain:`, `allUsers`, `allAuthenticatedUsers`, `principalSet://` or a
+# wildcard would hand the deploy identity to people nobody named.
+PERSON = re.compile(r"^(?:user|group):[a-z0-9._%+'-]+@(?:[a-z0-9-]+\.)+[a-z]{2,63}$")
+PERSON_RULE = (
+    "`user:<email>` or `group:<email>` of a named person or Google group, in lowercase: no "
+    "service accounts "
+    "(`serviceAccount:` or `*.gserviceaccount.com`), no `domain:`, `allUsers`, "
+    "`allAuthenticatedUsers`, principal sets or wildcards"
+)
+SERVICE_ACCOUNT_DOMAIN = ".gserviceaccount.com"
 
 BucketName = Annotated[str, _matching(BUCKET, BUCKET_RULE)]
 PoolId = Annotated[str, _matching(POOL_ID, POOL_ID_RULE)]
@@ -115,6 +127,24 @@ class IdentitiesConfig(_Model):
     preview_account_id: AccountId = Field(
         default="pulumi-preview", description="Service account that runs `pulumi preview` on PRs."
     )
+    deploy_impersonators: list[str] = Field(
+        default_factory=list,
+        description=(
+            "People (`user:<email>`) or Google groups (`group:<email>`) who may run `pulumi up` "
+            "without CI, as the deploy identity: each gets Token Creator on that one service "
+            "account only (docs/deploying.md). Empty: only CI can become it."
+        ),
+    )
+
+    @field_validator("deploy_impersonators")
+    @classmethod
+    def _people(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if not PERSON.match(m) or m.endswith(SERVICE_ACCOUNT_DOMAIN)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: each must be {PERSON_RULE}")
+        if len(set(v)) != len(v):
+            raise ValueError("each member may be listed once")
+        return v
 
     @field_validator("preview_account_id")
     @classmethod

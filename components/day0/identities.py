@@ -3,7 +3,9 @@
 - `CiIdentities` (the bootstrap's project): the deploy and preview service accounts (no keys),
   each usable only through the GitHub provider's gate (`workloadIdentityUser` for
   `attribute.gate/deploy` resp. `/preview`), state bucket access on that bucket only, and the
-  secrets-provider key on that key only.
+  secrets-provider key on that key only; and, for each person or group the config names
+  (`identities.deploy_impersonators`), Token Creator on the deploy account only: the route
+  without CI (docs/deploying.md).
 - `StackAccess` (each main stack's project): the deploy identity's one custom role
   (components/day0/deploy_permissions.py) granted through conditional bindings
   (components/day0/conditions.py), a per-repository role for Artifact Registry grants (the
@@ -24,6 +26,7 @@ from components.day0 import conditions, grants
 from components.day0 import deploy_permissions as dp
 from components.day0.federation import GitHubFederation
 from components.day0.scope import StackScope
+from components.service_accounts import TOKEN_CREATOR
 
 STATE_WRITER = "roles/storage.objectUser"  # objects create/get/list/update/delete, no IAM
 STATE_READER = "roles/storage.objectViewer"
@@ -97,6 +100,17 @@ class CiIdentities(pulumi.ComponentResource):
                 role=WORKLOAD_IDENTITY_USER,
                 member=args.federation.gate(gate),
                 on=grants.ServiceAccount(account.name),
+                opts=child,
+            )
+        # A person deploys by hand as the deploy identity: Token Creator on that one account (a
+        # resource-level IAMMember, never the project), so they can mint its tokens and no other
+        # account's. Named by member, so adding or removing one leaves the others in place.
+        for person in args.identities.deploy_impersonators:
+            grants.grant(
+                f"{name}-deploy-impersonator-{person}",
+                role=TOKEN_CREATOR,
+                member=person,
+                on=grants.ServiceAccount(self.deploy.name),
                 opts=child,
             )
         deploy, preview = self.deploy.member, self.preview.member
