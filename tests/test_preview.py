@@ -181,8 +181,24 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> str:
     return git("commit-tree", tree, "-p", "HEAD", "-m", "preview test snapshot")
 
 
-def worktrees() -> int:
-    return git("worktree", "list", "--porcelain").count("worktree ")
+def preview_in(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A preview whose temporary files (the base's worktree among them) go under `tmp`, so a test
+    can see what this run left behind while other runs go on in parallel."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline.preview", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
+
+
+def worktrees_under(tmp: Path) -> list[str]:
+    listed = git("worktree", "list", "--porcelain").splitlines()
+    paths = [line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")]
+    return [p for p in paths if Path(p).resolve().is_relative_to(tmp.resolve())]
 
 
 def edited_config(tmp_path: Path, stack: str, edit: Callable[[dict[str, Any]], None]) -> str:
@@ -193,9 +209,8 @@ def edited_config(tmp_path: Path, stack: str, edit: Callable[[dict[str, Any]], N
     return str(path)
 
 
-def test_base_equal_to_the_working_tree_shows_no_changes(snapshot: str) -> None:
-    before = worktrees()
-    result = preview("--stack", "dev", "--base", snapshot)
+def test_base_equal_to_the_working_tree_shows_no_changes(snapshot: str, tmp_path: Path) -> None:
+    result = preview_in(tmp_path, "--stack", "dev", "--base", snapshot)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert (
@@ -203,7 +218,7 @@ def test_base_equal_to_the_working_tree_shows_no_changes(snapshot: str) -> None:
         "0 to create, 0 to update, 0 to replace, 0 to delete"
     ) in lines
     assert "    no changes: `pulumi up` would do nothing" in lines
-    assert worktrees() == before  # the temporary worktree is gone
+    assert worktrees_under(tmp_path) == [] and list(tmp_path.iterdir()) == []  # worktree gone
 
 
 def test_base_review_of_a_proposed_config(snapshot: str, tmp_path: Path) -> None:
@@ -325,13 +340,12 @@ def test_without_base_the_json_has_no_review() -> None:
     assert "changes" not in doc and "review" not in doc
 
 
-def test_an_unknown_base_exits_4() -> None:
-    before = worktrees()
-    result = preview("--stack", "dev", "--base", "no-such-ref")
+def test_an_unknown_base_exits_4(tmp_path: Path) -> None:
+    result = preview_in(tmp_path, "--stack", "dev", "--base", "no-such-ref")
     assert result.returncode == 4
     assert result.stdout == ""
     assert result.stderr.startswith("error: BASE no-such-ref: git rev-parse")
-    assert worktrees() == before
+    assert worktrees_under(tmp_path) == [] and list(tmp_path.iterdir()) == []
 
 
 def test_a_custom_role_content_change_is_an_owner_step(snapshot: str, tmp_path: Path) -> None:
