@@ -157,6 +157,15 @@ if cfg.kueue.enabled:
             k8s_provider=k8s_provider,
             after=[*gpu_pools.values(), *accesses],
             protect=cfg.protect_live_objects,
+            # The control plane may call the webhook on the nodes (private nodes, deny-all).
+            firewall=kueue.WebhookFirewall(
+                project_id=network.project_of(net.network, cfg.project_id),
+                network=net.network,
+                source_ranges=cluster.cluster.private_cluster_config.apply(
+                    kueue.control_plane_ranges
+                ),
+                node_service_account=nodes.email,
+            ),
         ),
     )
 

@@ -163,6 +163,71 @@ def test_one_local_queue_per_namespace_and_every_object_waits_for_the_chart(
         assert r.name.startswith("astro-gpu-prod-kueue-")
 
 
+FIREWALL = "gcp:compute/firewall:Firewall"
+CLUSTER = "gcp:container/cluster:Cluster"
+
+
+def test_the_control_plane_may_call_the_webhook_on_the_nodes_and_nothing_more(
+    prod: runner.Run, prod_inputs: dict[str, Any]
+) -> None:
+    """Private nodes behind a deny-all: GKE's own rule opens tcp:443 and tcp:10250 only, so
+    without this rule the pod webhook (failurePolicy Fail) refuses every queued task's pod."""
+    rule = prod.one(FIREWALL, "astro-gpu-prod-kueue-webhook-firewall")
+    assert rule.parent.endswith(f"{KUEUE}::astro-gpu-prod-kueue")
+    vpc = prod.one("gcp:compute/network:Network")
+    # The bootstrap owns the node account; the stack (and the rule) name it by its email.
+    account_id = prod_inputs["node_service_account"]["account_id"]
+    account = f"{account_id}@acme-ml-prod.iam.gserviceaccount.com"
+    cluster = prod.one(CLUSTER)
+    # A Private Service Connect cluster reports no control-plane /28, only its endpoint.
+    assert "masterIpv4CidrBlock" not in cluster.inputs["privateClusterConfig"]
+    endpoint = cluster.outputs["privateClusterConfig"]["privateEndpoint"]
+    assert rule.inputs == {
+        "name": "astro-gpu-prod-kueue-webhook",
+        "project": "acme-ml-prod",
+        "network": vpc.outputs["selfLink"],
+        "description": (
+            "GKE control plane to Kueue's webhook (tcp:9443) on the stack's nodes (managed by "
+            "Pulumi)"
+        ),
+        "direction": "INGRESS",
+        "priority": 1000,
+        "sourceRanges": [f"{endpoint}/32"],
+        "targetServiceAccounts": [account],
+        "allows": [{"protocol": "tcp", "ports": ["9443"]}],
+        "logConfig": {"metadata": "INCLUDE_ALL_METADATA"},
+    }
+    assert rule.delete_before_replace is True
+    # Evaluated before the network's deny-all, and the pools run as the account it targets.
+    deny = prod.one(FIREWALL, "astro-gpu-prod-deny-all-ingress")
+    assert rule.inputs["priority"] < deny.inputs["priority"] == 65534
+    for pool in prod.of_type("gcp:container/nodePool:NodePool"):
+        assert pool.inputs["nodeConfig"]["serviceAccount"] == account, pool.name
+        assert "tags" not in pool.inputs["nodeConfig"], pool.name
+    # Kueue's own objects are validated by that webhook: they wait for the rule.
+    for r in prod.registrations:
+        if r.type in (FLAVOR, CLUSTER_QUEUE, LOCAL_QUEUE):
+            assert rule.urn in r.dependencies, r.name
+
+
+def test_the_control_plane_range_is_the_peered_28_or_the_psc_endpoint() -> None:
+    from types import SimpleNamespace
+
+    from components.gke.kueue import control_plane_ranges
+
+    peered = SimpleNamespace(
+        master_ipv4_cidr_block="172.16.0.32/28", private_endpoint="172.16.0.34"
+    )
+    psc = SimpleNamespace(master_ipv4_cidr_block=None, private_endpoint="10.40.0.5")
+    assert control_plane_ranges(peered) == ["172.16.0.32/28"]
+    assert control_plane_ranges(psc) == ["10.40.0.5/32"]
+    assert (
+        control_plane_ranges(SimpleNamespace(master_ipv4_cidr_block=None, private_endpoint=None))
+        == []
+    )
+    assert control_plane_ranges(None) == []
+
+
 def test_hints_carry_the_queue_label_and_the_queue_wait(
     prod: runner.Run, prod_inputs: dict[str, Any]
 ) -> None:
