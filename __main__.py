@@ -81,6 +81,7 @@ for pool in cfg.gpu_pools:
             service_account=nodes.email,
             labels=labels,
             compute_class=class_of.get(pool.name),
+            queued_provisioning=pool.name in cfg.kueue.queued_pools(),
         ),
     )
 

@@ -13,7 +13,7 @@ import yaml
 
 from components.config import ConfigError, load
 from offline import runner
-from offline.mocks import RecordingMonitor
+from offline.mocks import PlaceholderMocks, RecordingMonitor
 from tests.config_common import assert_problem, problems
 from tests.conftest import CONFIG_KEY, raw_platform
 from tests.test_bootstrap import InputsOnly
@@ -318,6 +318,132 @@ def _kueue(raw: dict[str, Any], **changes: Any) -> None:
 )
 def test_unsafe_sharing_is_one_keyed_error(mutate: Any, fragment: str) -> None:
     assert_problem(problems(mutate, "prod"), "kueue", fragment)
+
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+QUEUED_TOLERATION = {
+    "key": "cloud.google.com/gke-queued",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
+
+
+def _queued(raw: dict[str, Any]) -> None:
+    _kueue(raw, provisioning_request={"pools": ["l4-flex"]})
+
+
+def test_queued_provisioning_is_set_on_the_checked_flex_start_pool_only(
+    prod: runner.Run, run_with: Any
+) -> None:
+    """`kueue.provisioning_request.pools` (the existing flex-start shape, no per-pool key): that
+    pool is created with queued_provisioning and every other setting GKE requires of it; the
+    others, and prod as shipped (no provisioning_request), are not."""
+    queued = run_with(_queued, "prod")
+    pools = {r.name: r.inputs for r in queued.of_type(NODE_POOL)}
+    flex = pools["astro-gpu-prod-l4-flex-pool"]
+    assert flex["queuedProvisioning"] == {"enabled": True}
+    assert flex["nodeConfig"]["flexStart"] is True
+    assert flex["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 2, "locationPolicy": "ANY"}
+    assert flex["initialNodeCount"] == 0
+    assert flex["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert flex["management"] == {"autoRepair": False, "autoUpgrade": True}
+    assert "placementPolicy" not in flex  # queued pools take no compact placement
+    others = {n: i for n, i in pools.items() if n != "astro-gpu-prod-l4-flex-pool"}
+    assert sorted(others) == [
+        "astro-gpu-prod-a100-pool",
+        "astro-gpu-prod-l4-pool",
+        "astro-gpu-prod-l4-spot-pool",
+        "astro-gpu-prod-system-pool",
+    ]
+    assert not [n for n, i in others.items() if "queuedProvisioning" in i]
+    assert not [r.name for r in prod.of_type(NODE_POOL) if "queuedProvisioning" in r.inputs]
+    # The pool's flavor tolerates GKE's queued taint (Kueue adds it at admission there only),
+    # and only that flavor gets the ProvisioningRequest check.
+    flavors = by_type(queued, FLAVOR)
+    assert flavors["l4-flex"]["spec"]["tolerations"] == [
+        GPU_TOLERATION,
+        {**CLASS_TOLERATION, "value": "l4-any"},
+        QUEUED_TOLERATION,
+    ]
+    for name in ("l4", "l4-spot", "a100"):
+        assert QUEUED_TOLERATION not in flavors[name]["spec"]["tolerations"], name
+    for cq in by_type(queued, CLUSTER_QUEUE).values():
+        assert cq["spec"]["admissionChecksStrategy"] == {
+            "admissionChecks": [{"name": "dws-prov", "onFlavors": ["l4-flex"]}]
+        }
+
+
+def test_turning_queued_provisioning_on_replaces_the_pool_beside_the_old_one(
+    prod: runner.Run, run_with: Any
+) -> None:
+    """The change review (`make preview BASE=...`, offline/review.py) reads the provider's
+    ForceNew (offline/forcenew_tables/container.py): the pool is replaced, create-before-delete
+    under its generated name; the flavor and the ClusterQueues are updated in place; the class
+    is updated to the new pool's name. Nothing else changes."""
+    from offline import review
+
+    changes = review.diff(prod.registrations, run_with(_queued, "prod").registrations)
+    ops = {c.name: (c.op, c.properties) for c in changes}
+    assert ops["astro-gpu-prod-l4-flex-pool"] == ("replace", ["queuedProvisioning"])
+    (pool,) = [c for c in changes if c.name == "astro-gpu-prod-l4-flex-pool"]
+    assert pool.replacement == review.CREATE_BEFORE_DELETE
+    assert pool.notes == []
+    replaced = sorted(c.name for c in changes if c.op == "replace")
+    assert replaced == ["astro-gpu-prod-l4-flex-pool"]
+    updated = sorted(c.name for c in changes if c.op == "update")
+    assert "astro-gpu-prod-kueue-resourceflavor-l4-flex" in updated
+    # The check and its config are new objects; nothing is deleted.
+    assert sorted(c.name for c in changes if c.op == "create") == [
+        "astro-gpu-prod-kueue-admissioncheck-dws-prov",
+        "astro-gpu-prod-kueue-provisioningrequestconfig-dws-prov",
+    ]
+    assert not [c.name for c in changes if c.op == "delete"]
+
+
+def test_the_queued_stack_is_covered_by_every_table(run_with: Any) -> None:
+    """What prod registers with queued provisioning on has a ForceNew entry, a deploy-role entry
+    and a day-2 decision (the shipped stacks alone never register the check's two kinds)."""
+    from components.day0 import deploy_permissions
+    from offline import forcenew
+    from tests.test_day2 import DECISIONS
+
+    queued = run_with(_queued, "prod")
+    types = {r.type for r in queued.registrations if r.custom}
+    assert {
+        "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck",
+        "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig",
+    } <= types
+    assert forcenew.coverage_gaps(queued.registrations) == []
+    assert deploy_permissions.coverage_gaps(types) == []
+    assert sorted(types - set(DECISIONS)) == []
+
+
+def test_provisioning_request_without_kueue_is_one_keyed_error() -> None:
+    found = problems(
+        lambda raw: _kueue(raw, enabled=False, provisioning_request={"pools": ["l4-flex"]}), "prod"
+    )
+    assert found == {
+        "kueue": "provisioning_request: only with kueue.enabled (a queued-provisioning pool gets "
+        "nodes only through the ProvisioningRequests Kueue creates)"
+    }
+
+
+def test_a_repeated_provisioning_pool_is_one_keyed_error() -> None:
+    found = problems(
+        lambda raw: _kueue(raw, provisioning_request={"pools": ["l4-flex", "l4-flex"]}), "prod"
+    )
+    assert found == {"kueue.provisioning_request.pools": "pools must be unique"}
+
+
+def test_a_bad_queued_pool_registers_nothing() -> None:
+    monitor = RecordingMonitor(PlaceholderMocks())
+    cfg = runner.stack_config("prod")
+    platform = copy.deepcopy(cfg[CONFIG_KEY])
+    _kueue(platform, provisioning_request={"pools": ["l4"]})
+    with pytest.raises(Exception, match="provisioning_request.pools: l4 is not a flex-start"):
+        runner.run("prod", config={**cfg, CONFIG_KEY: platform}, monitor=monitor)
+    assert [r.type for r in monitor.registrations if r.custom] == []
 
 
 def test_only_the_tested_release() -> None:

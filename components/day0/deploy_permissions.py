@@ -294,6 +294,9 @@ TABLE: dict[str, Entry] = {
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _k8s("thirdPartyObjects"),
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _k8s("thirdPartyObjects"),
     "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": _k8s("thirdPartyObjects"),
+    # The ProvisioningRequest check for queued flex-start pools (kueue.provisioning_request).
+    "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck": _k8s("thirdPartyObjects"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig": _k8s("thirdPartyObjects"),
 }
 
 # The Kubernetes rules the stack's Roles (launcher and agent) and kube-state-metrics' ClusterRole

@@ -41,6 +41,16 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on
 PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
 QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
 PROVISIONING_CHECK = "dws-prov"
+# GKE taints a queued-provisioning pool's nodes cloud.google.com/gke-queued=true:NoSchedule, and
+# workloads must tolerate it (GoogleCloudPlatform/cluster-toolkit "GKE Consumption Options User
+# Guide", DWS Flex Start + Queued Provisioning). The pool's flavor carries the toleration, so
+# Kueue adds it to the pods it admits there and to no other.
+QUEUED_TOLERATION = {
+    "key": "cloud.google.com/gke-queued",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
 # The port Kueue's webhook server listens on: the chart's manager container and webhook Service
 # (sigs.k8s.io/kueue@v0.19.2 charts/kueue/templates/manager/manager.yaml `containerPort: 9443`,
 # charts/kueue/values.yaml webhookService `targetPort: 9443`, config/components/manager/
@@ -145,7 +155,10 @@ def flavors(cfg: StackConfig) -> list[Flavor]:
         if compute_class:
             labels[gpu_pool.COMPUTE_CLASS_KEY] = compute_class
         arm = gpu_pool.is_arm(by_name[pool_name])
-        out.append(Flavor(pool_name, labels, gpu_pool.tolerations(compute_class, arm)))
+        tolerations = gpu_pool.tolerations(compute_class, arm)
+        if pool_name in cfg.kueue.queued_pools():
+            tolerations.append(dict(QUEUED_TOLERATION))
+        out.append(Flavor(pool_name, labels, tolerations))
     return out
 
 
