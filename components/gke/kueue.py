@@ -63,6 +63,47 @@ WEBHOOK_PORT = 9443
 # cases": https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules;
 # Cloud Service Mesh "Open ports on a private cluster" adds its webhook port the same way), and
 # the stack's network denies every other ingress (components/gke/network.py).
+# What the pinned chart installs with the stack's values, as the Kubernetes provider registers
+# each object (the Chart component's children): the deploy role holds create/get/update/delete
+# of each (components/day0/deploy_permissions.py). tests/test_kueue_chart.py reads the pinned
+# chart's templates (sigs.k8s.io/kueue@v0.19.2 charts/kueue/templates) and fails when this
+# differs, so a chart upgrade that adds a kind is reviewed before the deploy role lacks it.
+CHART_KINDS: tuple[str, ...] = (
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+    "kubernetes:apiregistration.k8s.io/v1:APIService",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:Service",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+)
+# The chart's other kinds, and the value (chart default, not overridden by the stack) that keeps
+# every template of that kind off. The deploy role holds none of them.
+CHART_KINDS_OFF: dict[str, str] = {
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicy": (
+        ".Values.enableMutatingAdmissionPolicy"
+    ),
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicyBinding": (
+        ".Values.enableMutatingAdmissionPolicy"
+    ),
+    "kubernetes:cert-manager.io/v1:Certificate": ".Values.enableCertManager",
+    "kubernetes:cert-manager.io/v1:Issuer": ".Values.enableCertManager",
+    "kubernetes:flowcontrol.apiserver.k8s.io/v1:FlowSchema": ".Values.enableVisibilityAPF",
+    "kubernetes:flowcontrol.apiserver.k8s.io/v1:PriorityLevelConfiguration": (
+        ".Values.enableVisibilityAPF"
+    ),
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ".Values.enablePrometheus",
+    "kubernetes:networking.k8s.io/v1:Ingress": ".Values.enableKueueViz",
+    "kubernetes:policy/v1:PodDisruptionBudget": (
+        ".Values.controllerManager.podDisruptionBudget.enabled"
+    ),
+}
 # Fair sharing's preemption strategies in Kueue's documented default order
 # (apis/config/v1beta2/configuration_types.go, FairSharing).
 FAIR_SHARING_STRATEGIES = ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]
