@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
@@ -461,3 +462,11 @@ def test_enabling_it_without_deployments_is_refused() -> None:
         dict(exc.value.problems)["kueue"]
         == "enabled without deployments: there is nothing to queue"
     )
+
+
+def test_the_rule_goes_into_the_networks_project() -> None:
+    from components.gke.network import project_of
+
+    assert project_of("projects/acme-host/global/networks/shared", "acme-ml-prod") == "acme-host"
+    # The stack's own VPC (an output, its self link): the stack's project.
+    assert project_of(pulumi.Output.from_input("x"), "acme-ml-prod") == "acme-ml-prod"
