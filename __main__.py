@@ -163,7 +163,7 @@ if cfg.kueue.enabled:
                 project_id=network.project_of(net.network, cfg.project_id),
                 network=net.network,
                 source_ranges=cluster.cluster.private_cluster_config.apply(
-                    kueue.control_plane_ranges
+                    lambda p: kueue.control_plane_ranges(p, pulumi.runtime.is_dry_run())
                 ),
                 node_service_account=nodes.email,
             ),

@@ -220,13 +220,15 @@ def test_the_control_plane_range_is_the_peered_28_or_the_psc_endpoint() -> None:
         master_ipv4_cidr_block="172.16.0.32/28", private_endpoint="172.16.0.34"
     )
     psc = SimpleNamespace(master_ipv4_cidr_block=None, private_endpoint="10.40.0.5")
+    neither = SimpleNamespace(master_ipv4_cidr_block=None, private_endpoint=None)
     assert control_plane_ranges(peered) == ["172.16.0.32/28"]
     assert control_plane_ranges(psc) == ["10.40.0.5/32"]
-    assert (
-        control_plane_ranges(SimpleNamespace(master_ipv4_cidr_block=None, private_endpoint=None))
-        == []
-    )
-    assert control_plane_ranges(None) == []
+    # A preview may not know yet; an update never sends an empty source (that would be 0.0.0.0/0).
+    assert control_plane_ranges(neither, dry_run=True) == []
+    with pytest.raises(ValueError, match="reports neither privateClusterConfig.masterIpv4Cidr"):
+        control_plane_ranges(neither)
+    with pytest.raises(ValueError, match="no source range for Kueue's webhook firewall rule"):
+        control_plane_ranges(None)
 
 
 def test_hints_carry_the_queue_label_and_the_queue_wait(

@@ -147,7 +147,7 @@ class WebhookFirewall:
     node_service_account: pulumi.Input[str]
 
 
-def control_plane_ranges(private_cluster_config: Any) -> list[str]:
+def control_plane_ranges(private_cluster_config: Any, dry_run: bool = False) -> list[str]:
     """The control plane's source range for control-plane-to-node traffic.
 
     A VPC-peering private cluster reports its control plane's /28,
@@ -156,15 +156,23 @@ def control_plane_ranges(private_cluster_config: Any) -> list[str]:
     var.master_ipv4_cidr_block`; issue #859: the whole /28, not the endpoint). A Private Service
     Connect cluster (this stack's: no masterIpv4CidrBlock is set) reports none
     (telepresenceio/telepresence.io#303), only its internal endpoint, `privateEndpoint`: its /32,
-    as the same module's public-cluster variant uses `"${endpoint}/32"`. Empty until the cluster
-    reports either (a preview)."""
-    if private_cluster_config is None:
-        return []
+    as the same module's public-cluster variant uses `"${endpoint}/32"`.
+
+    Neither reported: a preview (`dry_run`) gets no range, and an update stops here. An ingress
+    rule without a source applies to 0.0.0.0/0 (VPC firewall rules, "Sources for ingress rules"),
+    so an empty list must never reach Google Cloud (the policy pack refuses one too)."""
     cidr = getattr(private_cluster_config, "master_ipv4_cidr_block", None)
+    endpoint = getattr(private_cluster_config, "private_endpoint", None)
     if cidr:
         return [cidr]
-    endpoint = getattr(private_cluster_config, "private_endpoint", None)
-    return [f"{endpoint}/32"] if endpoint else []
+    if endpoint:
+        return [f"{endpoint}/32"]
+    if dry_run:
+        return []
+    raise ValueError(
+        "the cluster reports neither privateClusterConfig.masterIpv4CidrBlock nor "
+        "privateEndpoint: no source range for Kueue's webhook firewall rule"
+    )
 
 
 @dataclass(frozen=True)
