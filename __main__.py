@@ -81,6 +81,7 @@ for pool in cfg.gpu_pools:
             service_account=nodes.email,
             labels=labels,
             compute_class=class_of.get(pool.name),
+            queued_provisioning=pool.name in cfg.kueue.queued_pools(),
         ),
     )
 
@@ -157,6 +158,15 @@ if cfg.kueue.enabled:
             k8s_provider=k8s_provider,
             after=[*gpu_pools.values(), *accesses],
             protect=cfg.protect_live_objects,
+            # The control plane may call the webhook on the nodes (private nodes, deny-all).
+            firewall=kueue.WebhookFirewall(
+                project_id=network.project_of(net.network, cfg.project_id),
+                network=net.network,
+                source_ranges=cluster.cluster.private_cluster_config.apply(
+                    lambda p: kueue.control_plane_ranges(p, pulumi.runtime.is_dry_run())
+                ),
+                node_service_account=nodes.email,
+            ),
         ),
     )
 

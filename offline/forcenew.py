@@ -106,6 +106,15 @@ TABLE: dict[str, dict[str, Field]] = {
         spec=UB,
         spec__clusterQueue=Field(False, note="an update the API server refuses (immutable)"),
     ),
+    # The ProvisioningRequest check (kueue.provisioning_request): an AdmissionCheck's
+    # spec.controllerName is immutable in Kueue's CRD (sigs.k8s.io/kueue@v0.19.2
+    # config/components/crd/bases/kueue.x-k8s.io_admissionchecks.yaml, `self == oldSelf`).
+    "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck": k8s(
+        spec=UB,
+        spec__controllerName=Field(False, note="an update the API server refuses (immutable)"),
+        spec__parameters=U,
+    ),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig": k8s(spec=U),
     "gcp:monitoring/alertPolicy:AlertPolicy": ALERT_POLICY,
     "gcp:monitoring/dashboard:Dashboard": DASHBOARD,
     "gcp:logging/metric:Metric": LOG_METRIC,
@@ -189,6 +198,8 @@ SOURCES: dict[str, str] = {
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _K8S_DIFF,
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _K8S_DIFF,
     "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": _K8S_DIFF,
+    "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck": _K8S_DIFF,
+    "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig": _K8S_DIFF,
     "gcp:monitoring/alertPolicy:AlertPolicy": source(
         TPG, "google/services/monitoring/resource_monitoring_alert_policy.go", "34ff2886"
     ),

@@ -25,6 +25,8 @@ PLACEHOLDER_CA_PEM = (
     "UExBQ0VIT0xERVItQ0EtaW52ZW50ZWQtYnktdGhlLW9mZmxpbmUtbW9ja3M=\n"
     "-----END CERTIFICATE-----\n"
 )
+# The control plane's internal endpoint a cluster reports (a placeholder, like the endpoint).
+PRIVATE_ENDPOINT = "203.0.113.2"
 SECRET_SIG = rpc._special_secret_sig  # the wire marker of a secret value
 
 
@@ -116,6 +118,16 @@ def _cluster(m: PlaceholderMocks, name: str, i: dict[str, Any]) -> tuple[str, di
         "endpoint": m.endpoint_host or "203.0.113.10",
         "masterAuth": master_auth,
         "controlPlaneEndpointsConfig": cpe,
+        # A Private Service Connect cluster (no masterIpv4CidrBlock given) reports its internal
+        # endpoint and no control-plane /28 (telepresenceio/telepresence.io#303).
+        "privateClusterConfig": {
+            **(i.get("privateClusterConfig") or {}),
+            **(
+                {}
+                if (i.get("privateClusterConfig") or {}).get("masterIpv4CidrBlock")
+                else {"privateEndpoint": PRIVATE_ENDPOINT}
+            ),
+        },
         "selfLink": f"https://container.googleapis.com/v1/projects/{i['project']}/locations/{i['location']}/clusters/{i['name']}",
     }
 

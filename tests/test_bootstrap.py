@@ -215,6 +215,37 @@ def test_an_invalid_main_stack_is_one_keyed_error(tmp_path: Any) -> None:
     ]
 
 
+def test_kueues_firewall_rule_in_a_shared_vpc_host_is_refused(tmp_path: Any) -> None:
+    """With Kueue on, the webhook rule goes into the network's project: an existing network in
+    another project (a Shared VPC host) is outside what the bootstrap grants."""
+    from components.config import ConfigError
+    from components.day0.scope import load_scopes
+
+    platform = copy.deepcopy(runner.stack_config("prod")["astro-gke-gpu:platform"])
+    network = "projects/acme-host/global/networks/shared"
+    platform["network"] = {
+        "mode": "existing",
+        "network": network,
+        "subnetwork": "projects/acme-host/regions/us-central1/subnetworks/gke",
+        "pods_range_name": "pods",
+        "services_range_name": "services",
+    }
+    write_stack(tmp_path, "prod", platform)
+    with pytest.raises(ConfigError) as err:
+        load_scopes(tmp_path, ["prod"], "k")
+    assert err.value.problems == [
+        (
+            "stacks[0] (Pulumi.prod.yaml) network.network (Kueue's webhook firewall rule)",
+            f"{network} is outside acme-ml-prod: grant the deploy identity there by hand "
+            "(docs/day0.md)",
+        )
+    ]
+    # Kueue off: the stack adds no rule to that network.
+    platform["kueue"]["enabled"] = False
+    write_stack(tmp_path, "prod", platform)
+    assert [s.stack for s in load_scopes(tmp_path, ["prod"], "k")] == ["prod"]
+
+
 def test_stack_resources_in_another_project_are_refused(tmp_path: Any) -> None:
     from components.config import ConfigError
     from components.day0.scope import load_scopes

@@ -162,7 +162,9 @@ def test_authorized_networks_mode(run_with: Callable[..., runner.Run]) -> None:
 def test_nothing_forbidden_is_registered(stack: str, request: pytest.FixtureRequest) -> None:
     run: runner.Run = request.getfixturevalue(stack)
     # The world range appears once: as the source of the explicit deny-all ingress rule.
-    deny = run.one("gcp:compute/firewall:Firewall")
+    deny = run.one(
+        "gcp:compute/firewall:Firewall", f"{run.outputs['cluster_name']}-deny-all-ingress"
+    )
     assert deny.inputs["denies"] == [{"protocol": "all"}] and "allows" not in deny.inputs
     text = repr([r.inputs for r in run.registrations if r is not deny])
     assert "0.0.0.0/0" not in text

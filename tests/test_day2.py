@@ -78,6 +78,9 @@ DECISIONS: dict[str, Options] = {
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": Options(),
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": Options(),
     "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": Options(),
+    # Queued provisioning (kueue.provisioning_request): the check and its config, fixed names.
+    "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck": Options(),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig": Options(),
 }
 
 

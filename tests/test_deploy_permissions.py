@@ -105,11 +105,17 @@ def test_the_bootstrap_roles_are_exactly_the_table() -> None:
 
 
 ESCALATION = {p for m in escalation.METHODS for p in m.permissions}
-# actAs: on the node service account only; no service-account IAM at all.
+# actAs: on the node service account only; no service-account IAM at all. In the cluster: RBAC
+# objects under Kubernetes' escalation check, and Kueue's webhooks, APIService and cert Secret.
 NEEDED = {
     "resourcemanager.projects.setIamPolicy",
     "iam.serviceAccounts.actAs",
     "container.clusters.update",
+    "container.clusterRoles.create",
+    "container.clusterRoleBindings.create",
+    "container.mutatingWebhookConfigurations.create",
+    "container.apiServices.create",
+    "container.secrets.get",
 }
 
 

@@ -155,6 +155,11 @@ class StackConfig(_Model):
     @field_validator("kueue")
     @classmethod
     def _kueue_fits(cls, v: KueueConfig, info: ValidationInfo) -> KueueConfig:
+        if not v.enabled and v.provisioning_request is not None:
+            raise ValueError(
+                "provisioning_request: only with kueue.enabled (a queued-provisioning pool gets "
+                "nodes only through the ProvisioningRequests Kueue creates)"
+            )
         if not v.enabled or "gpu_pools" not in info.data or "deployments" not in info.data:
             return v  # off, or the pools/deployments are invalid and already reported
         problems = kueue_problems(
@@ -357,11 +362,15 @@ def kueue_problems(
                 "more GPUs than the pool can hold; raise its max_nodes or lower the quotas"
             )
     if v.provisioning_request:
+        # GKE's queued provisioning takes a pool that scales from zero with location policy ANY,
+        # no reservation and no auto-repair: what a flex-start pool already is
+        # (components/config/pools.py `flex_start`; components/gke/node_config.py).
         flex = {p.name for p in pools if p.flex_start}
         if bad := [p for p in v.provisioning_request.pools if p not in flex]:
             problems.append(
                 f"provisioning_request.pools: {', '.join(bad)} is not a flex-start GPU pool "
-                "(queued provisioning is for flex-start pools)"
+                "(queued provisioning is for flex-start pools: scale from zero, location policy "
+                "ANY, no reservation, no auto-repair)"
             )
     return problems
 

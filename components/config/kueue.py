@@ -78,9 +78,17 @@ class ProvisioningRequestConfig(_Model):
         min_length=1,
         description=(
             "Flex-start GPU pools whose flavor gets the check; each pool is then created with "
-            "`queued_provisioning` (GKE: nodes come only through ProvisioningRequests)."
+            "`queued_provisioning` (GKE: nodes come only through ProvisioningRequests). Adding "
+            "or removing a pool here replaces it (the field is ForceNew)."
         ),
     )
+
+    @field_validator("pools")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("pools must be unique")
+        return v
 
 
 class KueueConfig(_Model):
@@ -132,6 +140,13 @@ class KueueConfig(_Model):
     provisioning_request: ProvisioningRequestConfig | None = Field(
         default=None, description="Optional: queued provisioning for flex-start pools."
     )
+
+    def queued_pools(self) -> frozenset[str]:
+        """The GPU pools created with `queued_provisioning` (only with Kueue on: nothing else
+        creates the ProvisioningRequests such a pool's nodes come from)."""
+        if not self.enabled or self.provisioning_request is None:
+            return frozenset()
+        return frozenset(self.provisioning_request.pools)
 
     @field_validator("version")
     @classmethod

@@ -31,6 +31,15 @@ GKE_IAM = "https://cloud.google.com/kubernetes-engine/docs/reference/api-permiss
 COMPUTE_IAM = "https://cloud.google.com/compute/docs/reference/rest/v1/globalOperations/get"
 SECRET_IAM = "https://cloud.google.com/secret-manager/docs/access-control"
 ACT_AS = "https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa"
+# GKE IAM names of the Kubernetes kinds Kueue's chart installs (container.<resource>.<verb>), as
+# roles/container.admin lists them.
+CONTAINER_ADMIN = (
+    "iann0036/iam-dataset gcp/roles/container.admin.json @ 1818bc70405aa9fb10c6091859b5c3fd1cc70fb8"
+)
+RBAC_ESCALATION = (
+    "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
+    "#privilege-escalation-prevention-and-bootstrapping"
+)
 
 
 class Bound(Enum):
@@ -48,6 +57,15 @@ class Bound(Enum):
     NODE_ACCOUNT = (
         "actAs: resource-level grant on the stack's node service account only (no project grant; "
         "the bootstrap creates the account, components/day0/stack_identities.py)"
+    )
+    RBAC_RULES = (
+        "Kubernetes RBAC escalation prevention: no container.roles/clusterRoles .escalate or "
+        ".bind is held, so the API server admits a role or binding only when its creator already "
+        "holds every rule it grants"
+    )
+    CLUSTER_ONLY = (
+        "in-cluster only: GKE IAM container.* on the stack's project reaches the Kubernetes API "
+        "of the stack's clusters, no Google Cloud resource or IAM policy"
     )
 
 
@@ -79,15 +97,16 @@ def _crud(prefix: str, source: str, bound: Bound = Bound.NONE_NEEDED) -> Entry:
     )
 
 
-def _k8s(resource: str) -> Entry:
-    """A namespaced Kubernetes object applied with server-side apply (get + patch)."""
+def _k8s(resource: str, bound: Bound = Bound.NONE_NEEDED, source: str = "") -> Entry:
+    """A Kubernetes object applied with server-side apply (get + patch)."""
     p = f"container.{resource}"
     return Entry(
         (f"{p}.create", f"{p}.get"),
         (f"{p}.get",),
         (f"{p}.update",),
         (f"{p}.delete",),
-        f"{GKE_IAM} (Kubernetes verbs create/get/patch/delete)",
+        f"{GKE_IAM} (Kubernetes verbs create/get/patch/delete){source}",
+        bound,
     )
 
 
@@ -270,15 +289,23 @@ TABLE: dict[str, Entry] = {
     "kubernetes:core/v1:ServiceAccount": _k8s("serviceAccounts"),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s("networkPolicies"),
     "kubernetes:policy/v1:PodDisruptionBudget": _k8s("podDisruptionBudgets"),
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s("roleBindings"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s(
+        "roleBindings", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    ),
     # Kubernetes refuses a Role that grants what its creator does not hold (RBAC escalation
     # check; the alternative, container.roles.escalate, would allow any Role): the deployer holds
     # exactly the rules of the stack's Roles (`ROLE_RULES`), checked by a test.
-    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s("roles"),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s(
+        "roles", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    ),
     # kube-state-metrics (components/observability/kube_state_metrics.py): its read-only ClusterRole is held by
     # the same rule (the deployer holds its list rules, `ROLE_RULES`), its binding and Deployment.
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s("clusterRoles"),
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s("clusterRoleBindings"),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s(
+        "clusterRoles", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    ),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s(
+        "clusterRoleBindings", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    ),
     "kubernetes:apps/v1:Deployment": _k8s("deployments"),
     # The opt-in self-deployed DCGM exporter (components/observability/dcgm_exporter.py): its DaemonSets and
     # counters ConfigMap (iann0036/iam-dataset gcp/roles/container.admin.json lists
@@ -289,11 +316,34 @@ TABLE: dict[str, Entry] = {
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:Rules": _k8s("thirdPartyObjects"),
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": _k8s("thirdPartyObjects"),
-    # Opt-in Kueue (components/gke/kueue.py): its queues and flavors are custom resources. The
-    # objects its Helm chart renders are not registered under mocks, so not listed here.
+    # Opt-in Kueue (components/gke/kueue.py): its queues and flavors are custom resources.
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": _k8s("thirdPartyObjects"),
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": _k8s("thirdPartyObjects"),
     "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": _k8s("thirdPartyObjects"),
+    # The ProvisioningRequest check for queued flex-start pools (kueue.provisioning_request).
+    "kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck": _k8s("thirdPartyObjects"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig": _k8s("thirdPartyObjects"),
+    # What Kueue's Helm chart installs (the Chart v4 component's children, applied by the
+    # Kubernetes provider at `pulumi up`; mocks render no chart, so tests/test_kueue_chart.py
+    # reads the kinds from the pinned chart's templates). Beside the kinds above (Deployment,
+    # ConfigMap, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding):
+    # its 11 CRDs, its webhook configurations (they see every object they match), the visibility
+    # APIService (an API group served by Kueue's pod), its Services, and the Secret its internal
+    # cert manager fills with the webhook's certificate.
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": _k8s(
+        "customResourceDefinitions", Bound.CLUSTER_ONLY, f"; {CONTAINER_ADMIN}"
+    ),
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": _k8s(
+        "mutatingWebhookConfigurations", Bound.CLUSTER_ONLY, f"; {CONTAINER_ADMIN}"
+    ),
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration": _k8s(
+        "validatingWebhookConfigurations", Bound.CLUSTER_ONLY, f"; {CONTAINER_ADMIN}"
+    ),
+    "kubernetes:apiregistration.k8s.io/v1:APIService": _k8s(
+        "apiServices", Bound.CLUSTER_ONLY, f"; {CONTAINER_ADMIN}"
+    ),
+    "kubernetes:core/v1:Service": _k8s("services", source=f"; {CONTAINER_ADMIN}"),
+    "kubernetes:core/v1:Secret": _k8s("secrets", Bound.CLUSTER_ONLY, f"; {CONTAINER_ADMIN}"),
 }
 
 # The Kubernetes rules the stack's Roles (launcher and agent) and kube-state-metrics' ClusterRole

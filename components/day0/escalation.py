@@ -106,6 +106,37 @@ METHODS: tuple[Method, ...] = (
     # The bootstrap creates the stack's service accounts and the grants on them: the deployer
     # holds no service-account IAM (components/day0/stack_identities.py).
     Method("iam.serviceAccounts.setIamPolicy", ("iam.serviceAccounts.setIamPolicy",)),
+    # Kubernetes' own escalation paths (Kubernetes "RBAC: privilege escalation prevention";
+    # GKE IAM names: deploy_permissions.CONTAINER_ADMIN). The deployer holds neither verb that
+    # lifts the RBAC check, so it can grant in the cluster only what it already holds.
+    Method("container.clusterRoles.escalate", ("container.clusterRoles.escalate",)),
+    Method("container.clusterRoles.bind", ("container.clusterRoles.bind",)),
+    Method("container.roles.escalate", ("container.roles.escalate",)),
+    Method("container.roles.bind", ("container.roles.bind",)),
+    Method(
+        "Kubernetes ClusterRole + ClusterRoleBinding",
+        ("container.clusterRoles.create", "container.clusterRoleBindings.create"),
+        dp.Bound.RBAC_RULES.value,
+    ),
+    # Kueue's chart (docs/gpu-sharing.md): an admission webhook sees, and may change, every object
+    # it matches; an APIService routes an API group to a pod; the webhook's certificate Secret.
+    Method(
+        "Kubernetes admission webhook",
+        ("container.mutatingWebhookConfigurations.create",),
+        dp.Bound.CLUSTER_ONLY.value,
+    ),
+    Method(
+        "Kubernetes aggregated API (APIService)",
+        ("container.apiServices.create",),
+        dp.Bound.CLUSTER_ONLY.value,
+    ),
+    Method(
+        "read Kubernetes Secrets",
+        ("container.secrets.get",),
+        f"{dp.Bound.CLUSTER_ONLY.value}; the stack puts no Google credential in a Secret "
+        "(Workload Identity, no keys), but any other Secret in its clusters (an in-cluster Astro "
+        "agent's token) is readable",
+    ),
     # Not in Rhino's list, the same shape: a GKE node pool runs as a service account.
     Method(
         "container node pool + actAs",

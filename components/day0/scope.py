@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from components import config, custom_roles
-from components.config import CONFIG_KEY, ConfigError, StackConfig
+from components.config import CONFIG_KEY, ConfigError, ExistingNetworkConfig, StackConfig
 from components.config.deployments import xcom_bucket_name
 from components.gke.node_identity import NODE_PROJECT_ROLES
 from components.service_accounts import StackAccount, stack_accounts
@@ -50,6 +50,8 @@ class StackScope:
     # The custom roles the stack grants (launcher, XCom): the bootstrap creates them
     # (components/day0/stack_roles.py).
     custom_roles: tuple[custom_roles.StackRole, ...] = ()
+    # An existing network the stack adds a firewall rule to (Kueue's webhook rule), by self link.
+    firewall_networks: tuple[str, ...] = ()
 
     @property
     def node_account(self) -> StackAccount:
@@ -69,6 +71,11 @@ class StackScope:
             for repo in self.repositories
             if repo.split("/")[1] != self.project_id
         ]
+        out += [
+            ("network.network (Kueue's webhook firewall rule)", network)
+            for network in self.firewall_networks
+            if network.split("/")[1] != self.project_id
+        ]
         return out
 
 
@@ -87,6 +94,9 @@ def scope(stack: str, cfg: StackConfig) -> StackScope:
         repositories=tuple(sorted(cfg.node_service_account.artifact_registry_repositories)),
         accounts=tuple(stack_accounts(cfg)),
         custom_roles=tuple(custom_roles.stack_roles(cfg)),
+        firewall_networks=(cfg.network.network,)
+        if cfg.kueue.enabled and isinstance(cfg.network, ExistingNetworkConfig)
+        else (),
     )
 
 

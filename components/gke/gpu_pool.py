@@ -59,7 +59,7 @@ RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 IMAGE_CACHE = "CONTAINER_IMAGE_CACHE"
 
 
-def provisioning(cfg: GpuPoolConfig) -> node_config.Provisioning:
+def provisioning(cfg: GpuPoolConfig, queued: bool = False) -> node_config.Provisioning:
     """Flex-start (GKE "About flex-start": node_config.flex_start, with no reservation),
     reservations (GKE "Consuming reserved zonal resources": key
     compute.googleapis.com/reservation-name) and image preloading (GKE "Use secondary boot disks
@@ -90,6 +90,7 @@ def provisioning(cfg: GpuPoolConfig) -> node_config.Provisioning:
         reservation_affinity=affinity,
         secondary_boot_disks=disks,
         flex_start=True if cfg.flex_start else None,
+        queued=queued,
     )
 
 
@@ -252,7 +253,7 @@ class GpuNodePool(pulumi.ComponentResource):
             node_locations=cfg.zones or None,
             taints=taints,
             guest_accelerators=[accelerator(cfg)],
-            provisioning=provisioning(cfg),
+            provisioning=provisioning(cfg, args.queued_provisioning),
         )
         self.register_outputs(
             {"name": self.pool.name, "scheduling": scheduling_hints(cfg, args.compute_class)}

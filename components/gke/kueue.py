@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import yaml
 
@@ -40,6 +41,69 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on
 PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
 QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
 PROVISIONING_CHECK = "dws-prov"
+# GKE taints a queued-provisioning pool's nodes cloud.google.com/gke-queued=true:NoSchedule, and
+# workloads must tolerate it (GoogleCloudPlatform/cluster-toolkit "GKE Consumption Options User
+# Guide", DWS Flex Start + Queued Provisioning). The pool's flavor carries the toleration, so
+# Kueue adds it to the pods it admits there and to no other.
+QUEUED_TOLERATION = {
+    "key": "cloud.google.com/gke-queued",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
+# The port Kueue's webhook server listens on: the chart's manager container and webhook Service
+# (sigs.k8s.io/kueue@v0.19.2 charts/kueue/templates/manager/manager.yaml `containerPort: 9443`,
+# charts/kueue/values.yaml webhookService `targetPort: 9443`, config/components/manager/
+# controller_manager_config.yaml `webhook.port: 9443`). GKE's API server calls a webhook on the
+# pod's endpoint, not the Service port (kubernetes/kubernetes#79739: GKE runs
+# --enable-aggregator-routing), so the control plane must reach the nodes on this port.
+WEBHOOK_PORT = 9443
+# GKE's own rule for a private cluster lets the control plane reach the nodes on tcp:443 and
+# tcp:10250 only (GKE "Creating a private cluster", "Adding firewall rules for specific use
+# cases": https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules;
+# Cloud Service Mesh "Open ports on a private cluster" adds its webhook port the same way), and
+# the stack's network denies every other ingress (components/gke/network.py).
+# What the pinned chart installs with the stack's values, as the Kubernetes provider registers
+# each object (the Chart component's children): the deploy role holds create/get/update/delete
+# of each (components/day0/deploy_permissions.py). tests/test_kueue_chart.py reads the pinned
+# chart's templates (sigs.k8s.io/kueue@v0.19.2 charts/kueue/templates) and fails when this
+# differs, so a chart upgrade that adds a kind is reviewed before the deploy role lacks it.
+CHART_KINDS: tuple[str, ...] = (
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+    "kubernetes:apiregistration.k8s.io/v1:APIService",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:Service",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+)
+# The chart's other kinds, and the value (chart default, not overridden by the stack) that keeps
+# every template of that kind off. The deploy role holds none of them.
+CHART_KINDS_OFF: dict[str, str] = {
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicy": (
+        ".Values.enableMutatingAdmissionPolicy"
+    ),
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicyBinding": (
+        ".Values.enableMutatingAdmissionPolicy"
+    ),
+    "kubernetes:cert-manager.io/v1:Certificate": ".Values.enableCertManager",
+    "kubernetes:cert-manager.io/v1:Issuer": ".Values.enableCertManager",
+    "kubernetes:flowcontrol.apiserver.k8s.io/v1:FlowSchema": ".Values.enableVisibilityAPF",
+    "kubernetes:flowcontrol.apiserver.k8s.io/v1:PriorityLevelConfiguration": (
+        ".Values.enableVisibilityAPF"
+    ),
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ".Values.enablePrometheus",
+    "kubernetes:networking.k8s.io/v1:Ingress": ".Values.enableKueueViz",
+    "kubernetes:policy/v1:PodDisruptionBudget": (
+        ".Values.controllerManager.podDisruptionBudget.enabled"
+    ),
+}
 # Fair sharing's preemption strategies in Kueue's documented default order
 # (apis/config/v1beta2/configuration_types.go, FairSharing).
 FAIR_SHARING_STRATEGIES = ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]
@@ -69,6 +133,49 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class WebhookFirewall:
+    """Where the rule that lets the control plane call Kueue's webhook goes.
+
+    `source_ranges`: the control plane's range, as the cluster reports it
+    (:func:`control_plane_ranges`). `node_service_account`: every pool of the stack runs as it
+    (components/gke/node_config.py), and no pool carries network tags, so the rule targets it.
+    """
+
+    project_id: str
+    network: pulumi.Input[str]
+    source_ranges: pulumi.Input[Sequence[str]]
+    node_service_account: pulumi.Input[str]
+
+
+def control_plane_ranges(private_cluster_config: Any, dry_run: bool = False) -> list[str]:
+    """The control plane's source range for control-plane-to-node traffic.
+
+    A VPC-peering private cluster reports its control plane's /28,
+    `privateClusterConfig.masterIpv4CidrBlock`; terraform-google-kubernetes-engine's private
+    module opens webhooks from it (modules/private-cluster, `cluster_endpoint_for_nodes =
+    var.master_ipv4_cidr_block`; issue #859: the whole /28, not the endpoint). A Private Service
+    Connect cluster (this stack's: no masterIpv4CidrBlock is set) reports none
+    (telepresenceio/telepresence.io#303), only its internal endpoint, `privateEndpoint`: its /32,
+    as the same module's public-cluster variant uses `"${endpoint}/32"`.
+
+    Neither reported: a preview (`dry_run`) gets no range, and an update stops here. An ingress
+    rule without a source applies to 0.0.0.0/0 (VPC firewall rules, "Sources for ingress rules"),
+    so an empty list must never reach Google Cloud (the policy pack refuses one too)."""
+    cidr = getattr(private_cluster_config, "master_ipv4_cidr_block", None)
+    endpoint = getattr(private_cluster_config, "private_endpoint", None)
+    if cidr:
+        return [cidr]
+    if endpoint:
+        return [f"{endpoint}/32"]
+    if dry_run:
+        return []
+    raise ValueError(
+        "the cluster reports neither privateClusterConfig.masterIpv4CidrBlock nor "
+        "privateEndpoint: no source range for Kueue's webhook firewall rule"
+    )
+
+
+@dataclass(frozen=True)
 class KueueArgs:
     config: KueueConfig
     flavors: Sequence[Flavor]
@@ -79,6 +186,8 @@ class KueueArgs:
     # Prod: Pulumi `protect` on Kueue's namespace (deleting it deletes the controller, and every
     # queued task's pod stays gated).
     protect: bool = False
+    # The control-plane-to-webhook firewall rule (None: no rule, e.g. a component test).
+    firewall: WebhookFirewall | None = None
 
 
 def flavors(cfg: StackConfig) -> list[Flavor]:
@@ -95,7 +204,10 @@ def flavors(cfg: StackConfig) -> list[Flavor]:
         if compute_class:
             labels[gpu_pool.COMPUTE_CLASS_KEY] = compute_class
         arm = gpu_pool.is_arm(by_name[pool_name])
-        out.append(Flavor(pool_name, labels, gpu_pool.tolerations(compute_class, arm)))
+        tolerations = gpu_pool.tolerations(compute_class, arm)
+        if pool_name in cfg.kueue.queued_pools():
+            tolerations.append(dict(QUEUED_TOLERATION))
+        out.append(Flavor(pool_name, labels, tolerations))
     return out
 
 
@@ -315,9 +427,35 @@ class Kueue(pulumi.ComponentResource):
                 parent=self, provider=args.k8s_provider, depends_on=[ns, *args.after]
             ),
         )
-        # The chart's CRDs and webhook first (its objects: the Chart component's children).
+        if args.firewall is not None:
+            fw = args.firewall
+            # With failurePolicy Fail (the chart's pod webhooks), a blocked webhook refuses every
+            # pod of the queued namespaces: this rule opens the one port, from the control plane
+            # only, to the stack's nodes only, above the network's deny-all (priority 1000 <
+            # 65534). A fixed name: a replacement (name, project, direction) deletes first.
+            self.webhook_firewall = gcp.compute.Firewall(
+                f"{name}-webhook-firewall",
+                name=f"{name}-webhook",
+                project=fw.project_id,
+                network=fw.network,
+                description=(
+                    f"GKE control plane to Kueue's webhook (tcp:{WEBHOOK_PORT}) on the stack's "
+                    "nodes (managed by Pulumi)"
+                ),
+                direction="INGRESS",
+                priority=1000,
+                source_ranges=fw.source_ranges,
+                target_service_accounts=[fw.node_service_account],
+                allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(WEBHOOK_PORT)])],
+                log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            )
+        # The chart's CRDs and webhook first (its objects: the Chart component's children), and
+        # the rule that lets the API server call that webhook: Kueue's own objects are validated
+        # by it (failurePolicy Fail).
+        firewall = [self.webhook_firewall] if args.firewall is not None else []
         after = pulumi.ResourceOptions(
-            parent=self, provider=args.k8s_provider, depends_on=[install, *args.after]
+            parent=self, provider=args.k8s_provider, depends_on=[install, *firewall, *args.after]
         )
         created: dict[str, Any] = {}
         for obj in objects(cfg, args.flavors, args.queues):

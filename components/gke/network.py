@@ -145,6 +145,14 @@ class Network(pulumi.ComponentResource):
         )
 
 
+def project_of(network: pulumi.Input[str], default: str) -> str:
+    """The project a network lives in: the one an existing network's reference names
+    (projects/<p>/global/networks/<n>, a Shared VPC host maybe), else the stack's own."""
+    if isinstance(network, str) and network.startswith("projects/"):
+        return network.split("/")[1]
+    return default
+
+
 def existing(cfg: ExistingNetworkConfig) -> NetworkRef:
     return NetworkRef(
         network=cfg.network,

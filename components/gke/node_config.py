@@ -82,6 +82,25 @@ class Provisioning:
     reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None
     secondary_boot_disks: list[gcp.container.NodePoolNodeConfigSecondaryBootDiskArgs] | None = None
     flex_start: bool | None = None
+    # Queued provisioning (GKE Dynamic Workload Scheduler through ProvisioningRequests; Kueue's
+    # `queued-provisioning.gke.io` admission check): a pool-level field, not a node_config one.
+    queued: bool = False
+
+
+def queued_provisioning(
+    provisioning: Provisioning | None,
+) -> gcp.container.NodePoolQueuedProvisioningArgs | None:
+    """`queued_provisioning.enabled` ("Whether nodes in this node pool are obtainable solely
+    through the ProvisioningRequest API": terraform-provider-google resource_container_node_pool.go,
+    ForceNew on the block and the field, offline/forcenew_tables/container.py). Only on a
+    flex-start pool (components/config `kueue.provisioning_request`), which already has every other
+    setting GKE requires of a queued pool: autoscaling from 0 with location policy ANY,
+    NO_RESERVATION, no auto-repair (GoogleCloudPlatform/cluster-toolkit "GKE Consumption Options
+    User Guide", DWS Flex Start + Queued Provisioning: flex-start, auto_repair false, total min
+    nodes 0, no static node count)."""
+    if provisioning is None or not provisioning.queued:
+        return None
+    return gcp.container.NodePoolQueuedProvisioningArgs(enabled=True)
 
 
 def hardened_node_config(
@@ -142,6 +161,8 @@ class NodePoolArgs(Generic[PoolConfig]):
     labels: dict[str, str]
     # The custom ComputeClass the pool belongs to (GPU pools only; components/gke/compute_class.py).
     compute_class: str | None = None
+    # Queued provisioning (GPU flex-start pools in `kueue.provisioning_request.pools` only).
+    queued_provisioning: bool = False
 
 
 def node_pool(
@@ -179,6 +200,7 @@ def node_pool(
         initial_node_count=cfg.min_nodes,
         autoscaling=autoscaling(cfg.min_nodes, cfg.max_nodes, cfg.spot or flex_start),
         management=management(flex_start),
+        queued_provisioning=queued_provisioning(provisioning),
         upgrade_settings=upgrade_settings(cfg),
         node_config=hardened_node_config(
             machine_type=cfg.machine_type,

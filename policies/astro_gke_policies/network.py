@@ -31,6 +31,19 @@ def _no_world_allow(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iter
     sources = [text(s) for s in items(get(props, "sourceRanges"))]
     if _ingress(props) and items(get(props, "allows")) and any(s in WORLD for s in sources):
         yield "an INGRESS rule that allows traffic must not take 0.0.0.0/0 (or ::/0) as a source."
+    # An INGRESS rule with no source at all applies to every source: "If you do not specify a
+    # source for an ingress rule, Google Cloud uses 0.0.0.0/0" (VPC firewall rules, "Sources for
+    # ingress rules"). An empty list is what a computed source range that came back empty gives.
+    named = [
+        *sources,
+        *items(get(props, "sourceTags")),
+        *items(get(props, "sourceServiceAccounts")),
+    ]
+    if _ingress(props) and items(get(props, "allows")) and not named:
+        yield (
+            "an INGRESS rule that allows traffic must name its sources: with none, Google Cloud "
+            "applies it to 0.0.0.0/0."
+        )
 
 
 def _logged(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import subprocess
 import time
 import urllib.error
@@ -26,7 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.kube.controlplane import BIN, ROOT, ControlPlane, free_port
+from offline import kueue_chart
+from tests.kube.controlplane import BIN, ControlPlane, free_port
 
 KUEUE_MODULE = "sigs.k8s.io/kueue"
 POD_WEBHOOKS = ("mpod.kb.io", "vpod.kb.io")
@@ -43,15 +43,10 @@ CONVERTED = {
 
 def module_dir() -> Path:
     """The pinned Kueue module's directory in the Go module cache (its CRDs and webhooks)."""
-    done = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", KUEUE_MODULE],
-        cwd=ROOT / "tools" / "kubebin",
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
-    )
-    return Path(done.stdout.strip())
+    found = kueue_chart.module_dir()
+    if found is None:
+        raise RuntimeError(f"{KUEUE_MODULE} is not in the Go module cache: run `make kube-bin`")
+    return found
 
 
 def _yaml_docs(path: Path) -> list[dict[str, Any]]:

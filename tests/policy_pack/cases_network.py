@@ -26,6 +26,14 @@ CASES: list[Case] = [
         {},
     ),
     (
+        "firewall-no-world-ingress",
+        "prod",
+        "mandatory",
+        edit(FIREWALL, "astro-gpu-prod-kueue-webhook-firewall", set_path("sourceRanges", value=[])),
+        "an INGRESS rule that allows traffic must name its sources",
+        {},
+    ),
+    (
         "firewall-logging",
         "dev",
         "mandatory",
