@@ -82,19 +82,21 @@ def unit_mocks() -> RecordingMonitor:
 #
 # `make test` and `make test-fast` run the suite on every core (`-n auto`). Each test file is one
 # unit of work, so that a module's fixtures run once. tests/kube is one unit, so that its session
-# control plane starts once (tests/kube/conftest.py). test_kueue.py starts its own control plane
-# with Kueue; each golden verdict shard and each `make preview` test stands alone (a preview
-# test sees only the worktree its own run made): those are units of their own.
+# control plane starts once (tests/kube/conftest.py); the Kueue tests, which start their own, are
+# units of their own. Each golden verdict shard and each `make preview` test stands alone (a
+# preview test sees only the worktree its own run made).
 # `--dist loadgroup` would say this with marks, but on pytest 9.2 it groups nothing
 # (pytest-dev/pytest-xdist#1386), hence a scheduler of our own, built on xdist's LoadScope one.
 
-OWN_UNITS = ("tests/kube/test_kueue.py",)
+# Each starts a control plane of its own, with Kueue (tests/kube/kueue_controller.py).
+OWN_UNITS = ("tests/kube/test_kueue.py", "tests/kube/test_kueue_queued.py")
 SPLIT_FILES = ("tests/test_policy_verdicts.py", "tests/test_preview.py")
 # The longest units, longest first (`pytest --durations`): started first, so that no long unit
 # starts last while the other workers sit idle. Every other unit follows in collection order.
 FIRST = (
     "tests/kube/test_kueue.py",
     "tests/kube",
+    "tests/kube/test_kueue_queued.py",
     "tests/test_preview.py",
     "tests/test_policy_verdicts.py",
     "tests/test_plan.py",
