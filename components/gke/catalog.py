@@ -194,7 +194,19 @@ MACHINE_FAMILY_ACCELERATOR: dict[str, str] = {
     "g4-standard": "nvidia-rtx-pro-6000",
 }
 
-ACCELERATORS: frozenset[str] = frozenset().union(*(s.accelerators for s in SERIES.values()))
+# Every GPU type the series above attach: one list for the stack and the policy pack, which ships it
+# (policies/astro_gke_policies/accelerators.json, its default allow-list). A series may name only
+# a listed type, and each listed type belongs to a series: checked here, at import.
+ACCELERATORS_FILE = (
+    Path(__file__).resolve().parents[2] / "policies" / "astro_gke_policies" / "accelerators.json"
+)
+ACCELERATORS: frozenset[str] = frozenset(json.loads(ACCELERATORS_FILE.read_text())["accelerators"])
+_IN_SERIES = frozenset().union(*(s.accelerators for s in SERIES.values()))
+if _IN_SERIES != ACCELERATORS:
+    raise RuntimeError(
+        f"{ACCELERATORS_FILE.name} and the machine series disagree: only in the file "
+        f"{sorted(ACCELERATORS - _IN_SERIES)}, only in a series {sorted(_IN_SERIES - ACCELERATORS)}"
+    )
 
 # GPUs that support multi-instance partitioning: partition size -> partitions per GPU (what a
 # node advertises as nvidia.com/gpu is GPUs x partitions; the device plugin's map, see above).

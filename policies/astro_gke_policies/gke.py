@@ -4,7 +4,9 @@ resource types, the pack's defaults, the production-stack setting, node config a
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
@@ -18,22 +20,13 @@ is_cluster = of_type(CLUSTER)
 is_pool = of_type(NODE_POOL)
 is_cluster_or_pool = of_type(CLUSTER, NODE_POOL)
 
-# Kept here, not imported from the stack: the pack is standalone. A test keeps it equal to
-# components/gke/catalog.py.
-DEFAULT_ACCELERATORS = (
-    "nvidia-a100-80gb",
-    "nvidia-b200",
-    "nvidia-gb200",
-    "nvidia-h100-80gb",
-    "nvidia-h100-mega-80gb",
-    "nvidia-h200-141gb",
-    "nvidia-l4",
-    "nvidia-rtx-pro-6000",
-    "nvidia-tesla-a100",
-    "nvidia-tesla-p100",
-    "nvidia-tesla-p4",
-    "nvidia-tesla-t4",
-    "nvidia-tesla-v100",
+# The pack is standalone, so the list ships in its package (accelerators.json, with its sources);
+# the stack's catalog reads the same file (components/gke/catalog.py ACCELERATORS).
+ACCELERATORS_FILE = "accelerators.json"
+DEFAULT_ACCELERATORS: tuple[str, ...] = tuple(
+    json.loads(resources.files("astro_gke_policies").joinpath(ACCELERATORS_FILE).read_text())[
+        "accelerators"
+    ]
 )
 DEFAULT_MAX_GPU_NODES = 16
 DEFAULT_PROD_STACKS = ("prod", "production")

@@ -61,11 +61,14 @@ def test_config_schema_and_defaults_without_config(
     assert pack.analyze_all(stacks["prod"].registrations) == []
 
 
-def test_default_accelerators_match_the_stack_catalog() -> None:
+def test_default_accelerators_are_the_file_the_stack_catalog_reads() -> None:
+    """One list: the pack's packaged accelerators.json is the file the stack's catalog reads."""
     from astro_gke_policies import gke
 
+    packaged = resources.files("astro_gke_policies").joinpath(gke.ACCELERATORS_FILE)
+    assert Path(str(packaged)).resolve() == catalog.ACCELERATORS_FILE.resolve()
     assert set(gke.DEFAULT_ACCELERATORS) == set(catalog.ACCELERATORS)
-    assert {"nvidia-gb200", "nvidia-rtx-pro-6000"} <= set(gke.DEFAULT_ACCELERATORS)
+    assert {"nvidia-gb200", "nvidia-rtx-pro-6000", "nvidia-l4"} <= set(gke.DEFAULT_ACCELERATORS)
 
 
 def test_stack_reads_the_zone_table_the_pack_ships() -> None:
