@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fake_secret_manager import made_up_adc
 from kube_real import start_control_plane
-from scenarios import FAILURES, LIFECYCLE, MODES, REMOTE, run_all
+from scenarios import FAILURES, KUEUE, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
@@ -69,8 +69,19 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def kpo(tmp_path_factory: pytest.TempPathFactory, control_plane: Any) -> dict[str, dict[str, Any]]:
+def kueue(control_plane: Any, export: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """The real Kueue controller on the session's control plane, with prod's Configuration and
+    Kueue objects (kube_kueue.py); returns the Configuration it runs."""
+    from kube_kueue import start_kueue
+
+    return start_kueue(control_plane, export("prod"))
+
+
+@pytest.fixture(scope="session")
+def kpo(
+    tmp_path_factory: pytest.TempPathFactory, control_plane: Any, kueue: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
     (cold starts, long runs) first."""
-    scenarios = {**LIFECYCLE, **REMOTE, **MODES, **FAILURES}
+    scenarios = {**LIFECYCLE, **KUEUE, **REMOTE, **MODES, **FAILURES}
     return run_all(scenarios, tmp_path_factory.mktemp("kpo"))

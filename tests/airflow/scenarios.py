@@ -204,6 +204,25 @@ LIFECYCLE: dict[str, Scenario] = {
     ),
 }
 
+# Prod shares GPUs through Kueue (the session's control plane runs the real Kueue controller):
+# reporting's task finds the cohort's l4 GPUs all admitted to other workloads, and its pod waits in
+# Kueue, gated, KUEUE_HOLD seconds before its queue frees a GPU. That is longer than KPO's own
+# default (120 s) and the l4 pool's own budget (600 s) at SCALE, 1.2 s and 6 s, and shorter than
+# the hint's, which adds Kueue's queue wait (30 minutes at SCALE: 18 s) to the pool's budget.
+KUEUE_HOLD = 8.0
+KUEUE_WAIT = [
+    *("--dns", "--pool", "l4", "--hint-labels", "--time-scale", str(SCALE)),
+    *("--kueue-hold", str(KUEUE_HOLD)),
+]
+KUEUE: dict[str, Scenario] = {
+    # With the hint's schedule timeout (the pool's budget plus the queue wait): it succeeds.
+    "kueue-wait": ("prod", "reporting", False, False, "delete_pod", [*KUEUE_WAIT, "--timeouts", "hints"]),
+    # The same wait with KubernetesPodOperator's own schedule timeout: it gives up.
+    "kueue-wait-default": (
+        "prod", "reporting", False, False, "delete_pod", [*KUEUE_WAIT, "--timeouts", "default"],
+    ),
+}  # fmt: skip
+
 # Remote Execution: prod's batch-remote agent runs in the cluster; its task runs in-cluster.
 REMOTE: dict[str, Scenario] = {
     "remote": (
