@@ -179,8 +179,6 @@ def export(
         "pod_disruption_budgets": _namespaced(
             run, "kubernetes:policy/v1:PodDisruptionBudget", spec="spec"
         ),
-        # What the fake API server's ResourceQuota admission enforces per namespace.
-        "resource_quotas": _namespaced(run, "kubernetes:core/v1:ResourceQuota", spec="spec"),
         "stack": stack,
         # Every Kubernetes object, as pulumi-kubernetes sends it: the contract suite applies them
         # server-side to its real API server (tests/airflow/kube_real.py).
