@@ -37,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "kube"))
 import controlplane  # noqa: E402
-from kube_kubelet import KubeletFront  # noqa: E402
+from kube_kubelet import KubeletFront, pipe  # noqa: E402
 
 CONNECT = "container.clusters.connect"
 # The webhook adds the SHA-256 of the bearer token to the user's extra (a test marker, not GKE's):
@@ -493,17 +493,6 @@ class FrontProxy:
         host, port = self.upstream.split(":")
         up_reader, up_writer = await asyncio.open_connection(host, int(port), ssl=context)
         up_writer.write(head)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                with contextlib.suppress(Exception):
-                    dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
