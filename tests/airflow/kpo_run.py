@@ -19,7 +19,9 @@ its own defaults or the pool's exported hints (both scaled); `--retries-from-hin
 `--preempt N`, `--drain`, `--token-lifetime`. `--in-cluster` runs a Remote Execution deployment's
 task the way its agent does: the connection says in_cluster (the DAG, like the guide's, does not
 set it), the Kubernetes client reads a service-account token and CA from files, and no plugin or
-gcloud is involved.
+gcloud is involved. `--hint-labels` puts the hint's labels on the pod (Kueue's queue label, as
+`gpu_task` does); `--kueue-hold S` fills the Kueue cohort first and frees the task's queue once
+its pod has waited S seconds gated (kube_kueue.py; the session must run Kueue).
 """
 
 from __future__ import annotations
