@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +70,31 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def kueue(control_plane: Any, export: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+def kueue(
+    control_plane: Any, export: Callable[..., dict[str, Any]]
+) -> Iterator[Future[dict[str, Any]]]:
     """The real Kueue controller on the session's control plane, with prod's Configuration and
-    Kueue objects (kube_kueue.py); returns the Configuration it runs."""
+    Kueue objects (kube_kueue.py), started in the background: its future is the Configuration."""
     from kube_kueue import start_kueue
 
-    return start_kueue(control_plane, export("prod"))
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(lambda: start_kueue(control_plane, export("prod")))
 
 
 @pytest.fixture(scope="session")
 def kpo(
-    tmp_path_factory: pytest.TempPathFactory, control_plane: Any, kueue: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    control_plane: Any,
+    kueue: Future[dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
-    (cold starts, long runs) first."""
+    (cold starts, long runs) first. prod's runs on the real control plane start once Kueue is up
+    (its pod webhook, failurePolicy Fail, serves prod's namespaces)."""
     scenarios = {**LIFECYCLE, **KUEUE, **REMOTE, **MODES, **FAILURES}
-    return run_all(scenarios, tmp_path_factory.mktemp("kpo"))
+    ready = {
+        name: kueue.result
+        for name, (stack, *_, extra) in scenarios.items()
+        if stack == "prod" and "--fake-kube" not in extra
+    }
+    assert set(KUEUE) <= set(ready)
+    return run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)

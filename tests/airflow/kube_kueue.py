@@ -195,8 +195,10 @@ class KueueHold(threading.Thread):
             if self.halt.wait(0.05):
                 return
         self.gated_at = time.time()
-        if self.halt.wait(self.seconds):
-            return
+        # The queue frees a GPU only for a pod still waiting: one KPO gave up on stays deleted.
+        while time.time() < self.gated_at + self.seconds:
+            if self.halt.wait(0.05) or name in self.pods.deleted:
+                return
         workloads = json.loads(
             self.kube.kubectl("get", "workloads.kueue.x-k8s.io", "-n", self.namespace, "-o", "json")
         )["items"]
