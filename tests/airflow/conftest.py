@@ -97,4 +97,17 @@ def kpo(
         if stack == "prod" and "--fake-kube" not in extra
     }
     assert set(KUEUE) <= set(ready)
-    return run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)
+    runs = run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)
+    SECONDS.update((name, r["seconds"]) for name, r in runs.items())
+    return runs
+
+
+SECONDS: dict[str, float] = {}  # each run's wall time, for the summary below
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Each KubernetesPodOperator run's wall time (a run that waits for a lock counts it)."""
+    if SECONDS:
+        terminalreporter.write_sep("-", "KubernetesPodOperator runs (s)")
+        for name, seconds in sorted(SECONDS.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:7.1f}  {name}")
