@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components import custom_roles, service_accounts
 from components.config import load
 from components.gke import catalog, cold_start, gpu_pool
@@ -148,6 +150,15 @@ def export(
         if r.inputs["role"] == "roles/secretmanager.secretAccessor"
     }
     cluster = run.one("gcp:container/cluster:Cluster")
+    # Kueue's Configuration, as the stack gives it to Kueue's chart (None: Kueue off).
+    kueue_config = next(
+        (
+            yaml.safe_load(r.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
+            for r in run.of_type("kubernetes:helm.sh/v4:Chart")
+            if "managerConfig" in r.inputs.get("values", {})
+        ),
+        None,
+    )
     extra = {"scaled_scheduling": scaled_scheduling(config, time_scale)} if time_scale else {}
     return {
         **extra,
@@ -168,12 +179,11 @@ def export(
         "pod_disruption_budgets": _namespaced(
             run, "kubernetes:policy/v1:PodDisruptionBudget", spec="spec"
         ),
-        # What the fake API server's ResourceQuota admission enforces per namespace.
-        "resource_quotas": _namespaced(run, "kubernetes:core/v1:ResourceQuota", spec="spec"),
         "stack": stack,
         # Every Kubernetes object, as pulumi-kubernetes sends it: the contract suite applies them
         # server-side to its real API server (tests/airflow/kube_real.py).
         "manifests": manifests.manifests(run),
+        "kueue_manager_config": kueue_config,
         "outputs": run.outputs,
         "secrets": secrets,
         "roles": roles,

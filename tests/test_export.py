@@ -178,3 +178,26 @@ def test_scaled_scheduling_is_the_hint_functions_at_a_time_scale() -> None:
         }
         for key in ("schedule_timeout_seconds", "startup_timeout_seconds", "retry_delay_seconds"):
             assert hint[key] == pytest.approx(real[name][key] * 0.01), (name, key)
+
+
+def test_kueue_manager_config_is_the_charts() -> None:
+    """The contract suite starts the real Kueue with the Configuration prod gives its chart."""
+    prod = export("prod", PLACEHOLDER_CA_PEM, None, False)
+    config = prod["kueue_manager_config"]
+    assert (config["apiVersion"], config["kind"]) == (
+        "config.kueue.x-k8s.io/v1beta2",
+        "Configuration",
+    )
+    assert config["manageJobsWithoutQueueName"] is False
+    assert config["integrations"] == {"frameworks": ["pod"]}
+    assert config["managedJobsNamespaceSelector"] == {
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "In",
+                "values": ["airflow-batch", "airflow-ml-training", "airflow-reporting"],
+            }
+        ]
+    }
+    # Kueue is opt-in: dev has none.
+    assert export("dev", PLACEHOLDER_CA_PEM, None, False)["kueue_manager_config"] is None

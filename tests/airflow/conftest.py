@@ -10,13 +10,14 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_secret_manager import made_up_adc
 from kube_real import start_control_plane
-from scenarios import FAILURES, LIFECYCLE, MODES, REMOTE, run_all
+from scenarios import FAILURES, KUEUE, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
@@ -69,8 +70,44 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def kpo(tmp_path_factory: pytest.TempPathFactory, control_plane: Any) -> dict[str, dict[str, Any]]:
+def kueue(
+    control_plane: Any, export: Callable[..., dict[str, Any]]
+) -> Iterator[Future[dict[str, Any]]]:
+    """The real Kueue controller on the session's control plane, with prod's Configuration and
+    Kueue objects (kube_kueue.py), started in the background: its future is the Configuration."""
+    from kube_kueue import start_kueue
+
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(lambda: start_kueue(control_plane, export("prod")))
+
+
+@pytest.fixture(scope="session")
+def kpo(
+    tmp_path_factory: pytest.TempPathFactory,
+    control_plane: Any,
+    kueue: Future[dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
-    (cold starts, long runs) first."""
-    scenarios = {**LIFECYCLE, **REMOTE, **MODES, **FAILURES}
-    return run_all(scenarios, tmp_path_factory.mktemp("kpo"))
+    (cold starts, long runs) first. prod's runs on the real control plane start once Kueue is up
+    (its pod webhook, failurePolicy Fail, serves prod's namespaces)."""
+    scenarios = {**LIFECYCLE, **KUEUE, **REMOTE, **MODES, **FAILURES}
+    ready = {
+        name: kueue.result
+        for name, (stack, *_, extra) in scenarios.items()
+        if stack == "prod" and "--fake-kube" not in extra
+    }
+    assert set(KUEUE) <= set(ready)
+    runs = run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)
+    SECONDS.update((name, r["seconds"]) for name, r in runs.items())
+    return runs
+
+
+SECONDS: dict[str, float] = {}  # each run's wall time, for the summary below
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Each KubernetesPodOperator run's wall time (a run that waits for a lock counts it)."""
+    if SECONDS:
+        terminalreporter.write_sep("-", "KubernetesPodOperator runs (s)")
+        for name, seconds in sorted(SECONDS.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:7.1f}  {name}")

@@ -26,16 +26,14 @@ and what happens to a GPU task's pod (`Lifecycle`):
   `TriggeredScaleUp` event, then scheduled with its image pulling, then running;
 - spot preemption the way the kubelet's graceful node shutdown ends a pod;
 - the Eviction API a node drain uses, refused while a PodDisruptionBudget the stack registered
-  allows no disruption (computed the way the disruption controller does);
-- ResourceQuota admission from the quotas the stack registered: a pod that would take the
-  namespace's non-terminated pods past `requests.nvidia.com/gpu` (or `pods`) is refused with the
-  plugin's 403 Forbidden "exceeded quota" (`gpu_peak` records the most GPUs held at once).
+  allows no disruption (computed the way the disruption controller does).
+ResourceQuota admission is the real API server's (test_gpu_fanout.py, on kube_real.py).
 Every request is recorded as the RBAC check it would need: (verb, resource, subresource,
 namespace), with the caller and the answer.
 
-It is split by concern: placement (`fake_kube_scheduler`), quota admission (`fake_kube_quota`),
-authentication and RBAC (`fake_kube_auth`), pods and their lifecycle (`fake_kube_pods`) and
-evictions (`fake_kube_eviction`); this module is the HTTP server that puts them together.
+It is split by concern: placement (`fake_kube_scheduler`), authentication and RBAC
+(`fake_kube_auth`), pods and their lifecycle (`fake_kube_pods`) and evictions
+(`fake_kube_eviction`); this module is the HTTP server that puts them together.
 """
 
 from __future__ import annotations
@@ -52,25 +50,20 @@ from aiohttp import WSMsgType, web
 from fake_kube_auth import SA_PREFIX, Access, AuthChain, Call, _true
 from fake_kube_eviction import Evictions
 from fake_kube_pods import SIDECAR, FakePod, Lifecycle, PodHandlers
-from fake_kube_quota import TERMINAL, QuotaAdmission
 from fake_kube_scheduler import Scheduler
 
-__all__ = ["SA_PREFIX", "TERMINAL", "Access", "FakeKube", "Lifecycle", "Scheduler"]
+__all__ = ["SA_PREFIX", "Access", "FakeKube", "Lifecycle", "Scheduler"]
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 
 
 @dataclass
-class FakeKube(AuthChain, PodHandlers, QuotaAdmission, Evictions):
+class FakeKube(AuthChain, PodHandlers, Evictions):
     ca: trustme.CA
     access: Access | None = None  # set once the stack (which needs this server's address) ran
     scheduler: Scheduler | None = None  # None: every pod fits (runs that test no placement)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     budgets: list[dict[str, Any]] = field(default_factory=list)  # PodDisruptionBudgets
-    quotas: list[dict[str, Any]] = field(default_factory=list)  # ResourceQuotas (offline.export)
-    # per namespace: the most `requests.nvidia.com/gpu` its admitted, non-terminated pods held at once
-    gpu_peak: dict[str, int] = field(default_factory=dict)
-    refusals: list[dict[str, Any]] = field(default_factory=list)  # quota admission's 403s
     evictions: list[dict[str, Any]] = field(default_factory=list)
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")

@@ -19,7 +19,9 @@ its own defaults or the pool's exported hints (both scaled); `--retries-from-hin
 `--preempt N`, `--drain`, `--token-lifetime`. `--in-cluster` runs a Remote Execution deployment's
 task the way its agent does: the connection says in_cluster (the DAG, like the guide's, does not
 set it), the Kubernetes client reads a service-account token and CA from files, and no plugin or
-gcloud is involved.
+gcloud is involved. `--hint-labels` puts the hint's labels on the pod (Kueue's queue label, as
+`gpu_task` does); `--kueue-hold S` fills the Kueue cohort first and frees the task's queue once
+its pod has waited S seconds gated (kube_kueue.py; the session must run Kueue).
 """
 
 from __future__ import annotations
@@ -100,7 +102,6 @@ def fake_settings(kube: Any, data: dict[str, Any], args: argparse.Namespace) -> 
 
     kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
     kube.budgets = data["pod_disruption_budgets"]
-    kube.quotas = data["resource_quotas"]  # ResourceQuota admission, as the stack registered it
     kube.lifecycle = fake_kube.Lifecycle(
         cold_start=args.cold_start,
         image_pull=args.image_pull,
@@ -175,6 +176,15 @@ def main() -> None:
         help="the deployment as Remote Execution with its agent outside the cluster, running as this",
     )
     parser.add_argument("--drop-toleration", help="leave out the hint's toleration of this key")
+    parser.add_argument(
+        "--hint-labels", action="store_true", help="the hint's labels on the pod, as gpu_task"
+    )
+    parser.add_argument(
+        "--kueue-hold",
+        type=float,
+        metavar="SECONDS",
+        help="the Kueue cohort's GPUs all taken; the task's queue freed once its pod waited this",
+    )
     parser.add_argument(
         "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
     )
@@ -333,6 +343,8 @@ def main() -> None:
         if args.retries_from_hint:
             extra += f"\n        retries={hint['retries']!r},"
             extra += f"\n        retry_delay=timedelta(seconds={hint['retry_delay_seconds']!r}),"
+    if args.hint_labels:  # the queue label, when Kueue is on (include/gke_gpu.py from_hint)
+        extra += '\n        labels=pool.get("labels", {}),'
     (work / "dags" / "contract.py").write_text(
         DAG_TEMPLATE.format(
             pool=pool,
@@ -371,6 +383,10 @@ def main() -> None:
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
     drain = Drainer(kube, address, ca_file) if args.drain else None
+    if args.kueue_hold:
+        if real is None:
+            parser.error("--kueue-hold needs the real control plane (no --fake-kube)")
+        real.kueue_hold(data, data["outputs"]["gpu_scheduling"][pool], args.kueue_hold)
     run = dag.test()
     if drain:
         drain.join()

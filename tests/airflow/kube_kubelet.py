@@ -89,7 +89,7 @@ class KubeletFront:
                 with contextlib.suppress(Exception):
                     w.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def _followed_log(
         self,
@@ -145,7 +145,9 @@ async def _copy_body(
             await writer.drain()
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    """Copy `src` to `dst` until either end closes, then close `dst` (one direction of a
+    proxied connection; kube_real.FrontProxy uses it too)."""
     try:
         while data := await src.read(65536):
             dst.write(data)

@@ -37,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "kube"))
 import controlplane  # noqa: E402
-from kube_kubelet import KubeletFront  # noqa: E402
+from kube_kubelet import KubeletFront, pipe  # noqa: E402
 
 CONNECT = "container.clusters.connect"
 # The webhook adds the SHA-256 of the bearer token to the user's extra (a test marker, not GKE's):
@@ -46,6 +46,9 @@ TOKEN_EXTRA = "contract.test/token-sha256"
 # Built-in API groups this control plane serves; custom resources (ComputeClass,
 # ClusterPodMonitoring) have no CRD here and are not applied.
 BUILT_IN = ("v1", "rbac.authorization.k8s.io/v1", "policy/v1", "networking.k8s.io/v1", "apps/v1")
+# Kueue's objects, once the session runs Kueue (kube_kueue.py sets KUEUE_ENV).
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+KUEUE_ENV = "CONTRACT_KUEUE"
 # Every KubernetesPodOperator container's log, in the CRI format the kubelet (here kwok) reads.
 TASK_LOG = ("hello from the GPU pod", "done")
 ENV = {
@@ -152,13 +155,15 @@ def _integral(value: Any) -> Any:
 
 @dataclass
 class Pods:
-    """Every pod of one namespace as a watch (as cluster admin) saw it: its last state."""
+    """Every pod of one namespace as a watch (as cluster admin) saw it: its last state, and each
+    event's time, scheduling gates, node and phase."""
 
     url: str
     namespace: str
     context: ssl.SSLContext
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def start(self) -> None:
         ready = threading.Event()
@@ -173,6 +178,15 @@ class Pods:
                 event = json.loads(line)
                 pod = event["object"]
                 name = pod["metadata"]["name"]
+                self.history.setdefault(name, []).append(
+                    {
+                        "at": time.time(),
+                        "type": event["type"],
+                        "gates": [g["name"] for g in pod["spec"].get("schedulingGates", [])],
+                        "node": pod["spec"].get("nodeName"),
+                        "phase": pod.get("status", {}).get("phase"),
+                    }
+                )
                 if event["type"] == "DELETED":
                     self.deleted.add(name)
                 else:
@@ -227,7 +241,8 @@ class RunKube:
 
     def apply_stack(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """The stack's built-in objects, server-side, as pulumi-kubernetes applies them."""
-        objects = [_integral(o) for o in data["manifests"] if o["apiVersion"] in BUILT_IN]
+        served = (*BUILT_IN, KUEUE_API) if os.environ.get(KUEUE_ENV) else BUILT_IN
+        objects = [_integral(o) for o in data["manifests"] if o["apiVersion"] in served]
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
         self.kubectl(
             "apply", "--server-side", "--force-conflicts", "--field-manager=pulumi-kubernetes",
@@ -235,14 +250,14 @@ class RunKube:
         )  # fmt: skip
         return objects
 
-    def gpu_nodes(self, data: dict[str, Any]) -> list[str]:
-        """A kwok node for each GPU pool the stack registered, labelled and tainted as the pool
-        (GKE adds the nodepool label and the nvidia.com/gpu taint; the export has both)."""
+    def gpu_nodes(self, data: dict[str, Any], per_pool: int = 1) -> list[str]:
+        """`per_pool` kwok nodes for each GPU pool the stack registered, labelled and tainted as
+        the pool (GKE adds the nodepool label and the nvidia.com/gpu taint; the export has both)."""
         names = []
-        for pool in data["node_pools"]:
-            if not pool["gpus"]:
-                continue
-            name = f"gke-{data['cluster']['name']}-{pool['labels'].get('gpu-pool', 'gpu')}-0"
+        for pool, index in (
+            (p, i) for p in data["node_pools"] if p["gpus"] for i in range(per_pool)
+        ):
+            name = f"gke-{data['cluster']['name']}-{pool['labels'].get('gpu-pool', 'gpu')}-{index}"
             node = {
                 "apiVersion": "v1",
                 "kind": "Node",
@@ -479,17 +494,6 @@ class FrontProxy:
         up_reader, up_writer = await asyncio.open_connection(host, int(port), ssl=context)
         up_writer.write(head)
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                with contextlib.suppress(Exception):
-                    dst.close()
-
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
@@ -522,6 +526,7 @@ class RealRun:
         self.trust = trust  # the "public" CA of the DNS endpoint's certificate (trustme)
         self.stack = contextlib.ExitStack()
         self.namespaces: set[str] = set()
+        self.hold: Any = None
         identify(self.kube.user_agent)
 
     def endpoint(self, dns: bool) -> str:
@@ -556,7 +561,18 @@ class RealRun:
             for key, value in limit.get("default", {}).items()
         }
 
+    def kueue_hold(self, data: dict[str, Any], hint: dict[str, Any], seconds: float) -> None:
+        """The cohort's GPUs all admitted to other workloads; the task's queue freed once its
+        pod has waited `seconds` in Kueue (kube_kueue.KueueHold)."""
+        from kube_kueue import KueueHold
+
+        self.hold = KueueHold(self.kube, self.pods, data, self.pods.namespace, hint, seconds)
+        self.hold.fill()
+        self.hold.start()
+
     def result(self, registry: Any) -> dict[str, Any]:
+        if self.hold is not None:
+            self.hold.stop()
         minted = {
             hashlib.sha256(m.token.encode()).hexdigest(): (m.token, m.via) for m in registry.all()
         }
@@ -572,13 +588,17 @@ class RealRun:
                     "namespace": "", "name": "", "checks": [],
                 }
             )  # fmt: skip
+        from kube_kueue import HOLD_PREFIX
+
         pods = [
             {
                 "manifest": pod,
                 "placed_on": pod["spec"].get("nodeName"),
                 "deleted": name in self.pods.deleted,
+                "history": self.pods.history.get(name, []),
             }
             for name, pod in self.pods.last.items()
+            if not name.startswith(HOLD_PREFIX)
         ]
         return {
             "calls": calls,
@@ -592,6 +612,7 @@ class RealRun:
             "ca_pem": self.kube.ca.read_text(),
             "real": True,
             "limit_defaults": self.limit_defaults,
+            "kueue": self.hold.result() if self.hold is not None else None,
         }
 
     def finish(self) -> None:

@@ -141,10 +141,10 @@ def start(cp: ControlPlane, manager_config: dict[str, Any], timeout: float = 120
         for doc in _yaml_docs(path)
     ]
     cp.apply(crds, manager="kueue-test")
-    for crd in crds:
-        cp.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}", "--timeout=60s"
-        )
+    cp.kubectl(  # one kubectl for them all
+        "wait", "--for=condition=Established", "--timeout=60s",
+        *(f"crd/{crd['metadata']['name']}" for crd in crds),
+    )  # fmt: skip
     cert_dir = cp.workdir / "kueue-certs"
     cert_dir.mkdir(exist_ok=True)
     namespace = manager_config.get("namespace", DEFAULT_NAMESPACE)
