@@ -75,9 +75,9 @@ class Bound(Enum):
         "the bootstrap creates the account, components/day0/stack_identities.py)"
     )
     RBAC_RULES = (
-        "Kubernetes RBAC escalation prevention: no container.roles/clusterRoles .escalate or "
-        ".bind is held, so the API server admits a role or binding only when its creator already "
-        "holds every rule it grants"
+        "in-cluster only, and cluster-admin-equivalent there: container.roles/clusterRoles "
+        ".escalate and .bind lift Kubernetes' RBAC escalation check, so the deployer may grant "
+        "any Kubernetes right in the clusters of the stack's project, and nothing outside them"
     )
     CLUSTER_ONLY = (
         "in-cluster only: GKE IAM container.* on the stack's project reaches the Kubernetes API "
