@@ -38,15 +38,34 @@ def test_the_coverage_check_fails_on_a_new_type(dev: runner.Run) -> None:
 def test_the_deployer_holds_what_the_stacks_roles_grant(
     stack: str, request: pytest.FixtureRequest
 ) -> None:
-    """Kubernetes refuses a Role granting what its creator lacks (no `escalate`): the deployer
-    holds exactly the rules of the stack's Roles, as GKE IAM permissions."""
+    """`ROLE_RULES` are exactly the rules of the stack's Roles, as GKE IAM permissions. They do
+    not get a Role past Kubernetes' escalation check (tests/kube/test_deployer_rbac.py): the four
+    lifts do, and the deployer holds them (changed on purpose: it held none before)."""
     run: runner.Run = request.getfixturevalue(stack)
     roles = [*run.of_type(ROLE), *run.of_type(CLUSTER_ROLE)]
     rules = [rule for r in roles for rule in r.inputs["rules"]]
     needed = dp.role_rule_permissions(rules)
     assert needed == set(dp.ROLE_RULES)  # exactly: no rule permission held for nothing
-    assert "container.roles.escalate" not in dp.deploy_permissions()
-    assert "container.roles.bind" not in dp.deploy_permissions()
+    assert dp.RBAC_LIFTS == (
+        "container.clusterRoles.bind",
+        "container.clusterRoles.escalate",
+        "container.roles.bind",
+        "container.roles.escalate",
+    )
+    assert set(dp.RBAC_LIFTS) <= set(dp.deploy_permissions())
+    # Each lift sits with the kind whose writes the check guards, never with delete.
+    rbac = "kubernetes:rbac.authorization.k8s.io/v1:"
+    for kind, lift in (
+        ("Role", "container.roles.escalate"),
+        ("ClusterRole", "container.clusterRoles.escalate"),
+        ("RoleBinding", "container.roles.bind"),
+        ("ClusterRoleBinding", "container.clusterRoles.bind"),
+    ):
+        entry = dp.TABLE[rbac + kind]
+        assert lift in entry.create and lift in entry.update and lift not in entry.delete, kind
+    # No binding lift beyond these: a RoleBinding of the stack names a Role, never a ClusterRole.
+    bindings = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert bindings and {b.inputs["roleRef"]["kind"] for b in bindings} == {"Role"}
 
 
 def test_the_roles_rules_translate_as_gke_names_them() -> None:
@@ -106,8 +125,14 @@ def test_the_bootstrap_roles_are_exactly_the_table() -> None:
 
 ESCALATION = {p for m in escalation.METHODS for p in m.permissions}
 # actAs: on the node service account only; no service-account IAM at all. In the cluster: RBAC
-# objects under Kubernetes' escalation check, and Kueue's webhooks, APIService and cert Secret.
+# objects and the four verbs that lift Kubernetes' escalation check (added on purpose: without
+# them no stack role is admitted, tests/kube/test_deployer_rbac.py), and Kueue's webhooks,
+# APIService and cert Secret.
 NEEDED = {
+    "container.clusterRoles.bind",
+    "container.clusterRoles.escalate",
+    "container.roles.bind",
+    "container.roles.escalate",
     "resourcemanager.projects.setIamPolicy",
     "iam.serviceAccounts.actAs",
     "container.clusters.update",

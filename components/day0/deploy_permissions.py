@@ -40,6 +40,22 @@ RBAC_ESCALATION = (
     "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
     "#privilege-escalation-prevention-and-bootstrapping"
 )
+# Kubernetes' escalation check (k8s.io/kubernetes v1.36.3, tools/kubebin/go.mod):
+# pkg/registry/rbac/escalation_check.go (RoleEscalationAuthorized asks the full authorizer chain
+# for `escalate`, BindingAuthorized for `bind` on the referenced role), pkg/registry/rbac/role|
+# clusterrole|rolebinding|clusterrolebinding/policybased/storage.go (otherwise
+# validation.ConfirmNoEscalation against the RBAC rule resolver only). Why the lifts exist:
+# kubernetes/kubernetes#43409 (on GKE an owner first had to bind itself cluster-admin) and #56358
+# (escalate checked against every configured authorizer).
+ESCALATION_CHECK = "k8s.io/kubernetes@v1.36.3 pkg/registry/rbac/escalation_check.go"
+# The four GKE IAM permissions that lift the check (iann0036/iam-dataset
+# gcp/roles/container.admin.json at MAP's commit lists them; roles/container.developer none).
+RBAC_LIFTS: tuple[str, ...] = (
+    "container.clusterRoles.bind",
+    "container.clusterRoles.escalate",
+    "container.roles.bind",
+    "container.roles.escalate",
+)
 
 
 class Bound(Enum):
@@ -59,9 +75,9 @@ class Bound(Enum):
         "the bootstrap creates the account, components/day0/stack_identities.py)"
     )
     RBAC_RULES = (
-        "Kubernetes RBAC escalation prevention: no container.roles/clusterRoles .escalate or "
-        ".bind is held, so the API server admits a role or binding only when its creator already "
-        "holds every rule it grants"
+        "in-cluster only, and cluster-admin-equivalent there: container.roles/clusterRoles "
+        ".escalate and .bind lift Kubernetes' RBAC escalation check, so the deployer may grant "
+        "any Kubernetes right in the clusters of the stack's project, and nothing outside them"
     )
     CLUSTER_ONLY = (
         "in-cluster only: GKE IAM container.* on the stack's project reaches the Kubernetes API "
@@ -107,6 +123,21 @@ def _k8s(resource: str, bound: Bound = Bound.NONE_NEEDED, source: str = "") -> E
         (f"{p}.delete",),
         f"{GKE_IAM} (Kubernetes verbs create/get/patch/delete){source}",
         bound,
+    )
+
+
+def _rbac(resource: str, lift: str) -> Entry:
+    """An RBAC object applied server-side: create and patch also need the verb that lifts
+    Kubernetes' escalation check (`RBAC_LIFTS`); delete does not (the check guards writes of
+    rules and role references only, `ESCALATION_CHECK`)."""
+    base = _k8s(resource, Bound.RBAC_RULES, f"; {RBAC_ESCALATION}; {ESCALATION_CHECK}")
+    return Entry(
+        (*base.create, lift),
+        base.read,
+        (*base.update, lift),
+        base.delete,
+        base.source,
+        base.bound,
     )
 
 
@@ -289,22 +320,23 @@ TABLE: dict[str, Entry] = {
     "kubernetes:core/v1:ServiceAccount": _k8s("serviceAccounts"),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _k8s("networkPolicies"),
     "kubernetes:policy/v1:PodDisruptionBudget": _k8s("podDisruptionBudgets"),
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _k8s(
-        "roleBindings", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    # Kubernetes admits a Role, ClusterRole or binding that grants what its creator does not hold
+    # through RBAC only when the whole authorizer chain (RBAC, then GKE's IAM) allows the
+    # `escalate` verb on the role, resp. `bind` on the role a binding names
+    # (`RBAC_LIFTS`). IAM permissions equal to the rules do not count: the check compares the
+    # rules with the creator's RBAC rules alone (`ESCALATION_CHECK`). The deployer has no RBAC
+    # binding, so it holds the lifts; tests/kube/test_deployer_rbac.py shows each is needed.
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": _rbac(
+        "roleBindings", "container.roles.bind"
     ),
-    # Kubernetes refuses a Role that grants what its creator does not hold (RBAC escalation
-    # check; the alternative, container.roles.escalate, would allow any Role): the deployer holds
-    # exactly the rules of the stack's Roles (`ROLE_RULES`), checked by a test.
-    "kubernetes:rbac.authorization.k8s.io/v1:Role": _k8s(
-        "roles", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": _rbac("roles", "container.roles.escalate"),
+    # kube-state-metrics (components/observability/kube_state_metrics.py): its read-only
+    # ClusterRole, its binding and Deployment.
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _rbac(
+        "clusterRoles", "container.clusterRoles.escalate"
     ),
-    # kube-state-metrics (components/observability/kube_state_metrics.py): its read-only ClusterRole is held by
-    # the same rule (the deployer holds its list rules, `ROLE_RULES`), its binding and Deployment.
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": _k8s(
-        "clusterRoles", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
-    ),
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _k8s(
-        "clusterRoleBindings", Bound.RBAC_RULES, f"; {RBAC_ESCALATION}"
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": _rbac(
+        "clusterRoleBindings", "container.clusterRoles.bind"
     ),
     "kubernetes:apps/v1:Deployment": _k8s("deployments"),
     # The opt-in self-deployed DCGM exporter (components/observability/dcgm_exporter.py): its DaemonSets and
@@ -347,8 +379,10 @@ TABLE: dict[str, Entry] = {
 }
 
 # The Kubernetes rules the stack's Roles (launcher and agent) and kube-state-metrics' ClusterRole
-# grant, as GKE IAM permissions.
-# `iam_for_rule` derives these from a Role's rules; the test checks the stack's Roles need no more.
+# grant, as GKE IAM permissions (`iam_for_rule` derives them; a test checks they are exactly the
+# rules). Held on the premise that they satisfy the escalation check; they do not (RBAC_LIFTS
+# does, tests/kube/test_deployer_rbac.py admits every object without them). Kept until a test
+# shows nothing else needs them (the provider may read pods while it awaits a Deployment).
 ROLE_RULES: tuple[str, ...] = (
     "container.pods.create",
     "container.pods.delete",

@@ -107,12 +107,20 @@ METHODS: tuple[Method, ...] = (
     # holds no service-account IAM (components/day0/stack_identities.py).
     Method("iam.serviceAccounts.setIamPolicy", ("iam.serviceAccounts.setIamPolicy",)),
     # Kubernetes' own escalation paths (Kubernetes "RBAC: privilege escalation prevention";
-    # GKE IAM names: deploy_permissions.CONTAINER_ADMIN). The deployer holds neither verb that
-    # lifts the RBAC check, so it can grant in the cluster only what it already holds.
-    Method("container.clusterRoles.escalate", ("container.clusterRoles.escalate",)),
-    Method("container.clusterRoles.bind", ("container.clusterRoles.bind",)),
-    Method("container.roles.escalate", ("container.roles.escalate",)),
-    Method("container.roles.bind", ("container.roles.bind",)),
+    # GKE IAM names: deploy_permissions.CONTAINER_ADMIN). The deployer holds all four verbs that
+    # lift the RBAC check: with no RBAC binding of its own, it could create none of the stack's
+    # roles or bindings without them (deploy_permissions.RBAC_LIFTS,
+    # tests/kube/test_deployer_rbac.py). So inside the stack's clusters it can grant anything.
+    Method(
+        "container.clusterRoles.escalate",
+        ("container.clusterRoles.escalate",),
+        dp.Bound.RBAC_RULES.value,
+    ),
+    Method(
+        "container.clusterRoles.bind", ("container.clusterRoles.bind",), dp.Bound.RBAC_RULES.value
+    ),
+    Method("container.roles.escalate", ("container.roles.escalate",), dp.Bound.RBAC_RULES.value),
+    Method("container.roles.bind", ("container.roles.bind",), dp.Bound.RBAC_RULES.value),
     Method(
         "Kubernetes ClusterRole + ClusterRoleBinding",
         ("container.clusterRoles.create", "container.clusterRoleBindings.create"),

@@ -1,4 +1,6 @@
-"""One real control plane per test session (per xdist worker): tests/kube/controlplane.py."""
+"""One real control plane per test session (per xdist worker): tests/kube/controlplane.py, with
+GKE's IAM authorizer after RBAC (tests/kube/gke_iam.py). It grants nobody anything until a test
+calls `grant`, so for every other test the API server decides as with RBAC alone."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.kube.controlplane import ControlPlane, missing_binaries
+from tests.kube.gke_iam import GkeIam
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +17,14 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     missing = missing_binaries()
     if missing:
         pytest.fail(f"{', '.join(missing)} missing in .kube-bin/: run `make kube-bin` first")
-    plane = ControlPlane(workdir=tmp_path_factory.mktemp("kube")).start()
+    plane = ControlPlane(workdir=tmp_path_factory.mktemp("kube"), authorizer_webhook=GkeIam())
+    plane = plane.start()
     plane.install_crds()
     yield plane
     plane.stop()
+
+
+@pytest.fixture(scope="session")
+def gke_iam(control_plane: ControlPlane) -> GkeIam:
+    iam: GkeIam = control_plane.authorizer_webhook
+    return iam
