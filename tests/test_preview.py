@@ -1,8 +1,11 @@
-"""`make preview` (offline.preview): output and exit codes, run as a separate process like make does."""
+"""`make preview` (offline.preview): output and exit codes, as a process of its own (`cli`, as make
+runs it) and through the same entry point in this process (`preview`)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import subprocess
@@ -15,15 +18,14 @@ import jsonschema
 import pytest
 import yaml
 
+from offline import preview as offline_preview
 from offline import runner
 
 ROOT = runner.ROOT
 
 
-@functools.cache
-def preview(*args: str) -> subprocess.CompletedProcess[str]:
-    """One `make preview` run per distinct command line: tests that read the same plan share it
-    (the plan is deterministic: tests/test_plan.py::test_two_runs_give_identical_plans)."""
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`make preview` as make runs it: a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "offline.preview", *args],
         cwd=ROOT,
@@ -34,8 +36,26 @@ def preview(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@functools.cache
+def preview(*args: str) -> subprocess.CompletedProcess[str]:
+    """The same entry point (`offline.preview.main`) in this process, its output and exit status
+    as the process gives them: no interpreter start and SDK import per run. One run per distinct
+    command line: tests that read the same plan share it (the plan is deterministic:
+    tests/test_plan.py::test_two_runs_give_identical_plans). The tests that call `cli` show that
+    the process behaves the same."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = offline_preview.main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            status = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(
+        ["offline.preview", *args], status, out.getvalue(), err.getvalue()
+    )
+
+
 def test_dev_preview_lists_every_resource_and_output() -> None:
-    result = preview("--stack", "dev")
+    result = cli("--stack", "dev")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(
@@ -117,7 +137,7 @@ def test_invalid_config_exits_2_with_errors_and_no_traceback(tmp_path: Path) -> 
     platform["gpu_pools"][0]["accelerator_count"] = 3
     bad = tmp_path / "Pulumi.dev.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    result = preview("--stack", "dev", "--config-file", str(bad))
+    result = cli("--stack", "dev", "--config-file", str(bad))
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
