@@ -61,7 +61,7 @@ def test_config_schema_and_defaults_without_config(
     assert pack.analyze_all(stacks["prod"].registrations) == []
 
 
-def test_default_accelerators_are_the_file_the_stack_catalog_reads() -> None:
+def test_default_accelerators_match_the_stack_catalog() -> None:
     """One list: the pack's packaged accelerators.json is the file the stack's catalog reads."""
     from astro_gke_policies import gke
 
