@@ -102,9 +102,10 @@ def test_adding_people_only_adds_their_grants(boot: runner.Run, boot_people: run
     assert all(after[u] == before[u] for u in before)
 
 
-def test_without_the_list_nobody_gets_token_creator_on_the_deploy_account(
+def test_the_bootstrap_grants_no_one_token_creator_on_the_deploy_account(
     boot: runner.Run,
 ) -> None:
+    """Without `identities.deploy_impersonators` (the shipped example), nobody gets it."""
     deploy = next(
         r
         for r in boot.registrations
@@ -154,7 +155,7 @@ def test_a_repeated_member_is_refused_too() -> None:
     assert monitor.registrations == []
 
 
-def test_the_docs_name_the_key_the_role_and_no_manual_grant() -> None:
+def test_the_grant_the_docs_name_is_token_creator_on_the_deploy_account_only() -> None:
     listed = re.search(r"identities:\n\s+deploy_impersonators:\n\s+- (user:[^\s]+)\n", SECTION)
     assert listed, SECTION
     assert TOKEN_CREATOR in SECTION
