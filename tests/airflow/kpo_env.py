@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,7 +39,7 @@ def migrate_db(home: Path) -> Path:
     return home / "airflow.db"
 
 
-def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> dict[str, str]:
+def in_cluster_env(token: str, ca_pem: bytes, work: Path, address: str) -> dict[str, str]:
     """A pod's in-cluster view, as the Kubernetes clients read it: KUBERNETES_SERVICE_HOST/PORT and
     the service-account token and CA files. The files are where the clients' loaders are told to
     look (their module constants), since /var/run/secrets is not ours to write here."""
@@ -50,8 +49,8 @@ def in_cluster_env(kube: Any, user: str, work: Path, address: str, ca: Any) -> d
 
     secrets_dir = work / "serviceaccount"
     secrets_dir.mkdir(parents=True, exist_ok=True)
-    (secrets_dir / "token").write_text(kube.access.issue(user))
-    (secrets_dir / "ca.crt").write_bytes(ca.cert_pem.bytes())
+    (secrets_dir / "token").write_text(token)
+    (secrets_dir / "ca.crt").write_bytes(ca_pem)
     for module in (incluster_config, async_incluster_config):
         module.SERVICE_TOKEN_FILENAME = str(secrets_dir / "token")
         module.SERVICE_CERT_FILENAME = str(secrets_dir / "ca.crt")

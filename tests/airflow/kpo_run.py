@@ -264,7 +264,7 @@ def main() -> None:
             if m["secretId"] == deployment["secret_id"]
             and m["member"].endswith(f"/ns/{agent['namespace']}/sa/{agent['service_accounts'][0]}")
         )
-        subject = f"{fake_kube.SA_PREFIX}{agent['namespace']}:{agent['service_accounts'][0]}"
+        subject = f"system:serviceaccount:{agent['namespace']}:{agent['service_accounts'][0]}"
     elif args.external_agent:
         # The agent runs outside the cluster as its Google service account: the hosted path, with
         # that identity in the Astro identity's place.
@@ -294,7 +294,15 @@ def main() -> None:
         real.gate(data)
 
     if args.in_cluster:
-        os.environ.update(in_cluster_env(kube, subject, work, address, ca))
+        # The pod's token: on the real server, one the TokenRequest API issues for the agent's
+        # service account (its ServiceAccount authenticator and RBAC decide); on the fake, its own.
+        if real is not None:
+            agent = deployment["agent"]
+            token = real.service_account_token(agent["namespace"], agent["service_accounts"][0])
+            ca_pem = real.kube.ca.read_bytes()
+        else:
+            token, ca_pem = kube.access.issue(subject), ca.cert_pem.bytes()
+        os.environ.update(in_cluster_env(token, ca_pem, work, address))
         os.environ.update(agent_env_values(data["outputs"], args.stack, args.deployment, work))
     else:
         # This worker is the deployment's Astro identity; gcloud is signed in as it.

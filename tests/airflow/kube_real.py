@@ -17,6 +17,7 @@ API server. The IP endpoint goes to the API server directly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -43,6 +44,14 @@ CONNECT = "container.clusters.connect"
 # The webhook adds the SHA-256 of the bearer token to the user's extra (a test marker, not GKE's):
 # the audit log then says which minted token each request carried.
 TOKEN_EXTRA = "contract.test/token-sha256"
+# The API server's ServiceAccount authenticator names a service-account token by its JWT ID in the
+# user's extra, "JTI=<jti>" (CredentialIDForJTI, k8s.io/apiserver/pkg/authentication/token/jwt):
+# the audit log's key to the token a run asked the TokenRequest API for.
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+# The audience of a run's service-account token: the issuer, which is the API server's audience
+# when --api-audiences is unset (kube-apiserver's reference, --api-audiences); controlplane.py
+# sets --service-account-issuer, so no flag is added.
+SA_AUDIENCE = "https://kubernetes.default.svc"
 # Built-in API groups this control plane serves; custom resources (ComputeClass,
 # ClusterPodMonitoring) have no CRD here and are not applied.
 BUILT_IN = ("v1", "rbac.authorization.k8s.io/v1", "policy/v1", "networking.k8s.io/v1", "apps/v1")
@@ -326,7 +335,8 @@ class RunKube:
 
     def calls(self, minted: dict[str, Any]) -> list[dict[str, Any]]:
         """This run's requests as the API server's audit log has them (its user agent), each with
-        the RBAC checks it needed; `minted`: this run's tokens by SHA-256 -> (token, via)."""
+        the RBAC checks it needed; `minted`: this run's tokens by SHA-256, or a service-account
+        token's "JTI=<jti>" -> (token, via)."""
         with self.audit.open("rb") as log:
             log.seek(self.audit_offset)
             lines = log.read().splitlines()
@@ -345,8 +355,9 @@ def audit_call(event: dict[str, Any], minted: dict[str, Any]) -> dict[str, Any]:
     username = user.get("username") or None
     code = event.get("responseStatus", {}).get("code", 0)
     decision = event.get("annotations", {}).get("authorization.k8s.io/decision")
-    sha = (user.get("extra", {}).get(TOKEN_EXTRA) or [""])[0]
-    token, via = minted.get(sha, ("", ""))
+    extra = user.get("extra", {})
+    key = (extra.get(TOKEN_EXTRA) or extra.get(CREDENTIAL_ID) or [""])[0]
+    token, via = minted.get(key, ("", ""))
     namespace = ref.get("namespace", "")
     resource = ref.get("resource", "")
     subresource = ref.get("subresource", "")
@@ -527,7 +538,20 @@ class RealRun:
         self.stack = contextlib.ExitStack()
         self.namespaces: set[str] = set()
         self.hold: Any = None
+        self.service_tokens: dict[str, tuple[str, str]] = {}  # "JTI=<jti>" -> (token, via)
         identify(self.kube.user_agent)
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A token for the service account from the real TokenRequest API, as the kubelet asks for
+        a pod's projected token (`kubectl create token`, as cluster admin), for one hour."""
+        token = self.kube.kubectl(
+            "create", "token", name, "-n", namespace, f"--audience={SA_AUDIENCE}",
+            "--duration=1h",
+        ).strip()  # fmt: skip
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        self.service_tokens[f"JTI={claims['jti']}"] = (token, "serviceaccount")
+        return token
 
     def endpoint(self, dns: bool) -> str:
         if not dns:
@@ -575,7 +599,7 @@ class RealRun:
             self.hold.stop()
         minted = {
             hashlib.sha256(m.token.encode()).hexdigest(): (m.token, m.via) for m in registry.all()
-        }
+        } | self.service_tokens
         time.sleep(0.5)  # the watch's last events
         calls = self.kube.calls(minted)
         for refused in self.proxy.refused if self.proxy else []:

@@ -20,8 +20,9 @@ HERE = Path(__file__).resolve().parent
 Scenario = tuple[str, str, bool, bool, str, list[str]]
 
 # Runs still on the fake API server (fake_kube.py): XCom needs an exec into the sidecar, which
-# kwok cannot answer with the task's value (docs/contract-suite.md); the lifecycle and Remote
-# Execution runs have not moved yet. Every other run goes to the session's real control plane.
+# kwok cannot answer with the task's value (docs/contract-suite.md), so the Remote Execution runs
+# that read an XCom stay; the lifecycle runs have not moved yet. Every other run goes to the
+# session's real control plane.
 FAKE = ["--fake-kube"]
 
 # Every mode a task can run in: each must succeed through the real auth chain.
@@ -272,8 +273,11 @@ REMOTE: dict[str, Scenario] = {
     ),
 }
 
-for _table in (LIFECYCLE, REMOTE):
-    for _name, (*_head, _extra) in _table.items():
+# The Remote Execution runs whose task succeeds and returns its XCom.
+REMOTE_XCOM = ("remote", "remote-sync", "remote-external")
+for _table, _names in ((LIFECYCLE, tuple(LIFECYCLE)), (REMOTE, REMOTE_XCOM)):
+    for _name in _names:
+        *_head, _extra = _table[_name]
         _table[_name] = (*_head, [*_extra, *FAKE])  # type: ignore[assignment]
 
 PARALLEL = int(os.environ.get("CONTRACT_PARALLEL", "3"))

@@ -88,7 +88,7 @@ def test_a_remote_and_a_hosted_deployment_cannot_launch_into_each_other(
     remote: dict[str, dict[str, Any]], name: str, other: str
 ) -> None:
     """The agent's service account into ml-training's namespace; ml-training's launcher into the
-    agent's task namespace: RBAC refuses both, with the API server's message."""
+    agent's task namespace: the real API server's RBAC refuses both, with its message."""
     r = remote[name]
     d = r["deployment"]
     user = agent_user(r) if d["execution"] == "remote" else d["launcher_email"]
@@ -99,6 +99,11 @@ def test_a_remote_and_a_hosted_deployment_cannot_launch_into_each_other(
     assert refused and {(c["user"], c["denied_by"], c["namespace"]) for c in refused} == {
         (user, "rbac", other)
     }
+    # The real API server decided (its audit log): the agent's token is the TokenRequest API's,
+    # which its ServiceAccount authenticator names by JWT ID; the launcher's is Google's.
+    assert r["real"] is True
+    via = "serviceaccount" if d["execution"] == "remote" else r["astro_identity"]
+    assert {c["via"] for c in refused} == {via}
     message = (
         f'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in '
         f'the namespace "{other}"'
