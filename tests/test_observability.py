@@ -265,16 +265,9 @@ def test_a_binding_to_a_builtin_role_is_refused(pack: PolicyPackServer, dev: run
 
 
 def test_make_preview_lists_the_alerts() -> None:
-    import subprocess
-    import sys
+    from tests.preview_run import run_main
 
-    result = subprocess.run(
-        [sys.executable, "-m", "offline.preview", "--stack", "dev"],
-        cwd=runner.ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_main("--stack", "dev")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "Alerts: 4 Cloud Monitoring alert policies (docs/observability.md)" in lines

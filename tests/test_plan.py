@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from typing import Any
 
 import jsonschema
@@ -14,19 +12,14 @@ import pytest
 from offline import plan, runner
 from offline.analyzer import Verdict
 from offline.mocks import Registration
+from tests.preview_run import run_main
 
 SCHEMA = json.loads((runner.ROOT / "offline" / "plan.schema.json").read_text())
 
 
 def preview_json(stack: str) -> tuple[int, dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "offline.preview", "--stack", stack, "--format", "json"],
-        cwd=runner.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """A fresh `make preview --format json` run, through its entry point (tests/preview_run.py)."""
+    result = run_main("--stack", stack, "--format", "json")
     return result.returncode, json.loads(result.stdout)
 
 

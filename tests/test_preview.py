@@ -3,9 +3,7 @@ runs it) and through the same entry point in this process (`preview`)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import json
 import os
 import subprocess
@@ -18,8 +16,8 @@ import jsonschema
 import pytest
 import yaml
 
-from offline import preview as offline_preview
 from offline import runner
+from tests.preview_run import run_main
 
 ROOT = runner.ROOT
 
@@ -38,20 +36,10 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
-    """The same entry point (`offline.preview.main`) in this process, its output and exit status
-    as the process gives them: no interpreter start and SDK import per run. One run per distinct
-    command line: tests that read the same plan share it (the plan is deterministic:
-    tests/test_plan.py::test_two_runs_give_identical_plans). The tests that call `cli` show that
-    the process behaves the same."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = offline_preview.main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            status = exc.code if isinstance(exc.code, int) else 2
-    return subprocess.CompletedProcess(
-        ["offline.preview", *args], status, out.getvalue(), err.getvalue()
-    )
+    """The entry point in this process (tests/preview_run.py), one run per distinct command line:
+    tests that read the same plan share it (the plan is deterministic:
+    tests/test_plan.py::test_two_runs_give_identical_plans)."""
+    return run_main(*args)
 
 
 def test_dev_preview_lists_every_resource_and_output() -> None:
