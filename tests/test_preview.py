@@ -22,8 +22,8 @@ from tests.preview_run import run_main
 ROOT = runner.ROOT
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`make preview` as make runs it: a process of its own."""
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`make preview` as make runs it: a process of its own (`env`: its environment, else ours)."""
     return subprocess.run(
         [sys.executable, "-m", "offline.preview", *args],
         cwd=ROOT,
@@ -31,6 +31,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
         check=False,
+        env=env,
     )
 
 
@@ -192,15 +193,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> str:
 def preview_in(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A preview whose temporary files (the base's worktree among them) go under `tmp`, so a test
     can see what this run left behind while other runs go on in parallel."""
-    return subprocess.run(
-        [sys.executable, "-m", "offline.preview", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "TMPDIR": str(tmp)},
-    )
+    return cli(*args, env={**os.environ, "TMPDIR": str(tmp)})
 
 
 def worktrees_under(tmp: Path) -> list[str]:

@@ -36,6 +36,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -158,6 +159,33 @@ class Tokeninfo:
         return info if info["exp"] > time.time() else None
 
 
+def serve_reviews(
+    review: Callable[[dict[str, Any]], dict[str, Any]], cert: Path, key: Path
+) -> ThreadingHTTPServer:
+    """A loopback HTTPS webhook, as kube-apiserver calls one (TokenReview, SubjectAccessReview):
+    each POSTed JSON review is answered with `review(...)`. Served on a thread until shutdown()."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = json.dumps(review(asked)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class TokenWebhook:
     """The API server's webhook token authenticator (authentication.k8s.io/v1 TokenReview), GKE's
     mapping: username = email with the userinfo.email scope, else the numeric id (which no
@@ -166,27 +194,8 @@ class TokenWebhook:
     def __init__(self, tokeninfo: Tokeninfo, cert: Path, key: Path) -> None:
         self.tokeninfo = tokeninfo
         self.reviews: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                body = json.dumps(outer.review(review)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.server = serve_reviews(self.review, cert, key)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def review(self, review: dict[str, Any]) -> dict[str, Any]:
         info = self.tokeninfo.lookup(review["spec"]["token"])

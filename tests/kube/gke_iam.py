@@ -20,13 +20,12 @@ decides). Stdlib only, like controlplane.py.
 
 from __future__ import annotations
 
-import json
-import ssl
 import threading
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.kube.controlplane import serve_reviews
 
 # Kubernetes verb -> GKE IAM verb (GKE_IAM; container.admin.json lists .escalate and .bind on
 # roles and clusterRoles only).
@@ -100,26 +99,7 @@ class GkeIam:
         }
 
     def serve(self, cert: Path, key: Path) -> int:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                body = json.dumps(outer.review(review)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_reviews(self.review, cert, key)
         return int(self.server.server_address[1])
 
     def stop(self) -> None:
