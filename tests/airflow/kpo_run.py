@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 # The Astro project's root is on the path in an Astro image: `include/` imports as `include.…`.
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
-from drainer import Drainer  # noqa: E402
+from drainer import FakeDrainer, RealDrainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
 from kube_real import RealRun  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
@@ -169,6 +169,12 @@ def main() -> None:
     parser.add_argument("--run-seconds", type=float, default=0.0)
     parser.add_argument("--preempt", type=int, default=0, help="the first N pods are preempted")
     parser.add_argument("--drain", action="store_true", help="evict the running pod, as a drain")
+    parser.add_argument(
+        "--from-zero",
+        action="store_true",
+        help="the GPU pools start at zero nodes and GKE's autoscaler (kube_gke.py) adds them; "
+        "implied by --cold-start, --image-pull and --preempt",
+    )
     parser.add_argument("--in-cluster", action="store_true", help="a Remote Execution agent")
     parser.add_argument(
         "--external-agent",
@@ -251,7 +257,14 @@ def main() -> None:
         data["outputs"]["airflow"][args.namespace_of]["namespace"] if args.namespace_of else None
     )
     if real is not None:  # the stack's objects, server-side, and nodes for its GPU pools
-        real.setup(data, target_namespace or namespace)
+        from_zero = args.from_zero or args.cold_start or args.image_pull or args.preempt
+        gke = {
+            "cold_start": args.cold_start,
+            "image_pull": args.image_pull,
+            "preempt_first": args.preempt,
+            "run_seconds": args.run_seconds,
+        }
+        real.setup(data, target_namespace or namespace, gke if from_zero else None)
     else:
         fake_settings(kube, data, args)
     if args.in_cluster:
@@ -351,6 +364,11 @@ def main() -> None:
         if args.retries_from_hint:
             extra += f"\n        retries={hint['retries']!r},"
             extra += f"\n        retry_delay=timedelta(seconds={hint['retry_delay_seconds']!r}),"
+    if real is not None and args.run_seconds:
+        # kwok ends the containers after the pod's annotation (tests/kube/stages/pod-complete.yaml):
+        # the task's own run time, which no container runs here.
+        delay = f"{round(args.run_seconds * 1000)}ms"
+        extra += f'\n        annotations={{"pod-complete.stage.kwok.x-k8s.io/delay": "{delay}"}},'
     if args.hint_labels:  # the queue label, when Kueue is on (include/gke_gpu.py from_hint)
         extra += '\n        labels=pool.get("labels", {}),'
     (work / "dags" / "contract.py").write_text(
@@ -390,7 +408,10 @@ def main() -> None:
     }
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
-    drain = Drainer(kube, address, ca_file) if args.drain else None
+    drain: FakeDrainer | RealDrainer | None = None
+    if args.drain:
+        hint = data["outputs"]["gpu_scheduling"][pool]
+        drain = RealDrainer(real, hint) if real is not None else FakeDrainer(kube, address, ca_file)
     if args.kueue_hold:
         if real is None:
             parser.error("--kueue-hold needs the real control plane (no --fake-kube)")

@@ -32,6 +32,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,51 +250,62 @@ class RunKube:
         )  # fmt: skip
         return objects
 
+    @staticmethod
+    def node_prefix(data: dict[str, Any], pool: dict[str, Any]) -> str:
+        return f"gke-{data['cluster']['name']}-{pool['labels'].get('gpu-pool', 'gpu')}-"
+
+    def pool_node(self, data: dict[str, Any], pool: dict[str, Any], index: int) -> dict[str, Any]:
+        """A kwok node of `pool`, labelled and tainted as the pool (GKE adds the nodepool label
+        and the nvidia.com/gpu taint; the export has both): {name: labels}."""
+        name = f"{self.node_prefix(data, pool)}{index}"
+        labels = {
+            controlplane.KWOK_LABEL: "fake",
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            **pool["labels"],
+        }
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "annotations": {controlplane.KWOK_LABEL: "fake"},
+            },
+            "spec": {"taints": pool["taints"]},
+            "status": {
+                "allocatable": (r := {
+                    "cpu": "8", "memory": "32Gi", "pods": "110",
+                    "nvidia.com/gpu": str(pool["gpus"]),
+                }),
+                "capacity": r,
+                # Both types, or kwok's node-initialize Stage rewrites the list; the hostname is
+                # the loopback IP too: the API server (which prefers it) would look a name up
+                # in DNS.
+                "addresses": [
+                    {"type": "InternalIP", "address": "127.0.0.1"},
+                    {"type": "Hostname", "address": "127.0.0.1"},
+                ],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
+            },
+        }  # fmt: skip
+        done = subprocess.run(
+            ["kubectl", f"--kubeconfig={self.admin}", "create", "-f", "-"],
+            input=json.dumps(node), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode and "AlreadyExists" not in done.stderr:
+            raise RuntimeError(f"node {name}: {done.stderr}")
+        return {name: labels}
+
     def gpu_nodes(self, data: dict[str, Any], per_pool: int = 1) -> list[str]:
-        """`per_pool` kwok nodes for each GPU pool the stack registered, labelled and tainted as
-        the pool (GKE adds the nodepool label and the nvidia.com/gpu taint; the export has both)."""
-        names = []
-        for pool, index in (
-            (p, i) for p in data["node_pools"] if p["gpus"] for i in range(per_pool)
-        ):
-            name = f"gke-{data['cluster']['name']}-{pool['labels'].get('gpu-pool', 'gpu')}-{index}"
-            node = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "labels": {
-                        controlplane.KWOK_LABEL: "fake",
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        **pool["labels"],
-                    },
-                    "annotations": {controlplane.KWOK_LABEL: "fake"},
-                },
-                "spec": {"taints": pool["taints"]},
-                "status": {
-                    "allocatable": (r := {
-                        "cpu": "8", "memory": "32Gi", "pods": "110",
-                        "nvidia.com/gpu": str(pool["gpus"]),
-                    }),
-                    "capacity": r,
-                    # Both types, or kwok's node-initialize Stage rewrites the list; the
-                    # hostname is the loopback IP too: the API server (which prefers it) would
-                    # look a name up in DNS.
-                    "addresses": [
-                        {"type": "InternalIP", "address": "127.0.0.1"},
-                        {"type": "Hostname", "address": "127.0.0.1"},
-                    ],
-                    "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
-                },
-            }  # fmt: skip
-            done = subprocess.run(
-                ["kubectl", f"--kubeconfig={self.admin}", "create", "-f", "-"],
-                input=json.dumps(node), capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            if done.returncode and "AlreadyExists" not in done.stderr:
-                raise RuntimeError(f"node {name}: {done.stderr}")
-            names.append(name)
+        """`per_pool` kwok nodes for each GPU pool the stack registered, once Ready."""
+        names = [
+            name
+            for pool in data["node_pools"]
+            if pool["gpus"]
+            for index in range(per_pool)
+            for name in self.pool_node(data, pool, index)
+        ]
         deadline = time.time() + 60
         for name in names:  # Ready, and the not-ready taint lifted (node-lifecycle controller)
             while True:
@@ -309,6 +321,10 @@ class RunKube:
                     raise TimeoutError(f"node {name} not ready: {node.get('status')}")
                 time.sleep(0.3)
         return names
+
+    def node_labels(self) -> dict[str, dict[str, str]]:
+        nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
+        return {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in nodes}
 
     def watch(self, namespace: str) -> Pods:
         pods = Pods(self.url, namespace, self.context())
@@ -365,7 +381,9 @@ def audit_call(event: dict[str, Any], minted: dict[str, Any]) -> dict[str, Any]:
         denied_by = "rbac"
     else:
         denied_by = ""
+    received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
     return {
+        "at": received.timestamp(),
         "method": verb,
         "path": event.get("requestURI", ""),
         "verb": verb,
@@ -465,7 +483,9 @@ class FrontProxy:
             if f"serviceAccount:{user}" not in self.members:
                 if headers.get("user-agent") == self.user_agent:
                     method, path = lines[0].split(" ")[:2]
-                    self.refused.append({"user": user, "method": method, "path": path})
+                    self.refused.append(
+                        {"user": user, "method": method, "path": path, "at": time.time()}
+                    )
                 body = json.dumps(
                     {
                         "error": {
@@ -528,6 +548,7 @@ class RealRun:
         self.stack = contextlib.ExitStack()
         self.namespaces: set[str] = set()
         self.hold: Any = None
+        self.gke: Any = None  # kube_gke.GkeNodes, for a run whose pools start at zero
         self.service_tokens: dict[str, tuple[str, str]] = {}  # "JTI=<jti>" -> (token, via)
         identify(self.kube.user_agent)
 
@@ -559,12 +580,24 @@ class RealRun:
                 f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}"
             )
 
-    def setup(self, data: dict[str, Any], namespace: str) -> None:
+    def setup(
+        self, data: dict[str, Any], namespace: str, gke: dict[str, Any] | None = None
+    ) -> None:
+        """`gke`: the GPU pools start at zero, and kube_gke.GkeNodes (given these arguments)
+        scales them up; else one node per GPU pool."""
         self.stack.enter_context(self.kube.stack_lock(data["stack"]))
         self.kube.apply_stack(data)
-        self.kube.gpu_nodes(data)
         self.namespaces = {d["namespace"] for d in data["outputs"]["airflow"].values()}
-        self.pods = self.kube.watch(namespace)
+        if gke is None:
+            self.kube.gpu_nodes(data)
+            self.pods = self.kube.watch(namespace)
+        else:
+            from kube_gke import GkeNodes
+
+            self.pods = self.kube.watch(namespace)
+            self.gke = GkeNodes(self.kube, data, self.pods, **gke)
+            self.gke.scale_to_zero()
+            self.gke.start()
         # What the namespace's LimitRange adds to a container without cpu/memory (LimitRanger).
         self.limit_defaults = {
             key: value
@@ -587,6 +620,7 @@ class RealRun:
     def result(self, registry: Any) -> dict[str, Any]:
         if self.hold is not None:
             self.hold.stop()
+        gke = self.gke.stop() if self.gke is not None else None
         minted = {
             hashlib.sha256(m.token.encode()).hexdigest(): (m.token, m.via) for m in registry.all()
         } | self.service_tokens
@@ -595,7 +629,8 @@ class RealRun:
         for refused in self.proxy.refused if self.proxy else []:
             calls.append(
                 {
-                    "user": refused["user"], "via": "", "token": "", "status": 403, "code": 403,
+                    "at": refused["at"], "user": refused["user"], "via": "", "token": "",
+                    "status": 403, "code": 403,
                     "denied_by": "iam", "message": self.proxy.message() if self.proxy else "",
                     "authorized": True, "allowed": False, "path": refused["path"],
                     "method": refused["method"], "verb": "", "resource": "", "subresource": "",
@@ -604,25 +639,54 @@ class RealRun:
             )  # fmt: skip
         from kube_kueue import HOLD_PREFIX
 
+        labels = self.kube.node_labels() | (gke["nodes"] if gke else {})
         pods = [
             {
                 "manifest": pod,
                 "placed_on": pod["spec"].get("nodeName"),
+                "node_labels": labels.get(pod["spec"].get("nodeName") or ""),
                 "deleted": name in self.pods.deleted,
                 "history": self.pods.history.get(name, []),
             }
             for name, pod in self.pods.last.items()
             if not name.startswith(HOLD_PREFIX)
         ]
+        names = {p["manifest"]["metadata"]["name"] for p in pods}
+        events = json.loads(
+            self.kube.kubectl("get", "events", "-n", self.pods.namespace, "-o", "json")
+        )
         return {
             "calls": calls,
             "checks": [check for c in calls for check in c["checks"]],
+            # The events on the run's pods: the real scheduler's, and GKE's stand-in's (kube_gke).
+            "events": [
+                {
+                    "pod": e["involvedObject"]["name"],
+                    "reason": e["reason"],
+                    "message": e["message"],
+                    "component": (e.get("source") or {}).get("component")
+                    or e.get("reportingComponent"),
+                }
+                for e in events["items"]
+                if e["involvedObject"].get("kind") == "Pod" and e["involvedObject"]["name"] in names
+            ],
             "exec_commands": [],
             "stdin": [],
             "pod": pods[0]["manifest"] if pods else None,
             "pod_deleted": pods[0]["deleted"] if pods else None,
             "pods": pods,
-            "evictions": [],
+            # Each eviction the API server answered (the drain's), from its audit log.
+            "evictions": [
+                {
+                    "pod": c["name"],
+                    "namespace": c["namespace"],
+                    "user": c["user"],
+                    "code": c["code"],
+                }
+                for c in calls
+                if c["subresource"] == "eviction"
+            ],
+            "gke": gke,
             "ca_pem": self.kube.ca.read_text(),
             "real": True,
             "limit_defaults": self.limit_defaults,

@@ -1,11 +1,13 @@
 """A GPU task's real life on a pool that scales from zero, through a real KubernetesPodOperator
-(dag.test()) against the fake API server, at 1/100 of real time (scenarios.SCALE): the cold start
-with KPO's defaults and with the pool's hints, a Spot preemption and its retry, a node drain
-against the namespace's disruption budget, tasks that outlive their Google token, and prod's GPU
-class (the hint's selector and tolerations reach the pod; the class's first pool scales up)."""
+(dag.test()) on the session's real control plane, at 1/100 of real time (scenarios.SCALE): the
+cold start with KPO's defaults and with the pool's hints, a Spot preemption and its retry, a node
+drain against the namespace's disruption budget, tasks that outlive their Google token, and prod's
+GPU class (the hint's selector and tolerations reach the pod; the class's first pool scales up).
+GKE's autoscaler and Compute Engine are kube_gke.GkeNodes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -31,7 +33,14 @@ GPU_TOLERATION = {
 
 @pytest.fixture(scope="session")
 def life(kpo: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: kpo[name] for name in LIFECYCLE}
+    return {name: kpo[name] for name in LIFECYCLE if name in kpo}
+
+
+# The real kube-scheduler's FailedScheduling wording when no node takes the pod: the whole
+# cluster empty, or the other stack's GPU nodes (which share this control plane) refusing it
+# (k8s.io/kubernetes v1.36 pkg/scheduler/schedule_one.go ErrNoNodesAvailable, framework
+# NoNodeAvailableMsg).
+NO_NODE = re.compile(r"no nodes available to schedule pods|0/\d+ nodes are available: .+")
 
 
 def scale_up_event(pool: dict[str, Any]) -> str:
@@ -39,6 +48,24 @@ def scale_up_event(pool: dict[str, Any]) -> str:
         "The Pod has an Event: pod triggered scale-up: "
         f"[{{{pool['name']} 0->1 (max: {pool['max_nodes']})}}]"
     )
+
+
+def scaled_pool(r: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """The pool GKE's stand-in scaled up for the run's index-th pod."""
+    up = r["gke"]["scale_ups"][index]
+    assert up["pod"] == r["pods"][index]["manifest"]["metadata"]["name"]
+    return dict(up["pool"])
+
+
+def assert_the_scheduler_found_no_node(r: dict[str, Any], index: int = 0) -> None:
+    """The real scheduler refused the pod while its pool had no node, and the user read it."""
+    pod = r["pods"][index]["manifest"]["metadata"]["name"]
+    refusals = [e for e in r["events"] if e["pod"] == pod and e["reason"] == "FailedScheduling"]
+    assert refusals and {e["component"] for e in refusals} == {"default-scheduler"}
+    for e in refusals:
+        assert NO_NODE.fullmatch(e["message"]), e
+        assert "Insufficient nvidia.com/gpu" not in e["message"]  # no node of the pool existed
+        assert f"The Pod has an Event: {e['message']} from" in r["log"]
 
 
 def test_the_test_scale_runs_the_stacks_budget(life: dict[str, dict[str, Any]]) -> None:
@@ -69,20 +96,17 @@ def test_cold_start_fails_with_kpos_default_timeouts(life: dict[str, dict[str, A
     r = life["cold-default"]
     assert r["state"] == "failed"
     assert r["tries"] == {"1": "failed"}
-    pool = r["pods"][0]["placed_on"]
+    pool = scaled_pool(r)
     assert pool["labels"]["gpu-pool"] == "l4-spot"
     # What the user reads: the scheduler's and the autoscaler's events, then the timeout.
-    assert (
-        "The Pod has an Event: 0/1 nodes are available: 1 node(s) didn't match Pod's node "
-        "affinity/selector." in r["log"]
-    )
+    assert_the_scheduler_found_no_node(r)
     assert scale_up_event(pool) in r["log"]
     assert (
         "PodLaunchTimeoutException: Pod took too long to be scheduled on the cluster, giving up. "
         "More than 1.2s. Check the pod events in kubernetes." in r["log"]
     )
-    # KPO deletes the pod; the node it asked for comes up anyway, and a rerun would succeed.
-    assert [p["deleted"] for p in r["pods"]] == [True]
+    # KPO deletes the pod before its node is up: it never ran anywhere.
+    assert [(p["deleted"], p["placed_on"]) for p in r["pods"]] == [(True, None)]
 
 
 def test_cold_start_succeeds_with_the_pools_hints(life: dict[str, dict[str, Any]]) -> None:
@@ -91,7 +115,13 @@ def test_cold_start_succeeds_with_the_pools_hints(life: dict[str, dict[str, Any]
     assert r["state"] == "success"
     assert r["tries"] == {"1": "success"}
     assert f"Waiting up to {hint['schedule_timeout_seconds']}s to get the POD scheduled" in r["log"]
-    assert scale_up_event(r["pods"][0]["placed_on"]) in r["log"]
+    pool = scaled_pool(r)
+    assert_the_scheduler_found_no_node(r)
+    assert scale_up_event(pool) in r["log"]
+    # The pod ran on the node the autoscaler added, of that pool.
+    [pod] = r["pods"]
+    assert pod["placed_on"] in r["gke"]["nodes"]
+    assert pod["node_labels"]["cloud.google.com/gke-nodepool"] == pool["name"]
     assert f"Waiting {hint['startup_timeout_seconds']}s to get the POD running" in r["log"]
     assert "PodLaunchTimeoutException" not in r["log"]
 
@@ -114,22 +144,34 @@ def test_spot_preemption_names_the_cause_and_the_retry_succeeds(
     # Once, for the preempted pod only: a pod that ends on its own gets no such line.
     assert r["log"].count("GPU node lost") == 1
     assert [p["deleted"] for p in r["pods"]] == [True, True]
+    # Compute Engine took the VM back: the first try's node is gone, the retry ran on a new one.
+    assert r["gke"]["preempted"] == [{"pod": first["name"], "node": r["pods"][0]["placed_on"]}]
+    assert r["pods"][1]["placed_on"] not in (None, r["pods"][0]["placed_on"])
+    assert r["pods"][1]["placed_on"] in r["gke"]["nodes"]
 
 
 def test_a_drain_cannot_evict_a_running_task(life: dict[str, dict[str, Any]]) -> None:
     """GKE drains a node through the Eviction API; the namespace's budget (maxUnavailable 0 over
-    KPO's pods, which have no controller) allows no disruption, so the eviction is refused and the
-    task finishes. A pod the budget does not select is evicted (the fake is not a blanket no)."""
+    KPO's pods) allows no disruption, so the real API server refuses the eviction and the task
+    finishes. A pod the budget does not select is evicted (the budget is not a blanket no).
+
+    The server's words: KPO's pods have no controller, so the real disruption controller counts
+    0 expected pods (k8s.io/kubernetes v1.36.3 pkg/controller/disruption/disruption.go
+    getExpectedScale, "unmanaged pods") and allows 0 disruptions; with 1 healthy of 0 desired, the
+    Eviction API says "does not allow evicting pods currently" (pkg/registry/core/pod/storage/
+    eviction.go)."""
     r = life["drained"]
     task_pod = r["pods"][0]["manifest"]["metadata"]["name"]
     assert r["state"] == "success"
     assert r["drain"] == [
         {
             "pod": task_pod,
+            "phase": "Running",
             "status": 429,
             "body": {
                 "kind": "Status",
                 "apiVersion": "v1",
+                "metadata": {},
                 "status": "Failure",
                 "reason": "TooManyRequests",
                 "message": "Cannot evict pod as it would violate the pod's disruption budget.",
@@ -138,8 +180,8 @@ def test_a_drain_cannot_evict_a_running_task(life: dict[str, dict[str, Any]]) ->
                     "causes": [
                         {
                             "reason": "DisruptionBudget",
-                            "message": "The disruption budget kpo-pods needs 0 healthy pods "
-                            "and has 1 currently",
+                            "message": "The disruption budget kpo-pods does not allow evicting "
+                            "pods currently",
                         }
                     ]
                 },
@@ -147,21 +189,10 @@ def test_a_drain_cannot_evict_a_running_task(life: dict[str, dict[str, Any]]) ->
         },
         {"pod": "bystander", "status": 201},
     ]
+    # The API server's audit log: both evictions, as GKE's control plane (cluster admin here).
     assert r["evictions"] == [
-        {
-            "pod": task_pod,
-            "namespace": "airflow-analytics",
-            "phase": "Running",
-            "budgets": ["kpo-pods"],
-            "status": 429,
-        },
-        {
-            "pod": "bystander",
-            "namespace": "airflow-analytics",
-            "phase": "Running",
-            "budgets": [],
-            "status": 201,
-        },
+        {"pod": task_pod, "namespace": "airflow-analytics", "user": "test-admin", "code": 429},
+        {"pod": "bystander", "namespace": "airflow-analytics", "user": "test-admin", "code": 201},
     ]
     assert r["pods"][0]["deleted"] is True  # by KPO, once it succeeded
 
@@ -197,11 +228,13 @@ def test_a_class_hint_reaches_the_pod_and_the_first_priority_scales_up(
     }
     assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "l4-any"}
     assert GPU_TOLERATION in spec["tolerations"] and CLASS_TOLERATION in spec["tolerations"]
-    # The class's priorities put spot L4 first: that pool is the one the autoscaler grows.
-    pool = r["pods"][0]["placed_on"]
+    # The class's priorities put spot L4 first: that pool is the one the autoscaler grows, and the
+    # pod runs on its new node.
+    pool = scaled_pool(r)
     assert pool["labels"]["gpu-pool"] == "l4-spot"
     assert pool["labels"]["cloud.google.com/gke-spot"] == "true"
     assert scale_up_event(pool) in r["log"]
+    assert r["pods"][0]["node_labels"]["cloud.google.com/gke-nodepool"] == pool["name"]
     hint = r["scaled"]["hints"]["l4-any"]
     assert f"Waiting up to {hint['schedule_timeout_seconds']}s to get the POD scheduled" in r["log"]
 
@@ -213,6 +246,8 @@ def test_a_class_pod_without_the_class_toleration_never_schedules(
     assert r["state"] == "failed"
     assert CLASS_TOLERATION not in r["pods"][0]["manifest"]["spec"]["tolerations"]
     assert r["pods"][0]["placed_on"] is None
+    assert r["gke"]["scale_ups"] == [] and r["gke"]["nodes"] == {}
+    assert_the_scheduler_found_no_node(r)
     assert (
         "The Pod has an Event: pod didn't trigger scale-up: 2 node(s) didn't match Pod's node "
         "affinity/selector, 3 node(s) had untolerated taint {cloud.google.com/compute-class: "

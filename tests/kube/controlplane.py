@@ -362,7 +362,24 @@ class ControlPlane:
             "--secure-port=0",
             "--resource-quota-sync-period=5s",
         )
-        self._spawn("kube-scheduler", kcfg, "--leader-elect=false", "--secure-port=0")
+        # A pending pod is retried after a backoff that doubles from 1 s up to 10 s (the defaults:
+        # k8s.io/kubernetes pkg/scheduler/apis/config/v1/defaults.go). The contract suite replays
+        # a cold start at 1/100 of real time, where 10 s would be 1000 s: here it stays at the
+        # floor, 1 s (validation: at least podInitialBackoffSeconds, which must be > 0).
+        scheduler = self.workdir / "scheduler.json"
+        scheduler.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "kubescheduler.config.k8s.io/v1",
+                    "kind": "KubeSchedulerConfiguration",
+                    "clientConnection": {"kubeconfig": str(self.admin_kubeconfig)},
+                    "leaderElection": {"leaderElect": False},
+                    "podInitialBackoffSeconds": 1,
+                    "podMaxBackoffSeconds": 1,
+                }
+            )
+        )
+        self._spawn("kube-scheduler", f"--config={scheduler}", "--secure-port=0")
         config = self.workdir / "kwok.yaml"
         stages = [
             *(BIN / "kwok-stages").glob("node-*.yaml"),  # kwok's own, from its pinned module
