@@ -241,10 +241,15 @@ def test_each_namespace_refuses_evicting_running_task_pods(
     )
     budgets = run.of_type(PDB)
     assert sorted(b.inputs["metadata"]["namespace"] for b in budgets) == namespaces
+    pods_quota = {
+        q.inputs["metadata"]["namespace"]: q.inputs["spec"]["hard"]["pods"]
+        for q in run.of_type("kubernetes:core/v1:ResourceQuota")
+    }
     for b in budgets:
         assert b.inputs["metadata"]["name"] == "kpo-pods"
+        # An integer at least the namespace's pod quota (tests/kube/test_disruption_budget.py).
         assert b.inputs["spec"] == {
-            "maxUnavailable": 0.0,
+            "minAvailable": float(pods_quota[b.inputs["metadata"]["namespace"]]),
             "selector": {"matchLabels": {"kubernetes_pod_operator": "True"}},
         }
         ns = next(

@@ -156,7 +156,7 @@ def test_node_pools_budgets_and_classes_for_the_fake_scheduler() -> None:
             "namespace": namespace,
             "name": "kpo-pods",
             "spec": {
-                "maxUnavailable": 0,
+                "minAvailable": 100,
                 "selector": {"matchLabels": {"kubernetes_pod_operator": "True"}},
             },
         }

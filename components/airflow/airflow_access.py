@@ -252,11 +252,18 @@ class AirflowDeploymentAccess(pulumi.ComponentResource):
         # upgrade ("GKE respects PDBs for up to 60 minutes"). KPO labels every pod it creates
         # `kubernetes_pod_operator=True` (operators/pod.py). The cluster autoscaler never removes
         # a node that runs a pod without a controller, which KPO pods are (its FAQ.md).
+        # For pods without a controller Kubernetes supports only an integer minAvailable
+        # ("Specifying a Disruption Budget for your Application": arbitrary workloads); with
+        # maxUnavailable the disruption controller warns UnmanagedPods and its answer is undefined
+        # (tests/kube/test_disruption_budget.py). minAvailable = the namespace's pod quota: no
+        # number of task pods ever reaches it, so no eviction is allowed. A change of the number
+        # updates in place: pulumi-kubernetes replaces a budget on .spec changes only for
+        # policy/v1beta1 (provider/pkg/provider forceNew table).
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-kpo-pdb",
             metadata=meta(PDB_NAME),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=0,
+                min_available=d.pods_quota,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KPO_POD_LABELS),
             ),
             opts=ns_opts,

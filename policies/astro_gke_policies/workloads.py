@@ -29,14 +29,21 @@ DIGEST_MARK = "@sha256:"
 def _kpo_budget_refuses_evictions(
     props: Mapping[str, Any], _: ResourceValidationArgs
 ) -> Iterator[str]:
+    """KPO's pods have no controller: Kubernetes counts such pods only for an integer minAvailable
+    ("Specifying a Disruption Budget for your Application", arbitrary workloads). maxUnavailable or
+    a percentage leaves the budget's status undefined (the disruption controller warns
+    UnmanagedPods)."""
     if text(get(props, "spec", "selector", "matchLabels") or {}, KPO_LABEL) != "True":
         return
-    max_unavailable = number(props, "spec", "maxUnavailable")
-    min_available = text(props, "spec", "minAvailable")
-    if max_unavailable != 0 and min_available != "100%":
+    min_available = number(props, "spec", "minAvailable")
+    has_max = get(props, "spec", "maxUnavailable") is not None
+    if has_max or min_available is None or min_available < 1 or not min_available.is_integer():
         yield (
-            "a budget over KubernetesPodOperator pods must allow no disruption (maxUnavailable 0 "
-            "or minAvailable 100%): an evicted task pod is a failed task."
+            "a budget over KubernetesPodOperator pods must allow no disruption with an integer "
+            "minAvailable of at least the namespace's pod quota, and no maxUnavailable: KPO's pods "
+            "have no controller, and for those Kubernetes counts only an integer minAvailable "
+            "(maxUnavailable and percentages leave the budget undefined). An evicted task pod is "
+            "a failed task."
         )
 
 

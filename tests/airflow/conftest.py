@@ -95,9 +95,7 @@ def kpo(
     if only:
         scenarios = {name: s for name, s in scenarios.items() if name in only.split(",")}
     ready = {
-        name: kueue.result
-        for name, (*_, extra) in scenarios.items()
-        if "--fake-kube" not in extra
+        name: kueue.result for name, (*_, extra) in scenarios.items() if "--fake-kube" not in extra
     }
     assert set(KUEUE) & set(scenarios) <= set(ready)
     runs = run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)

@@ -24,16 +24,15 @@ and what happens to a GPU task's pod (`Lifecycle`):
   node selector and whose taints it tolerates (else it stays Pending, unschedulable, for ever);
 - a scale-from-zero cold start: Pending and unschedulable with the cluster autoscaler's
   `TriggeredScaleUp` event, then scheduled with its image pulling, then running;
-- spot preemption the way the kubelet's graceful node shutdown ends a pod;
-- the Eviction API a node drain uses, refused while a PodDisruptionBudget the stack registered
-  allows no disruption (computed the way the disruption controller does).
-ResourceQuota admission is the real API server's (test_gpu_fanout.py, on kube_real.py).
+- spot preemption the way the kubelet's graceful node shutdown ends a pod.
+ResourceQuota admission and the Eviction API are the real API server's (test_gpu_fanout.py and
+test_lifecycle.py, on kube_real.py).
 Every request is recorded as the RBAC check it would need: (verb, resource, subresource,
 namespace), with the caller and the answer.
 
 It is split by concern: placement (`fake_kube_scheduler`), authentication and RBAC
-(`fake_kube_auth`), pods and their lifecycle (`fake_kube_pods`) and evictions
-(`fake_kube_eviction`); this module is the HTTP server that puts them together.
+(`fake_kube_auth`) and pods and their lifecycle (`fake_kube_pods`); this module is the HTTP
+server that puts them together.
 """
 
 from __future__ import annotations
@@ -43,12 +42,10 @@ import json
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import trustme
 from aiohttp import WSMsgType, web
 from fake_kube_auth import SA_PREFIX, Access, AuthChain, Call, _true
-from fake_kube_eviction import Evictions
 from fake_kube_pods import SIDECAR, FakePod, Lifecycle, PodHandlers
 from fake_kube_scheduler import Scheduler
 
@@ -58,13 +55,11 @@ STDOUT, STDERR, ERROR = 1, 2, 3
 
 
 @dataclass
-class FakeKube(AuthChain, PodHandlers, Evictions):
+class FakeKube(AuthChain, PodHandlers):
     ca: trustme.CA
     access: Access | None = None  # set once the stack (which needs this server's address) ran
     scheduler: Scheduler | None = None  # None: every pod fits (runs that test no placement)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    budgets: list[dict[str, Any]] = field(default_factory=list)  # PodDisruptionBudgets
-    evictions: list[dict[str, Any]] = field(default_factory=list)
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")
     calls: list[Call] = field(default_factory=list)
@@ -107,7 +102,6 @@ class FakeKube(AuthChain, PodHandlers, Evictions):
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
         app.router.add_post("/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
         app.router.add_get("/api/v1/namespaces/{ns}/events", self._events)
-        app.router.add_post("/api/v1/namespaces/{ns}/pods/{name}/eviction", self._evict)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)

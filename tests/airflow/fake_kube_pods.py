@@ -52,7 +52,6 @@ class FakePod:
     events_read: bool = False
     sidecar_killed: bool = False
     deleted: bool = False
-    always_running: bool = False  # a long-lived bystander (a pod that is not a task's)
 
     @property
     def node_name(self) -> str:
@@ -71,8 +70,6 @@ class PodHandlers:
         life, age = self.lifecycle, time.monotonic() - pod.created
         if pod.pool is None:
             return "unschedulable"
-        if pod.always_running:
-            return "running"
         if age < life.cold_start:
             return "scaling-up"
         if age < life.cold_start + life.image_pull:

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 # The Astro project's root is on the path in an Astro image: `include/` imports as `include.…`.
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
-from drainer import FakeDrainer, RealDrainer  # noqa: E402
+from drainer import Drainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
 from kube_real import RealRun  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
@@ -101,7 +101,6 @@ def fake_settings(kube: Any, data: dict[str, Any], args: argparse.Namespace) -> 
     import fake_kube
 
     kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
-    kube.budgets = data["pod_disruption_budgets"]
     kube.lifecycle = fake_kube.Lifecycle(
         cold_start=args.cold_start,
         image_pull=args.image_pull,
@@ -125,7 +124,6 @@ def fake_result(kube: Any, ca: Any) -> dict[str, Any]:
             {"manifest": p.manifest, "placed_on": p.pool, "deleted": p.deleted}
             for p in kube.pods.values()
         ],
-        "evictions": kube.evictions,
         "ca_pem": ca.cert_pem.bytes().decode(),
         "real": False,
         "limit_defaults": {},
@@ -408,10 +406,11 @@ def main() -> None:
     }
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
-    drain: FakeDrainer | RealDrainer | None = None
+    drain: Drainer | None = None
     if args.drain:
-        hint = data["outputs"]["gpu_scheduling"][pool]
-        drain = RealDrainer(real, hint) if real is not None else FakeDrainer(kube, address, ca_file)
+        if real is None:
+            parser.error("--drain needs the real control plane (no --fake-kube)")
+        drain = Drainer(real, data["outputs"]["gpu_scheduling"][pool])
     if args.kueue_hold:
         if real is None:
             parser.error("--kueue-hold needs the real control plane (no --fake-kube)")

@@ -151,15 +151,12 @@ def test_spot_preemption_names_the_cause_and_the_retry_succeeds(
 
 
 def test_a_drain_cannot_evict_a_running_task(life: dict[str, dict[str, Any]]) -> None:
-    """GKE drains a node through the Eviction API; the namespace's budget (maxUnavailable 0 over
-    KPO's pods) allows no disruption, so the real API server refuses the eviction and the task
-    finishes. A pod the budget does not select is evicted (the budget is not a blanket no).
-
-    The server's words: KPO's pods have no controller, so the real disruption controller counts
-    0 expected pods (k8s.io/kubernetes v1.36.3 pkg/controller/disruption/disruption.go
-    getExpectedScale, "unmanaged pods") and allows 0 disruptions; with 1 healthy of 0 desired, the
-    Eviction API says "does not allow evicting pods currently" (pkg/registry/core/pod/storage/
-    eviction.go)."""
+    """GKE drains a node through the Eviction API; the namespace's budget (an integer
+    minAvailable, the namespace's pod quota, over KPO's pods) allows no disruption, so the real API
+    server refuses the eviction and the task finishes. A pod the budget does not select is evicted
+    (the budget is not a blanket no). The server's words are the real disruption controller's
+    status read back by the Eviction API (k8s.io/kubernetes v1.36.3 pkg/registry/core/pod/storage/
+    eviction.go): 1 healthy pod of the 100 it needs."""
     r = life["drained"]
     task_pod = r["pods"][0]["manifest"]["metadata"]["name"]
     assert r["state"] == "success"
@@ -180,8 +177,8 @@ def test_a_drain_cannot_evict_a_running_task(life: dict[str, dict[str, Any]]) ->
                     "causes": [
                         {
                             "reason": "DisruptionBudget",
-                            "message": "The disruption budget kpo-pods does not allow evicting "
-                            "pods currently",
+                            "message": "The disruption budget kpo-pods needs 100 healthy pods "
+                            "and has 1 currently",
                         }
                     ]
                 },

@@ -3,11 +3,19 @@ really registers (helpers in tests/policy_pack/mutations.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.policy_pack.mutations import (
     Case,
     edit,
     set_path,
 )
+
+
+def _max_unavailable_zero(props: dict[str, Any]) -> None:
+    del props["spec"]["minAvailable"]
+    props["spec"]["maxUnavailable"] = 0
+
 
 CASES: list[Case] = [
     (
@@ -16,6 +24,24 @@ CASES: list[Case] = [
         "mandatory",
         edit("policy/v1:PodDisruptionBudget", None, set_path("spec", "maxUnavailable", value=1)),
         "a budget over KubernetesPodOperator pods must allow no disruption",
+        {},
+    ),
+    # What the stack had before: it refuses evictions today, by a path Kubernetes leaves undefined.
+    (
+        "kpo-pods-disruption-budget",
+        "dev",
+        "mandatory",
+        edit("policy/v1:PodDisruptionBudget", None, _max_unavailable_zero),
+        "a budget over KubernetesPodOperator pods must allow no disruption with an integer "
+        "minAvailable",
+        {},
+    ),
+    (
+        "kpo-pods-disruption-budget",
+        "dev",
+        "mandatory",
+        edit("policy/v1:PodDisruptionBudget", None, set_path("spec", "minAvailable", value="100%")),
+        "(maxUnavailable and percentages leave the budget undefined)",
         {},
     ),
     (
