@@ -19,14 +19,11 @@ RBAC names them `system:serviceaccount:<namespace>:<name>`.
 
 It emulates what KubernetesPodOperator touches: pod create/get/list/patch/delete, container logs,
 events (list and watch), and the exec websocket (channel protocol v4) that `do_xcom_push` uses;
-and what happens to a GPU task's pod (`Lifecycle`):
-- a scheduler that places a pod only on a node pool the stack registered whose labels match its
-  node selector and whose taints it tolerates (else it stays Pending, unschedulable, for ever);
-- a scale-from-zero cold start: Pending and unschedulable with the cluster autoscaler's
-  `TriggeredScaleUp` event, then scheduled with its image pulling, then running;
-- spot preemption the way the kubelet's graceful node shutdown ends a pod.
-ResourceQuota admission and the Eviction API are the real API server's (test_gpu_fanout.py and
-test_lifecycle.py, on kube_real.py).
+and where a pod can run: a scheduler that places a pod only on a node pool the stack registered
+whose labels match its node selector and whose taints it tolerates (else it stays Pending,
+unschedulable, for ever). A GPU task's cold start, Spot preemption and drain, ResourceQuota
+admission and the Eviction API are the real control plane's (test_lifecycle.py,
+test_gpu_fanout.py, on kube_real.py).
 Every request is recorded as the RBAC check it would need: (verb, resource, subresource,
 namespace), with the caller and the answer.
 
@@ -46,10 +43,10 @@ from dataclasses import dataclass, field
 import trustme
 from aiohttp import WSMsgType, web
 from fake_kube_auth import SA_PREFIX, Access, AuthChain, Call, _true
-from fake_kube_pods import SIDECAR, FakePod, Lifecycle, PodHandlers
+from fake_kube_pods import SIDECAR, FakePod, PodHandlers
 from fake_kube_scheduler import Scheduler
 
-__all__ = ["SA_PREFIX", "Access", "FakeKube", "Lifecycle", "Scheduler"]
+__all__ = ["SA_PREFIX", "Access", "FakeKube", "Scheduler"]
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 
@@ -59,7 +56,6 @@ class FakeKube(AuthChain, PodHandlers):
     ca: trustme.CA
     access: Access | None = None  # set once the stack (which needs this server's address) ran
     scheduler: Scheduler | None = None  # None: every pod fits (runs that test no placement)
-    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     xcom_value: str = '{"answer": 42}'
     log_lines: tuple[str, ...] = ("hello from the GPU pod", "done")
     calls: list[Call] = field(default_factory=list)

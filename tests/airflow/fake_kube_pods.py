@@ -1,7 +1,7 @@
-"""Pods and their lifecycle in the fake Kubernetes API server (`fake_kube`): create, get, list,
-patch, delete, logs and events, and what happens to a GPU task's pod (`Lifecycle`): placement,
-a scale-from-zero cold start, image pull, running, done or preempted (`PodHandlers` is mixed into
-`FakeKube`)."""
+"""Pods in the fake Kubernetes API server (`fake_kube`): create, get, list, patch, delete, logs
+and events, and what happens to a task's pod: placement, starting, running, done (`PodHandlers`
+is mixed into `FakeKube`). A GPU task's cold start, Spot preemption and drain are on the real
+control plane (test_lifecycle.py, kube_gke.py)."""
 
 from __future__ import annotations
 
@@ -20,26 +20,10 @@ PENDING_SECONDS = 0.6
 # meanwhile. Here a pod stays Pending until its events were read, whatever the auth plugin's latency
 # (the deferrable trigger runs it again for each API client), up to this long.
 PENDING_MAX_SECONDS = 15.0
-# What the kubelet's graceful node shutdown writes on the pods it ends (a Spot VM's preemption
-# notice starts it on GKE): kubernetes/kubernetes pkg/kubelet/nodeshutdown/
-# nodeshutdown_manager_linux.go, nodeShutdownReason / nodeShutdownMessage, and the DisruptionTarget
-# condition with reason TerminationByKubelet.
-SHUTDOWN_REASON = "Terminated"
-SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """What happens to the pods of one run (seconds from a pod's creation)."""
-
-    cold_start: float = 0.0  # Pending, unschedulable, while the autoscaler adds a GPU node
-    image_pull: float = 0.0  # then scheduled, its image pulling
-    run: float = 0.0  # then running at least this long
-    preempt_first: int = 0  # the first N pods end as a preempted Spot node ends them
 
 
 @dataclass
@@ -66,19 +50,12 @@ class PodHandlers:
     # --- pods ------------------------------------------------------------------------------
 
     def _stage(self, pod: FakePod) -> str:
-        """unschedulable | scaling-up | pulling | starting | running | done | preempted."""
-        life, age = self.lifecycle, time.monotonic() - pod.created
+        """unschedulable | starting | running | done."""
         if pod.pool is None:
             return "unschedulable"
-        if age < life.cold_start:
-            return "scaling-up"
-        if age < life.cold_start + life.image_pull:
-            return "pulling"
-        if self._pending(pod, age - life.cold_start - life.image_pull):
+        if self._pending(pod, time.monotonic() - pod.created):
             return "starting"
-        if age < life.cold_start + life.image_pull + life.run or pod.reads < 4:
-            return "running"
-        return "preempted" if pod.index < life.preempt_first else "done"
+        return "running" if pod.reads < 4 else "done"
 
     @staticmethod
     def _pending(pod: FakePod, age: float) -> bool:
@@ -90,7 +67,7 @@ class PodHandlers:
     def _pod_view(self, pod: FakePod) -> dict[str, Any]:
         now = _now()
         stage = self._stage(pod)
-        pending = stage in ("unschedulable", "scaling-up", "pulling", "starting")
+        pending = stage in ("unschedulable", "starting")
         running = {"running": {"startedAt": now}}
 
         def terminated(code: int, reason: str) -> dict[str, Any]:
@@ -107,8 +84,6 @@ class PodHandlers:
         for c in pod.manifest["spec"]["containers"]:
             if pending:
                 state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
-            elif stage == "preempted":
-                state = terminated(143, "Error")  # SIGTERM from the node's shutdown
             elif c["name"] == SIDECAR:
                 state = terminated(0, "Completed") if pod.sidecar_killed else running
             else:
@@ -125,7 +100,7 @@ class PodHandlers:
                 }
             )
         status: dict[str, Any] = {"containerStatuses": statuses, "startTime": now}
-        if stage in ("unschedulable", "scaling-up"):
+        if stage == "unschedulable":
             status["phase"] = "Pending"
             assert self.scheduler is not None
             status["conditions"] = [
@@ -137,20 +112,6 @@ class PodHandlers:
                 }
             ]
             del status["containerStatuses"]
-        elif stage == "preempted":
-            status |= {
-                "phase": "Failed",
-                "reason": SHUTDOWN_REASON,
-                "message": SHUTDOWN_MESSAGE,
-                "conditions": [
-                    {
-                        "type": "DisruptionTarget",
-                        "status": "True",
-                        "reason": "TerminationByKubelet",
-                        "message": SHUTDOWN_MESSAGE,
-                    }
-                ],
-            }
         else:
             if pending:
                 phase = "Pending"
@@ -161,7 +122,7 @@ class PodHandlers:
             status["phase"] = phase
             status["conditions"] = [{"type": "PodScheduled", "status": "True"}]
         view = json.loads(json.dumps(pod.manifest))
-        if pod.pool is not None and stage not in ("unschedulable", "scaling-up"):
+        if pod.pool is not None and stage != "unschedulable":
             view["spec"]["nodeName"] = pod.node_name
         view["status"] = status
         return view
@@ -282,7 +243,7 @@ class PodHandlers:
         stage = self._stage(pod)
         spec = pod.manifest["spec"]
         events = []
-        if stage == "unschedulable" or self.lifecycle.cold_start > 0:
+        if stage == "unschedulable":
             assert self.scheduler is not None
             events.append(
                 event(
@@ -302,22 +263,13 @@ class PodHandlers:
                 )
             )
             return events
-        if self.lifecycle.cold_start > 0 and pod.pool is not None:
-            # The same file; the group as nodegroupset/nodegroup_set_processor.go prints it.
-            group = f"{{{pod.pool['name']} 0->1 (max: {pod.pool['max_nodes']})}}"
-            events.append(
-                event(
-                    "TriggeredScaleUp", f"pod triggered scale-up: [{group}]", "cluster-autoscaler"
-                )
+        events.append(
+            event(
+                "Scheduled",
+                f"Successfully assigned {ns}/{pod_name} to {pod.node_name}",
+                "default-scheduler",
             )
-        if stage != "scaling-up":
-            events.append(
-                event(
-                    "Scheduled",
-                    f"Successfully assigned {ns}/{pod_name} to {pod.node_name}",
-                    "default-scheduler",
-                )
-            )
+        )
         return events
 
     async def _events(self, request: web.Request) -> web.StreamResponse:

@@ -95,18 +95,11 @@ class ErrorLog(logging.Handler):
         self.lines.append(text)
 
 
-def fake_settings(kube: Any, data: dict[str, Any], args: argparse.Namespace) -> None:
-    """The fake API server's view of the stack: pods land only where its node pools let them;
-    a GPU task's life as asked."""
+def fake_settings(kube: Any, data: dict[str, Any]) -> None:
+    """The fake API server's view of the stack: pods land only where its node pools let them."""
     import fake_kube
 
     kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
-    kube.lifecycle = fake_kube.Lifecycle(
-        cold_start=args.cold_start,
-        image_pull=args.image_pull,
-        run=args.run_seconds,
-        preempt_first=args.preempt,
-    )
 
 
 def fake_result(kube: Any, ca: Any) -> dict[str, Any]:
@@ -220,6 +213,10 @@ def main() -> None:
     ca = trustme.CA()  # the fake's CA; on the real server, the DNS endpoint's "public" one
     ca_file = work / "ca.pem"
     ca_file.write_bytes(ca.cert_pem.bytes())
+    life = ("cold_start", "image_pull", "run_seconds", "preempt", "from_zero", "drain")
+    if args.fake_kube and any(getattr(args, name) for name in life):
+        parser.error("a GPU task's life (--cold-start, --preempt, --drain, ...) needs the real "
+                     "control plane (no --fake-kube)")  # fmt: skip
     real = None if args.fake_kube else RealRun(work.name, ca)
     if real is not None:
         ca_file = real.kube.ca
@@ -264,7 +261,7 @@ def main() -> None:
         }
         real.setup(data, target_namespace or namespace, gke if from_zero else None)
     else:
-        fake_settings(kube, data, args)
+        fake_settings(kube, data)
     if args.in_cluster:
         agent = deployment["agent"]
         # The agent's worker: its Kubernetes service account, and through Workload Identity the
@@ -407,9 +404,7 @@ def main() -> None:
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
     drain: Drainer | None = None
-    if args.drain:
-        if real is None:
-            parser.error("--drain needs the real control plane (no --fake-kube)")
+    if args.drain and real is not None:
         drain = Drainer(real, data["outputs"]["gpu_scheduling"][pool])
     if args.kueue_hold:
         if real is None:
