@@ -4,10 +4,13 @@ calls `grant`, so for every other test the API server decides as with RBAC alone
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from offline import manifests
 from tests.kube.controlplane import ControlPlane, missing_binaries
 from tests.kube.gke_iam import GkeIam
 
@@ -22,6 +25,15 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     plane.install_crds()
     yield plane
     plane.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_objects() -> Callable[..., list[dict[str, Any]]]:
+    """`stack_objects(stack, dcgm_self_deployed=False)`: the Kubernetes objects the stack
+    registers (offline.manifests), the program run under mocks once per arguments a session;
+    each call gives fresh copies."""
+    run = functools.cache(manifests.run_stack)
+    return lambda *args: manifests.manifests(run(*args))
 
 
 @pytest.fixture(scope="session")

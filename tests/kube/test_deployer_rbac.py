@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ import yaml
 
 from components.day0 import deploy_permissions as dp
 from components.day0.identities import project_permissions
-from offline import manifests
 from tests.kube.controlplane import EMAIL_SCOPE, ControlPlane
 from tests.kube.gke_iam import GkeIam
 
@@ -50,8 +49,12 @@ NOT_HELD = "is attempting to grant RBAC permissions not currently held"
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, control_plane: ControlPlane) -> list[dict[str, Any]]:
-    objects = manifests.manifests(manifests.run_stack(request.param))
+def stack(
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    stack_objects: Callable[..., list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    objects = stack_objects(request.param)
     control_plane.apply([o for o in objects if o["kind"] == "Namespace"])
     rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
     # Not vacuous: the launcher Roles, kube-state-metrics' ClusterRole, and a binding of each.

@@ -15,12 +15,11 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from offline import manifests
 from tests.kube.controlplane import GPU_TAINT, ControlPlane
 
 NAMESPACE = "budget-check"
@@ -28,9 +27,11 @@ NODE = "budget-check-l4-0"
 
 
 @pytest.fixture(scope="module")
-def stack_budget() -> tuple[dict[str, Any], dict[str, Any]]:
+def stack_budget(
+    stack_objects: Callable[..., list[dict[str, Any]]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """dev's analytics budget and ResourceQuota, as the stack renders them."""
-    objects = manifests.manifests(manifests.run_stack("dev", False))
+    objects = stack_objects("dev", False)
     namespaced = [o for o in objects if o["metadata"].get("namespace") == "airflow-analytics"]
     [budget] = [o for o in namespaced if o["kind"] == "PodDisruptionBudget"]
     [quota] = [o for o in namespaced if o["kind"] == "ResourceQuota"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from components.config import load
-from offline import manifests, runner
+from offline import runner
 from tests.kube.controlplane import EMAIL_SCOPE, ControlPlane
 
 KEY = f"{runner.PROJECT}:platform"
@@ -71,9 +72,12 @@ def subjects(objects: list[dict[str, Any]], namespace: str) -> list[tuple[str, t
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, control_plane: ControlPlane) -> dict[str, Any]:
-    run = manifests.run_stack(request.param)
-    objects = manifests.manifests(run)
+def stack(
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    stack_objects: Callable[..., list[dict[str, Any]]],
+) -> dict[str, Any]:
+    objects = stack_objects(request.param)
     control_plane.apply([o for o in objects if o["kind"] != "ComputeClass"])
     return {"objects": objects, "config": load(runner.stack_config(request.param)[KEY])}
 

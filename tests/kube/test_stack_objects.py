@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from offline import manifests, runner
+from offline import runner
 from tests.kube.controlplane import ControlPlane
 
 NOT_INSTALLABLE = {"ComputeClass"}  # GKE's own CRD: no public source
@@ -29,8 +30,10 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict[str, Any]]]:
-    return {key: manifests.manifests(manifests.run_stack(*args)) for key, args in RUNS.items()}
+def rendered(
+    stack_objects: Callable[..., list[dict[str, Any]]],
+) -> dict[str, list[dict[str, Any]]]:
+    return {key: stack_objects(*args) for key, args in RUNS.items()}
 
 
 @pytest.fixture(scope="module")
