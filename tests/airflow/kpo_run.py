@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
 from drainer import Drainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
+from kube_gke import COMPLETE, stage_delay  # noqa: E402
 from kube_real import RealRun  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
 
@@ -362,8 +363,7 @@ def main() -> None:
     if real is not None and args.run_seconds:
         # kwok ends the containers after the pod's annotation (tests/kube/stages/pod-complete.yaml):
         # the task's own run time, which no container runs here.
-        delay = f"{round(args.run_seconds * 1000)}ms"
-        extra += f'\n        annotations={{"pod-complete.stage.kwok.x-k8s.io/delay": "{delay}"}},'
+        extra += f"\n        annotations={{{COMPLETE!r}: {stage_delay(args.run_seconds)!r}}},"
     if args.hint_labels:  # the queue label, when Kueue is on (include/gke_gpu.py from_hint)
         extra += '\n        labels=pool.get("labels", {}),'
     (work / "dags" / "contract.py").write_text(

@@ -23,6 +23,7 @@ from typing import Any
 from fake_kube_scheduler import Scheduler
 
 PULL = "pod-run.stage.kwok.x-k8s.io/delay"  # tests/kube/stages/pod-run.yaml
+COMPLETE = "pod-complete.stage.kwok.x-k8s.io/delay"  # tests/kube/stages/pod-complete.yaml
 PREEMPT = "pod-preempt.stage.kwok.x-k8s.io/delay"  # tests/kube/stages/pod-preempt.yaml
 NODEPOOL = "cloud.google.com/gke-nodepool"
 
@@ -36,7 +37,8 @@ def unschedulable(pod: dict[str, Any]) -> bool:
     )
 
 
-def _ms(seconds: float) -> str:
+def stage_delay(seconds: float) -> str:
+    """A kwok Stage's delay annotation value (a Go duration)."""
     return f"{round(seconds * 1000)}ms"
 
 
@@ -119,9 +121,9 @@ class GkeNodes(threading.Thread):
         group = f"{{{pool['name']} {size}->{size + 1} (max: {pool['max_nodes']})}}"
         annotations = {}
         if self.image_pull:  # a fresh node pulls the image
-            annotations[PULL] = _ms(self.image_pull)
+            annotations[PULL] = stage_delay(self.image_pull)
         if len(self.scale_ups) < self.preempt_first:
-            annotations[PREEMPT] = _ms(self.run_seconds)
+            annotations[PREEMPT] = stage_delay(self.run_seconds)
         if annotations:
             patch = json.dumps({"metadata": {"annotations": annotations}})
             self.kube.kubectl("patch", "pod", name, "-n", pod["metadata"]["namespace"], "-p", patch)

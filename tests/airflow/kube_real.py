@@ -322,10 +322,6 @@ class RunKube:
                 time.sleep(0.3)
         return names
 
-    def node_labels(self) -> dict[str, dict[str, str]]:
-        nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
-        return {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in nodes}
-
     def watch(self, namespace: str) -> Pods:
         pods = Pods(self.url, namespace, self.context())
         pods.start()
@@ -588,13 +584,12 @@ class RealRun:
         self.stack.enter_context(self.kube.stack_lock(data["stack"]))
         self.kube.apply_stack(data)
         self.namespaces = {d["namespace"] for d in data["outputs"]["airflow"].values()}
+        self.pods = self.kube.watch(namespace)
         if gke is None:
             self.kube.gpu_nodes(data)
-            self.pods = self.kube.watch(namespace)
         else:
             from kube_gke import GkeNodes
 
-            self.pods = self.kube.watch(namespace)
             self.gke = GkeNodes(self.kube, data, self.pods, **gke)
             self.gke.scale_to_zero()
             self.gke.start()
@@ -639,7 +634,9 @@ class RealRun:
             )  # fmt: skip
         from kube_kueue import HOLD_PREFIX
 
-        labels = self.kube.node_labels() | (gke["nodes"] if gke else {})
+        # The labels of the node a from-zero run's pod ran on: one GKE's stand-in added (the
+        # stack's other nodes are gone, and no other stack's node takes its pods).
+        labels = gke["nodes"] if gke else {}
         pods = [
             {
                 "manifest": pod,
