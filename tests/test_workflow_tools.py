@@ -24,7 +24,7 @@ ROOT = runner.ROOT
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 MAKEFILE = (ROOT / "Makefile").read_text()
 # Programs the tests may run, and the step that installs each on a GitHub-hosted Ubuntu runner.
-EXTERNAL = ("kubectl", "gcloud", "gke-gcloud-auth-plugin", "promtool", "git")
+EXTERNAL = ("kubectl", "gcloud", "gke-gcloud-auth-plugin", "promtool", "git", "bwrap")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -94,6 +94,8 @@ def needs_of_make(target: str) -> set[str]:
     needs = {"python"}
     if "install_promtool.sh" in text:
         needs.add("promtool")
+    if "install_deb.sh bwrap" in text:
+        needs.add("bwrap")
     if re.search(r"\bgo build\b", text):
         needs.add("go")
     tested: list[Path] = []
@@ -127,8 +129,9 @@ def installed(job: dict[str, Any], before: int) -> set[str]:
             have |= comps & {"gke-gcloud-auth-plugin", "kubectl"}
         if "make venv" in str(step.get("run", "")):
             have.add("venv")
-    # promtool: `make` installs it itself (tools/install_promtool.sh, sudo on a non-root runner).
-    have.add("promtool")
+    # promtool and bwrap: `make` installs them itself (tools/install_deb.sh, sudo on a non-root
+    # runner).
+    have |= {"promtool", "bwrap"}
     return have
 
 
@@ -171,8 +174,9 @@ def test_make_test_needs_what_the_test_job_installs() -> None:
         "gke-gcloud-auth-plugin",
         "git",
         "go",
+        "bwrap",
     } <= needs
-    assert {"promtool", "unit", "contract", "docs-build", "workflows"} <= closure("test")
+    assert {"promtool", "bwrap", "unit", "contract", "docs-build", "workflows"} <= closure("test")
 
 
 def test_the_stack_list_has_one_source() -> None:
@@ -247,10 +251,12 @@ def fake_bin(tmp_path: Path, scripts: dict[str, str]) -> Path:
     return bin_dir
 
 
-def install(tmp_path: Path, scripts: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def install(
+    tmp_path: Path, scripts: dict[str, str], argv: tuple[str, ...] = ("install_promtool.sh",)
+) -> subprocess.CompletedProcess[str]:
     bin_dir = fake_bin(tmp_path, scripts)
     return subprocess.run(
-        ["/bin/bash", str(ROOT / "tools" / "install_promtool.sh")],
+        ["/bin/bash", str(ROOT / "tools" / argv[0]), *argv[1:]],
         env={
             "PATH": str(bin_dir),
             "POLICY_RC_D": str(tmp_path / "policy-rc.d"),
@@ -304,3 +310,26 @@ def test_promtool_as_root_needs_no_sudo(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "apt-get update -qq as 0" in (tmp_path / "log").read_text().splitlines()
     assert os.path.exists(tmp_path / "bin" / "promtool")
+
+
+def test_bwrap_is_installed_with_sudo_and_no_service_guard(tmp_path: Path) -> None:
+    """bubblewrap starts no service: its install writes no policy-rc.d."""
+    apt = APT.replace("promtool", "bwrap")
+    result = install(
+        tmp_path,
+        {
+            "id": 'echo "${FAKE_UID:-1001}"\n',
+            "sudo": '[ "$1" = -n ] && shift\necho "sudo $*" >>"$LOG"\nFAKE_UID=0 exec "$@"\n',
+            "apt-get": apt,
+        },
+        ("install_deb.sh", "bwrap", "bubblewrap"),
+    )
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "log").read_text().splitlines()
+    assert (
+        "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        "bubblewrap"
+    ) in log
+    assert not any("tee" in line for line in log)
+    assert not (tmp_path / "policy-rc.d").exists()
+    assert result.stdout.strip().endswith("/bwrap")
