@@ -247,6 +247,10 @@ class ControlPlane:
     # RBAC (`--authorization-mode=RBAC,Webhook`), as GKE runs its IAM authorizer after RBAC.
     # Anything with `serve(cert, key) -> port` and `stop()`: tests/kube/gke_iam.py.
     authorizer_webhook: Any = None
+    # Optional: what kwok runs under (a command prefix: tests/airflow/kube_runtime.py's sandbox,
+    # where a pod's exec runs), and the kwok CRDs it serves (`--enable-crds`: kind -> CRD file).
+    kwok_prefix: list[str] = field(default_factory=list)
+    kwok_crds: dict[str, Path] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, timeout: float = 120) -> ControlPlane:
@@ -309,7 +313,9 @@ class ControlPlane:
             policy = self.workdir / "audit-policy.json"
             policy.write_text(json.dumps({
                 "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
-                "omitStages": ["RequestReceived", "ResponseStarted"],
+                # ResponseStarted kept: a failed authentication (401) is logged at that stage
+                # only (k8s.io/apiserver pkg/endpoints/filters/authn_audit.go).
+                "omitStages": ["RequestReceived"],
                 "rules": [{"level": "Metadata"}],
             }))  # fmt: skip
             self.audit_log = self.workdir / "audit.log"
@@ -386,8 +392,16 @@ class ControlPlane:
             *STAGES.glob("*.yaml"),
         ]
         config.write_text("\n---\n".join(p.read_text() for p in sorted(stages)))
+        crds = []
+        if self.kwok_crds:
+            for crd in self.kwok_crds.values():
+                self.kubectl("apply", "--server-side", "-f", str(crd))
+            files = [f"--filename={crd}" for crd in self.kwok_crds.values()]
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *files)
+            crds = [f"--enable-crds={','.join(self.kwok_crds)}"]
         self._spawn(
             "kwok",
+            *crds,
             kcfg,
             f"--config={config}",
             f"--manage-nodes-with-label-selector={KWOK_LABEL}=fake",
@@ -416,8 +430,9 @@ class ControlPlane:
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
+        prefix = self.kwok_prefix if name == "kwok" else []
         self.procs[name] = subprocess.Popen(
-            [str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT
+            [*prefix, str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT
         )
 
     def _check_alive(self) -> None:

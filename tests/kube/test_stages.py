@@ -23,9 +23,8 @@ def node(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("delete", "node", name, "--wait=false")
 
 
-def run(cp: ControlPlane, name: str, annotations: dict[str, str]) -> dict[str, Any]:
-    """A pod on the stage test's node, until its phase is final; its last status."""
-    pod = {
+def manifest(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": "default", "annotations": annotations},
@@ -35,7 +34,11 @@ def run(cp: ControlPlane, name: str, annotations: dict[str, str]) -> dict[str, A
             "containers": [{"name": "base", "image": "busybox"}],
         },
     }
-    cp.kubectl("create", "-f", "-", input=json.dumps(pod))
+
+
+def run(cp: ControlPlane, name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    """A pod on the stage test's node, until its phase is final; its last status."""
+    cp.kubectl("create", "-f", "-", input=json.dumps(manifest(name, annotations)))
     try:
         deadline = time.time() + 60
         while True:
@@ -86,3 +89,32 @@ def test_a_node_shutdown_ends_a_running_pod_as_the_kubelet_does(
         143,
         "Error",
     )
+
+
+def test_a_pod_with_the_xcom_sidecar_is_left_running(
+    control_plane: ControlPlane, node: str
+) -> None:
+    """pod-complete leaves a pod with KubernetesPodOperator's XCom sidecar Running: its end is
+    its containers' (tests/airflow/kube_runtime.py runs them), not a run time."""
+    pod = manifest("with-sidecar", {"pod-complete.stage.kwok.x-k8s.io/delay": "200ms"})
+    pod["spec"]["containers"].append({"name": "airflow-xcom-sidecar", "image": "alpine"})
+    control_plane.kubectl("create", "-f", "-", input=json.dumps(pod))
+    try:
+        deadline = time.time() + 30
+        while (
+            control_plane.get("pod", "with-sidecar", "-n", "default")["status"].get("phase")
+            != "Running"
+        ):
+            assert time.time() < deadline
+            time.sleep(0.2)
+        time.sleep(2)  # ten times the run time that ends the pod without the sidecar
+        status = control_plane.get("pod", "with-sidecar", "-n", "default")["status"]
+        assert status["phase"] == "Running"
+        assert {c["name"]: list(c["state"]) for c in status["containerStatuses"]} == {
+            "base": ["running"],
+            "airflow-xcom-sidecar": ["running"],
+        }
+    finally:
+        control_plane.kubectl(
+            "delete", "pod", "with-sidecar", "-n", "default", "--grace-period=0", "--force"
+        )
