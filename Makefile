@@ -12,7 +12,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv kube-bin stacks lock lint typecheck unit test-fast contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin bwrap stacks lock lint typecheck unit test-fast contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,7 +61,13 @@ $(KUBE_BIN)/.built: tools/kubebin/go.mod tools/kubebin/go.sum tools/kubebin/tool
 		cp $$KUEUE/config/components/crd/bases/*.yaml $(KUBE_BIN)/crds/kueue/ && chmod u+w $(KUBE_BIN)/crds/kueue/*
 	@touch $@
 
-kube-bin: $(KUBE_BIN)/.built ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)
+# kwok's Exec CRD, from the same pinned module: a pod's exec target (the XCom runs, tests/airflow/kube_runtime.py)
+KWOK_EXEC_CRD := $(KUBE_BIN)/crds/kwok/kwok.x-k8s.io_execs.yaml
+$(KWOK_EXEC_CRD): tools/kubebin/go.mod tools/kubebin/go.sum
+	@mkdir -p $(dir $@) && KWOK=$$(cd tools/kubebin && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+		cp $$KWOK/kustomize/crd/bases/kwok.x-k8s.io_execs.yaml $@ && chmod u+w $@
+
+kube-bin: $(KUBE_BIN)/.built $(KWOK_EXEC_CRD) ## build the tests' Kubernetes control plane from Go modules into .kube-bin/ (once)
 # checkov has its own venv too: it needs packaging<24, the stack's dev tools pin packaging 26.
 $(CK)/.synced: requirements-checkov.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
@@ -99,7 +105,12 @@ unit: venv promtool $(CK)/.synced kube-bin ## pytest (the stack, the policy pack
 test-fast: lint typecheck promtool $(CK)/.synced ## the quick loop: lint, types and the unit tests, without the real control plane (tests/kube) or Airflow
 	$(PY) -m pytest -n auto --ignore=tests/kube
 
-contract: venv $(AF)/.synced kube-bin ## the real-Airflow contract suite (tests/airflow, own venv, on the real control plane)
+# bwrap (bubblewrap, Debian's package): the contract suite's sandbox for the pods' processes
+# (tests/airflow/kube_runtime.py). Installed with apt when missing, as promtool is.
+bwrap: ## install bwrap (Debian package bubblewrap) if it is missing
+	@bash tools/install_deb.sh bwrap bubblewrap
+
+contract: venv $(AF)/.synced kube-bin bwrap ## the real-Airflow contract suite (tests/airflow, own venv, on the real control plane)
 	$(AF)/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow
 
 workflows: venv ## actionlint on .github/workflows

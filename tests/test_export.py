@@ -125,8 +125,9 @@ def test_cli_prints_the_same_json() -> None:
 
 
 def test_node_pools_budgets_and_classes_for_the_fake_scheduler() -> None:
-    """What the fake API server places pods with: each pool's labels and taints as its nodes carry
-    them (registered plus GKE's own), the disruption budgets, the class priorities."""
+    """What the contract suite's kwok nodes and GKE's autoscaler stand-in (tests/airflow/
+    gke_autoscaler.py) take from the stack: each pool's labels and taints as its nodes carry them
+    (registered plus GKE's own), the disruption budgets, the class priorities."""
     data = export("prod", PLACEHOLDER_CA_PEM, None, False)
     pools = {p["labels"].get("gpu-pool", "system"): p for p in data["node_pools"]}
     assert sorted(pools) == ["a100", "l4", "l4-flex", "l4-spot", "system"]

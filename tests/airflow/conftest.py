@@ -66,6 +66,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     environment (kube_real.ENV)."""
     cp = start_control_plane(tmp_path_factory.mktemp("kube"))
     yield cp
+    cp.pod_runtime.stop()
     cp.stop()
 
 
@@ -88,16 +89,13 @@ def kpo(
     kueue: Future[dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
-    (cold starts, long runs) first. The runs on the real control plane start once Kueue is up:
-    its webhooks (failurePolicy Fail) serve prod's pods, and every stack's Deployments."""
+    (cold starts, long runs) first. Every run starts once Kueue is up: its webhooks
+    (failurePolicy Fail) serve prod's pods, and every stack's Deployments."""
     scenarios = {**LIFECYCLE, **KUEUE, **REMOTE, **MODES, **FAILURES}
     only = os.environ.get("CONTRACT_ONLY")  # while working on some: CONTRACT_ONLY=name,name
     if only:
         scenarios = {name: s for name, s in scenarios.items() if name in only.split(",")}
-    ready = {
-        name: kueue.result for name, (*_, extra) in scenarios.items() if "--fake-kube" not in extra
-    }
-    assert set(KUEUE) & set(scenarios) <= set(ready)
+    ready = {name: kueue.result for name in scenarios}
     runs = run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)
     SECONDS.update((name, r["seconds"]) for name, r in runs.items())
     return runs

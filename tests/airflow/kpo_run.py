@@ -6,16 +6,17 @@ kpo_env.py, the node drain in drainer.py.
 The chain: the connection from the secrets backend -> the Kubernetes client runs the real
 `gke-gcloud-auth-plugin` with the kubeconfig's args -> (impersonation) the real `gcloud`, signed in
 as the deployment's Astro identity, asks the fake IAM Credentials endpoint for a launcher token ->
-the fake API server maps the token to its identity and authorizes it (DNS-endpoint IAM gate,
-then RBAC), all from the stack's exported registrations.
+the session's real API server (kube_real.py) has the token looked up by its webhook, as GKE maps
+it to the identity's email, and its RBAC authorizes it (behind the DNS endpoint's IAM gate, the
+one part of that path that is Google's), all from the stack's exported registrations.
 
     python kpo_run.py --workdir DIR --stack dev --deployment analytics --xcom 1 --deferrable 0 \\
         --on-finish delete_pod [--dns] [--namespace NS] [--revoke-token-creator] [--no-plugin]
 
 A GPU task's lifecycle, at a time scale (`--time-scale 0.01`: the stack's sourced minutes become
 seconds, through the stack's own budget function): `--cold-start`, `--image-pull`, `--run-seconds`
-shape the pod's life on the fake server; `--timeouts default|hints` passes KubernetesPodOperator
-its own defaults or the pool's exported hints (both scaled); `--retries-from-hint`,
+shape the pod's life (kwok's Stages, GKE's stand-in kube_gke.py); `--timeouts default|hints`
+passes KubernetesPodOperator its own defaults or the pool's exported hints (both scaled); `--retries-from-hint`,
 `--preempt N`, `--drain`, `--token-lifetime`. `--in-cluster` runs a Remote Execution deployment's
 task the way its agent does: the connection says in_cluster (the DAG, like the guide's, does not
 set it), the Kubernetes client reads a service-account token and CA from files, and no plugin or
@@ -35,7 +36,6 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -43,11 +43,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "astro"))
 from drainer import Drainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
-from kube_gke import COMPLETE, stage_delay  # noqa: E402
+from kube_gke import COMPLETE, PULL, stage_delay  # noqa: E402
 from kube_real import RealRun  # noqa: E402
 from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
+XCOM_VALUE = {"answer": 42}  # what an XCom run's task returns
 
 DAG_TEMPLATE = """
 import json
@@ -66,7 +67,7 @@ with DAG("contract", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
         kubernetes_conn_id=Variable.get("gke_gpu_conn_id"),
         namespace={namespace},
         image="busybox",{extra}
-        cmds=["sh", "-c", "echo hi"],
+        cmds=["sh", "-c", {command!r}],
         name="gpu-task",
         do_xcom_push={xcom},
         deferrable={deferrable},
@@ -94,34 +95,6 @@ class ErrorLog(logging.Handler):
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info))
         self.lines.append(text)
-
-
-def fake_settings(kube: Any, data: dict[str, Any]) -> None:
-    """The fake API server's view of the stack: pods land only where its node pools let them."""
-    import fake_kube
-
-    kube.scheduler = fake_kube.Scheduler(data["node_pools"], data["compute_classes"])
-
-
-def fake_result(kube: Any, ca: Any) -> dict[str, Any]:
-    pod = next(iter(kube.pods.values()), None)
-    return {
-        "calls": [
-            {**c.__dict__, "authorized": c.authorized, "allowed": c.allowed} for c in kube.calls
-        ],
-        "checks": [check for c in kube.calls for check in c.checks],
-        "exec_commands": kube.exec_commands,
-        "stdin": kube.stdin_received,
-        "pod": pod.manifest if pod else None,
-        "pod_deleted": pod.deleted if pod else None,
-        "pods": [
-            {"manifest": p.manifest, "placed_on": p.pool, "deleted": p.deleted}
-            for p in kube.pods.values()
-        ],
-        "ca_pem": ca.cert_pem.bytes().decode(),
-        "real": False,
-        "limit_defaults": {},
-    }
 
 
 def main() -> None:
@@ -158,6 +131,12 @@ def main() -> None:
     parser.add_argument("--retries-from-hint", action="store_true")
     parser.add_argument("--cold-start", type=float, default=0.0)
     parser.add_argument("--image-pull", type=float, default=0.0)
+    parser.add_argument(
+        "--pull-seconds",
+        type=float,
+        default=0.0,
+        help="the image pull on a node that is there (no scale-up): the pod is Pending this long",
+    )
     parser.add_argument("--run-seconds", type=float, default=0.0)
     parser.add_argument("--preempt", type=int, default=0, help="the first N pods are preempted")
     parser.add_argument("--drain", action="store_true", help="evict the running pod, as a drain")
@@ -187,9 +166,6 @@ def main() -> None:
         "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
     )
     parser.add_argument("--db-template", type=Path, help="copy this migrated airflow.db")
-    parser.add_argument(
-        "--fake-kube", action="store_true", help="the fake API server, not the session's real one"
-    )
     args = parser.parse_args()
     work = args.workdir
     (work / "dags").mkdir(parents=True, exist_ok=True)
@@ -200,7 +176,6 @@ def main() -> None:
     )
 
     import fake_google
-    import fake_kube
     import trustme
 
     class Env:  # the monkeypatch interface the helpers use
@@ -211,21 +186,10 @@ def main() -> None:
             os.environ[key] = value
 
     env = Env()
-    ca = trustme.CA()  # the fake's CA; on the real server, the DNS endpoint's "public" one
-    ca_file = work / "ca.pem"
-    ca_file.write_bytes(ca.cert_pem.bytes())
-    life = ("cold_start", "image_pull", "run_seconds", "preempt", "from_zero", "drain")
-    if args.fake_kube and any(getattr(args, name) for name in life):
-        parser.error("a GPU task's life (--cold-start, --preempt, --drain, ...) needs the real "
-                     "control plane (no --fake-kube)")  # fmt: skip
-    real = None if args.fake_kube else RealRun(work.name, ca)
-    if real is not None:
-        ca_file = real.kube.ca
-        address = real.endpoint(args.dns)
-        kube: Any = None
-    else:
-        kube = fake_kube.FakeKube(ca=ca)
-        address = kube.start()
+    ca = trustme.CA()  # the DNS endpoint's "public" CA
+    real = RealRun(work.name, ca)
+    ca_file = real.kube.ca
+    address = real.endpoint(args.dns)
 
     # The stack, run under mocks, reports this CA and address for the cluster.
     export_args = [
@@ -252,17 +216,15 @@ def main() -> None:
     target_namespace = (
         data["outputs"]["airflow"][args.namespace_of]["namespace"] if args.namespace_of else None
     )
-    if real is not None:  # the stack's objects, server-side, and nodes for its GPU pools
-        from_zero = args.from_zero or args.cold_start or args.image_pull or args.preempt
-        gke = {
-            "cold_start": args.cold_start,
-            "image_pull": args.image_pull,
-            "preempt_first": args.preempt,
-            "run_seconds": args.run_seconds,
-        }
-        real.setup(data, target_namespace or namespace, gke if from_zero else None)
-    else:
-        fake_settings(kube, data)
+    # The stack's objects, server-side, and nodes for its GPU pools.
+    from_zero = args.from_zero or args.cold_start or args.image_pull or args.preempt
+    gke = {
+        "cold_start": args.cold_start,
+        "image_pull": args.image_pull,
+        "preempt_first": args.preempt,
+        "run_seconds": args.run_seconds,
+    }
+    real.setup(data, target_namespace or namespace, gke if from_zero else None)
     if args.in_cluster:
         agent = deployment["agent"]
         # The agent's worker: its Kubernetes service account, and through Workload Identity the
@@ -297,20 +259,14 @@ def main() -> None:
     registry = fake_google.TokenRegistry(lifetime=args.token_lifetime)
     google = fake_google.FakeGoogle.from_export(data, registry)
     google.start()
-    if kube is not None:
-        kube.access = fake_kube.Access.from_export(data, registry, dns_endpoint=args.dns)
-    elif real is not None:
-        real.gate(data)
+    real.gate(data)
 
     if args.in_cluster:
-        # The pod's token: on the real server, one the TokenRequest API issues for the agent's
-        # service account (its ServiceAccount authenticator and RBAC decide); on the fake, its own.
-        if real is not None:
-            agent = deployment["agent"]
-            token = real.service_account_token(agent["namespace"], agent["service_accounts"][0])
-            ca_pem = real.kube.ca.read_bytes()
-        else:
-            token, ca_pem = kube.access.issue(subject), ca.cert_pem.bytes()
+        # The pod's token: one the TokenRequest API issues for the agent's service account (the
+        # API server's ServiceAccount authenticator and RBAC decide).
+        agent = deployment["agent"]
+        token = real.service_account_token(agent["namespace"], agent["service_accounts"][0])
+        ca_pem = real.kube.ca.read_bytes()
         os.environ.update(in_cluster_env(token, ca_pem, work, address))
         os.environ.update(agent_env_values(data["outputs"], args.stack, args.deployment, work))
     else:
@@ -360,14 +316,27 @@ def main() -> None:
         if args.retries_from_hint:
             extra += f"\n        retries={hint['retries']!r},"
             extra += f"\n        retry_delay=timedelta(seconds={hint['retry_delay_seconds']!r}),"
-    if real is not None and args.run_seconds:
+    annotations = {}
+    if args.run_seconds:
         # kwok ends the containers after the pod's annotation (tests/kube/stages/pod-complete.yaml):
         # the task's own run time, which no container runs here.
-        extra += f"\n        annotations={{{COMPLETE!r}: {stage_delay(args.run_seconds)!r}}},"
+        annotations[COMPLETE] = stage_delay(args.run_seconds)
+    if args.pull_seconds:  # kwok starts the pod after this (tests/kube/stages/pod-run.yaml)
+        annotations[PULL] = stage_delay(args.pull_seconds)
+    if annotations:
+        extra += f"\n        annotations={annotations!r},"
     if args.hint_labels:  # the queue label, when Kueue is on (include/gke_gpu.py from_hint)
         extra += '\n        labels=pool.get("labels", {}),'
+    # The task's command; with XCom, it writes the value where the sidecar reads it (the
+    # provider's documented pattern; kube_runtime.py runs it).
+    command = "echo hi"
+    if args.xcom:
+        command += (
+            f"; mkdir -p /airflow/xcom; echo '{json.dumps(XCOM_VALUE)}' > /airflow/xcom/return.json"
+        )
     (work / "dags" / "contract.py").write_text(
         DAG_TEMPLATE.format(
+            command=command,
             pool=pool,
             extra=extra,
             drop=args.drop_toleration,
@@ -404,11 +373,9 @@ def main() -> None:
 
     dag = DagBag(str(work / "dags")).get_dag("contract")
     drain: Drainer | None = None
-    if args.drain and real is not None:
+    if args.drain:
         drain = Drainer(real, data["outputs"]["gpu_scheduling"][pool])
     if args.kueue_hold:
-        if real is None:
-            parser.error("--kueue-hold needs the real control plane (no --fake-kube)")
         real.kueue_hold(data, data["outputs"]["gpu_scheduling"][pool], args.kueue_hold)
     run = dag.test()
     if drain:
@@ -478,13 +445,10 @@ def main() -> None:
         },
         "lifetime": args.token_lifetime,
         "subject": subject,
-        # What the API server saw: the real one's audit log and pods, or the fake's record.
-        **(real.result(registry) if real is not None else fake_result(kube, ca)),
+        # What the API server saw: its audit log and pods.
+        **real.result(registry),
     }
-    if real is not None:
-        real.finish()
-    else:
-        kube.stop()
+    real.finish()
     google.stop()
     (work / "result.json").write_text(json.dumps(result, default=str))
 

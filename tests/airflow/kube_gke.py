@@ -9,7 +9,7 @@ autoscaler posts. If a new node of one of the stack's pools would take the pod, 
 `NotTriggerScaleUp`, with the reason per pool. kwok then plays the kubelet: the image pull is the
 pod's `pod-run` delay, and a Spot preemption is the `pod-preempt` Stage (tests/kube/stages).
 Once the preempted pod has failed, the node goes away, as the VM does. The pool placement and the
-autoscaler's wording are `fake_kube_scheduler.Scheduler`'s, from the stack's node pools.
+autoscaler's wording are `gke_autoscaler.Autoscaler`'s, from the stack's node pools.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fake_kube_scheduler import Scheduler
+from gke_autoscaler import Autoscaler
 
 PULL = "pod-run.stage.kwok.x-k8s.io/delay"  # tests/kube/stages/pod-run.yaml
 COMPLETE = "pod-complete.stage.kwok.x-k8s.io/delay"  # tests/kube/stages/pod-complete.yaml
@@ -61,7 +61,7 @@ class GkeNodes(threading.Thread):
         super().__init__(daemon=True)
         self.kube, self.pods = kube, pods
         self.data = data
-        self.scheduler = Scheduler(data["node_pools"], data["compute_classes"])
+        self.autoscaler = Autoscaler(data["node_pools"], data["compute_classes"])
         self.gpu_pools = {p["name"]: p for p in data["node_pools"] if p["gpus"]}
         self.cold_start, self.image_pull = cold_start, image_pull
         self.preempt_first, self.run_seconds = preempt_first, run_seconds
@@ -110,9 +110,9 @@ class GkeNodes(threading.Thread):
 
     def _decide(self, pod: dict[str, Any]) -> None:
         spec, name = pod["spec"], pod["metadata"]["name"]
-        fitting = [p for p in self.scheduler.fits(spec) if p["name"] in self.gpu_pools]
+        fitting = [p for p in self.autoscaler.fits(spec) if p["name"] in self.gpu_pools]
         if not fitting:
-            message = self.scheduler.no_scale_up_message(spec)
+            message = self.autoscaler.no_scale_up_message(spec)
             self._event(pod, "NotTriggerScaleUp", message)
             self.no_scale_ups.append({"pod": name, "message": message})
             return

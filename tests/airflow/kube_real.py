@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "kube"))
 import controlplane  # noqa: E402
+import kube_runtime  # noqa: E402
 from kube_kubelet import KubeletFront, pipe  # noqa: E402
 
 CONNECT = "container.clusters.connect"
@@ -69,6 +71,7 @@ ENV = {
     "audit": "CONTRACT_KUBE_AUDIT",
     "locks": "CONTRACT_KUBE_LOCKS",
     "kubelet": "CONTRACT_KWOK_PORT",
+    "runtime": "CONTRACT_POD_RUNTIME",
 }
 
 
@@ -97,6 +100,8 @@ def start_control_plane(workdir: Path) -> controlplane.ControlPlane:
     """One control plane with an audit log, kwok's logs, and the token's hash in the user's
     extra; fails with `make kube-bin`'s name when its binaries are missing."""
     missing = controlplane.missing_binaries()
+    if not (controlplane.BIN / "crds" / "kwok").is_dir():
+        missing.append("kwok's Exec CRD")
     if missing:
         raise RuntimeError(f"{', '.join(missing)} missing in {controlplane.BIN}: run make kube-bin")
     stages = workdir / "stages"
@@ -105,7 +110,14 @@ def start_control_plane(workdir: Path) -> controlplane.ControlPlane:
         shutil.copy(stage, stages / stage.name)
     (stages / "zz-kwok-extras.yaml").write_text(kwok_extras(workdir))
     controlplane.STAGES = stages
-    cp = controlplane.ControlPlane(workdir=workdir / "cp", audit=True).start()
+    # kwok in the sandbox where a pod's exec finds its own /airflow (kube_runtime.py).
+    sandbox = kube_runtime.sandbox(workdir / "sandbox")
+    cp = controlplane.ControlPlane(
+        workdir=workdir / "cp",
+        audit=True,
+        kwok_prefix=sandbox,
+        kwok_crds={"Exec": controlplane.BIN / "crds" / "kwok" / "kwok.x-k8s.io_execs.yaml"},
+    ).start()
     cp.webhook.extra = lambda token: {TOKEN_EXTRA: [hashlib.sha256(token.encode()).hexdigest()]}
     (workdir / "locks").mkdir()
     # kwok serves the kubelet API (logs, exec); the nodes' kubelet port is KubeletFront's.
@@ -114,6 +126,8 @@ def start_control_plane(workdir: Path) -> controlplane.ControlPlane:
     cert = cp.pki.issue("kubelet-front", "/CN=kubelet-front", ("IP:127.0.0.1",))
     front = KubeletFront(int(server.rpartition(":")[2]), cp.url, cp.ssl_context(), cert)
     cp.kubelet_front = front  # type: ignore[attr-defined]
+    runtime = kube_runtime.PodRuntime(cp.url, cp.ssl_context(), sandbox)
+    cp.pod_runtime = runtime  # type: ignore[attr-defined]
     os.environ.update(
         {
             ENV["url"]: cp.url,
@@ -123,6 +137,7 @@ def start_control_plane(workdir: Path) -> controlplane.ControlPlane:
             ENV["audit"]: str(cp.audit_log),
             ENV["locks"]: str(workdir / "locks"),
             ENV["kubelet"]: str(front.port),
+            ENV["runtime"]: str(runtime.workdir),
         }
     )
     return cp
@@ -345,10 +360,25 @@ class RunKube:
         calls = []
         for line in lines:
             event = json.loads(line)
-            if event.get("userAgent") != self.user_agent or event["stage"] != "ResponseComplete":
+            # A request's record is its ResponseComplete event; a failed authentication has only
+            # a ResponseStarted one (authn_audit.go, WithFailedAuthenticationAudit).
+            code = event.get("responseStatus", {}).get("code")
+            if event["stage"] != "ResponseComplete" and not (
+                event["stage"] == "ResponseStarted" and code == 401
+            ):
                 continue
-            calls.append(audit_call(event, minted))
+            agent = event.get("userAgent")
+            # An exec's websocket client sends no user agent: its token says whose it is.
+            if agent == self.user_agent or (agent is None and token_key(event) in minted):
+                calls.append(audit_call(event, minted))
         return calls
+
+
+def token_key(event: dict[str, Any]) -> str:
+    """The audit event's key to the token it carried: its SHA-256 (our webhook's marker), or a
+    service-account token's "JTI=<jti>"."""
+    extra = event.get("user", {}).get("extra", {})
+    return str((extra.get(TOKEN_EXTRA) or extra.get(CREDENTIAL_ID) or [""])[0])
 
 
 def audit_call(event: dict[str, Any], minted: dict[str, Any]) -> dict[str, Any]:
@@ -357,9 +387,7 @@ def audit_call(event: dict[str, Any], minted: dict[str, Any]) -> dict[str, Any]:
     username = user.get("username") or None
     code = event.get("responseStatus", {}).get("code", 0)
     decision = event.get("annotations", {}).get("authorization.k8s.io/decision")
-    extra = user.get("extra", {})
-    key = (extra.get(TOKEN_EXTRA) or extra.get(CREDENTIAL_ID) or [""])[0]
-    token, via = minted.get(key, ("", ""))
+    token, via = minted.get(token_key(event), ("", ""))
     namespace = ref.get("namespace", "")
     resource = ref.get("resource", "")
     subresource = ref.get("subresource", "")
@@ -450,6 +478,25 @@ class FrontProxy:
         self.port = server.sockets[0].getsockname()[1]
         ready.set()
         self._loop.run_forever()
+
+    def gate(self, data: dict[str, Any]) -> None:
+        """The IAM gate, from the project grants (as the run leaves them)."""
+        c = data["cluster"]
+        self.members = connect_members(data)
+        self.cluster = f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}"
+
+    def refusals(self) -> list[dict[str, Any]]:
+        """Its refusals, as calls (`audit_call`'s shape)."""
+        return [
+            {
+                "at": refused["at"], "user": refused["user"], "via": "", "token": "",
+                "status": 403, "code": 403, "denied_by": "iam", "message": self.message(),
+                "authorized": True, "allowed": False, "path": refused["path"],
+                "method": refused["method"], "verb": "", "resource": "", "subresource": "",
+                "namespace": "", "name": "", "checks": [],
+            }
+            for refused in self.refused
+        ]  # fmt: skip
 
     def message(self) -> str:
         # The exact body Google's front end sends is not documented; GKE's API words IAM
@@ -570,11 +617,7 @@ class RealRun:
     def gate(self, data: dict[str, Any]) -> None:
         """The DNS endpoint's IAM gate, from the project grants (as the run leaves them)."""
         if self.proxy is not None:
-            c = data["cluster"]
-            self.proxy.members = connect_members(data)
-            self.proxy.cluster = (
-                f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}"
-            )
+            self.proxy.gate(data)
 
     def setup(
         self, data: dict[str, Any], namespace: str, gke: dict[str, Any] | None = None
@@ -620,18 +663,7 @@ class RealRun:
             hashlib.sha256(m.token.encode()).hexdigest(): (m.token, m.via) for m in registry.all()
         } | self.service_tokens
         time.sleep(0.5)  # the watch's last events
-        calls = self.kube.calls(minted)
-        for refused in self.proxy.refused if self.proxy else []:
-            calls.append(
-                {
-                    "at": refused["at"], "user": refused["user"], "via": "", "token": "",
-                    "status": 403, "code": 403,
-                    "denied_by": "iam", "message": self.proxy.message() if self.proxy else "",
-                    "authorized": True, "allowed": False, "path": refused["path"],
-                    "method": refused["method"], "verb": "", "resource": "", "subresource": "",
-                    "namespace": "", "name": "", "checks": [],
-                }
-            )  # fmt: skip
+        calls = self.kube.calls(minted) + (self.proxy.refusals() if self.proxy else [])
         from kube_kueue import HOLD_PREFIX
 
         # The labels of the node a from-zero run's pod ran on: one GKE's stand-in added (the
@@ -644,11 +676,21 @@ class RealRun:
                 "node_labels": labels.get(pod["spec"].get("nodeName") or ""),
                 "deleted": name in self.pods.deleted,
                 "history": self.pods.history.get(name, []),
+                # Each container's last state, as the kubelet (kwok, kube_runtime.py) reported it.
+                "containers": {
+                    c["name"]: c["state"]
+                    for c in pod.get("status", {}).get("containerStatuses", [])
+                },
             }
             for name, pod in self.pods.last.items()
             if not name.startswith(HOLD_PREFIX)
         ]
         names = {p["manifest"]["metadata"]["name"] for p in pods}
+        # How the containers that kube_runtime.py ran (those of XCom pods) ended.
+        keys = [f"{self.pods.namespace}/{name}" for name in sorted(names)]
+        ended = kube_runtime.exits(Path(os.environ[ENV["runtime"]]), keys)
+        for pod in pods:
+            pod["exits"] = ended.get(f"{self.pods.namespace}/{pod['manifest']['metadata']['name']}")
         events = json.loads(
             self.kube.kubectl("get", "events", "-n", self.pods.namespace, "-o", "json")
         )
@@ -667,8 +709,12 @@ class RealRun:
                 for e in events["items"]
                 if e["involvedObject"].get("kind") == "Pod" and e["involvedObject"]["name"] in names
             ],
-            "exec_commands": [],
-            "stdin": [],
+            # Each exec's command, as the API server received it (an exec's stdin is not logged).
+            "exec_commands": [
+                parse_qs(urlsplit(c["path"]).query).get("command", [])
+                for c in calls
+                if c["subresource"] == "exec"
+            ],
             "pod": pods[0]["manifest"] if pods else None,
             "pod_deleted": pods[0]["deleted"] if pods else None,
             "pods": pods,

@@ -19,10 +19,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 Scenario = tuple[str, str, bool, bool, str, list[str]]
 
-# Runs still on the fake API server (fake_kube.py): XCom needs an exec into the sidecar, which
-# kwok cannot answer with the task's value (docs/contract-suite.md), so the runs that read an
-# XCom stay. Every other run goes to the session's real control plane.
-FAKE = ["--fake-kube"]
+# A task's image pull on a warm node: its pod is Pending this long, and KubernetesPodOperator reads
+# its events meanwhile (a sync task lists them, a deferrable one watches them: the Role's events
+# rule is used).
+PULL = ["--pull-seconds", "2"]
+# A deferrable task's trigger starts once the task has deferred and its client has a token (about
+# 2-3 s here, with gcloud): a longer pull keeps the pod Pending into the trigger's event watch.
+DEFERRED_PULL = ["--pull-seconds", "6"]
 
 # Every mode a task can run in: each must succeed through the real auth chain.
 MODES: dict[str, Scenario] = {
@@ -32,20 +35,20 @@ MODES: dict[str, Scenario] = {
         False,
         False,
         "keep_pod",
-        ["--tune", "analytics:xcom=false,deferrable=false"],
+        ["--tune", "analytics:xcom=false,deferrable=false", *PULL],
     ),
-    "sync-xcom": ("dev", "analytics", True, False, "delete_pod", ["--kubectl", *FAKE]),
+    "sync-xcom": ("dev", "analytics", True, False, "delete_pod", ["--kubectl", *PULL]),
     "deferrable": (
         "dev",
         "analytics",
         False,
         True,
         "delete_pod",
-        ["--tune", "analytics:xcom=false,deferrable=true"],
+        ["--tune", "analytics:xcom=false,deferrable=true", *DEFERRED_PULL],
     ),
-    "deferrable-xcom": ("prod", "ml-training", True, True, "delete_pod", FAKE),
-    "dns-endpoint": ("dev", "analytics", True, False, "delete_pod", ["--dns", *FAKE]),
-    "adc": ("prod", "reporting", False, False, "delete_pod", ["--dns"]),
+    "deferrable-xcom": ("prod", "ml-training", True, True, "delete_pod", DEFERRED_PULL),
+    "dns-endpoint": ("dev", "analytics", True, False, "delete_pod", ["--dns", *PULL]),
+    "adc": ("prod", "reporting", False, False, "delete_pod", ["--dns", *PULL]),
 }
 
 # What must fail, and how a user sees it (test_auth_chain.py). Each also runs kubectl.
@@ -153,7 +156,7 @@ LIFECYCLE: dict[str, Scenario] = {
         [*SYNC, "--run-seconds", "3", "--drain"],
     ),
     # Tasks that outlive their Google token, sync and deferrable.
-    # (No XCom in these: the XCom runs of MODES read it, on the fake API server.)
+    # (No XCom in these: their XCom path is MODES' sync-xcom and deferrable-xcom.)
     "long-sync": (
         "dev",
         "analytics",
@@ -235,7 +238,7 @@ REMOTE: dict[str, Scenario] = {
         True,
         True,
         "delete_pod",
-        ["--in-cluster", "--pool", "l4-any"],
+        ["--in-cluster", "--pool", "l4-any", *PULL],
     ),
     # The same agent, a sync task that keeps its pod (the Role serves both kinds of task).
     "remote-sync": (
@@ -244,7 +247,7 @@ REMOTE: dict[str, Scenario] = {
         True,
         False,
         "keep_pod",
-        ["--in-cluster", "--pool", "l4-any"],
+        ["--in-cluster", "--pool", "l4-any", *PULL],
     ),
     # dev's analytics as a remote deployment whose agent runs elsewhere as a Google service
     # account: the hosted path (launcher impersonation, DNS endpoint) with that identity.
@@ -254,7 +257,12 @@ REMOTE: dict[str, Scenario] = {
         True,
         False,
         "delete_pod",
-        ["--dns", "--external-agent", "astro-agent-batch@acme-agents.iam.gserviceaccount.com"],
+        [
+            "--dns",
+            "--external-agent",
+            "astro-agent-batch@acme-agents.iam.gserviceaccount.com",
+            *PULL,
+        ],
     ),
     # The agent's service account into a hosted deployment's namespace, and the other way round.
     "remote-into-hosted": (
@@ -274,12 +282,6 @@ REMOTE: dict[str, Scenario] = {
         ["--dns", "--pool", "l4-any", "--namespace-of", "batch-remote"],
     ),
 }
-
-# The Remote Execution runs whose task succeeds and returns its XCom.
-REMOTE_XCOM = ("remote", "remote-sync", "remote-external")
-for _name in REMOTE_XCOM:
-    *_head, _extra = REMOTE[_name]
-    REMOTE[_name] = (*_head, [*_extra, *FAKE])  # type: ignore[assignment]
 
 PARALLEL = int(os.environ.get("CONTRACT_PARALLEL", "3"))
 

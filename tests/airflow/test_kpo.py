@@ -34,8 +34,7 @@ def test_task_succeeds_with_the_stacks_connection(
     # XCom comes back over the exec websocket only when asked for.
     assert ("return_value" in r["xcoms"]) is xcom
     if xcom:
-        assert r["xcoms"]["return_value"] == {"answer": 42}
-        assert r["stdin"] == ["kill -2 $(pgrep -u $(id -u) -f 'sh')\n"]
+        assert_xcom_read_and_sidecar_killed(r)
     # Every request carried the plugin's bearer token and was allowed by the generated Role.
     assert r["calls"] and all(c["authorized"] and c["allowed"] for c in r["calls"]), [
         c for c in r["calls"] if not c["allowed"]
@@ -58,6 +57,21 @@ def test_task_succeeds_with_the_stacks_connection(
     assert r["pod_deleted"] is (on_finish == "delete_pod")
     if on_finish == "keep_pod":
         assert pod["metadata"]["labels"]["already_checked"] == "True"
+
+
+def assert_xcom_read_and_sidecar_killed(r: dict[str, Any]) -> None:
+    """The value the task's shell wrote came back through two execs into the sidecar (the
+    provider's read, then a shell for its kill), and the kill ended the sidecar: its loop exits
+    0 only through its SIGINT trap (kube_runtime.py runs both containers; a sidecar still
+    running at the pod's deletion would show SIGKILL, -9)."""
+    assert r["xcoms"]["return_value"] == {"answer": 42}
+    read = (
+        "if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json; "
+        "else echo __airflow_xcom_result_empty__; fi"
+    )
+    assert r["exec_commands"] == [["/bin/sh", "-c", read], ["/bin/sh"]]
+    (pod,) = r["pods"]
+    assert pod["exits"] == {"base": 0, "airflow-xcom-sidecar": 0}
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -39,6 +39,9 @@ def test_in_cluster_task_runs_as_the_agents_service_account(
     r = remote[name]
     assert r["state"] == "success"
     assert r["xcoms"]["return_value"] == {"answer": 42}
+    # Read and killed through the agent's own execs (kube_runtime.py ran the containers).
+    assert [c[:1] for c in r["exec_commands"]] == [["/bin/sh"], ["/bin/sh"]]
+    assert [p["exits"] for p in r["pods"]] == [{"base": 0, "airflow-xcom-sidecar": 0}]
     assert r["deployment"]["agent"]["namespace"] == "astro-agent-batch"
     user = "system:serviceaccount:astro-agent-batch:astro-agent-worker"
     assert agent_user(r) == user

@@ -1,6 +1,7 @@
-"""Node-pool placement for the fake Kubernetes API server (`fake_kube`): where a pod can run, from
-the node pools and ComputeClasses the stack registered, and the scheduler's and the cluster
-autoscaler's wording when it cannot."""
+"""GKE's cluster autoscaler, as its stand-in `kube_gke.GkeNodes` needs it: which of the stack's
+node pools a new node of which would take a pending pod (from the node pools and ComputeClasses
+the stack registered), and the autoscaler's wording when none would. The autoscaler is Google's
+and cannot run here; the scheduling itself is the real kube-scheduler's."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def _tally(reasons: Iterable[tuple[str, int]]) -> str:
-    """`<count> <reason>` per reason, sorted, joined as the scheduler and autoscaler join them."""
+    """`<count> <reason>` per reason, sorted, joined as the autoscaler joins them."""
     counts: dict[str, int] = {}
     for reason, count in reasons:
         counts[reason] = counts.get(reason, 0) + count
@@ -38,8 +39,8 @@ def _tally(reasons: Iterable[tuple[str, int]]) -> str:
 
 
 @dataclass
-class Scheduler:
-    """Where a pod can run: the node pools the stack registered (`offline.export` node_pools); a
+class Autoscaler:
+    """Where a new node would take a pod: the node pools the stack registered (`offline.export` node_pools); a
     pod that selects a ComputeClass goes to the first pool of the class's priorities that fits."""
 
     pools: list[dict[str, Any]]
@@ -71,19 +72,6 @@ class Scheduler:
         if pool["max_nodes"] == 0 or gpus > pool["gpus"]:
             return "Insufficient nvidia.com/gpu"
         return None
-
-    def unschedulable_message(self, spec: dict[str, Any]) -> str:
-        """The scheduler's FailedScheduling wording (pkg/scheduler/framework/types.go
-        NoNodeAvailableMsg) over the nodes that exist now: each pool's minimum (GPU pools at zero
-        have none), each node with the reason it is refused (a fitting GPU node that exists is
-        busy: Insufficient nvidia.com/gpu)."""
-        nodes = sum(pool["min_nodes"] for pool in self.pools)
-        detail = _tally(
-            (self.refusal(pool, spec) or "Insufficient nvidia.com/gpu", pool["min_nodes"])
-            for pool in self.pools
-            if pool["min_nodes"]
-        )
-        return f"0/{nodes} nodes are available: {detail}."
 
     def no_scale_up_message(self, spec: dict[str, Any]) -> str:
         """The cluster autoscaler's NotTriggerScaleUp wording (processors/status/
