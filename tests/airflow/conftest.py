@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fake_secret_manager import made_up_adc
 from kube_real import start_control_plane
-from scenarios import FAILURES, KUEUE, LIFECYCLE, MODES, REMOTE, run_all
+from scenarios import FAILURES, KUEUE, KUEUE_BORROW, LIFECYCLE, MODES, REMOTE, run_all
 from stack_data import run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
@@ -91,7 +91,7 @@ def kpo(
     """Every KubernetesPodOperator run (scenarios.py), done once, a few at a time; the slowest
     (cold starts, long runs) first. Every run starts once Kueue is up: its webhooks
     (failurePolicy Fail) serve prod's pods, and every stack's Deployments."""
-    scenarios = {**LIFECYCLE, **KUEUE, **REMOTE, **MODES, **FAILURES}
+    scenarios = {**LIFECYCLE, **KUEUE, **KUEUE_BORROW, **REMOTE, **MODES, **FAILURES}
     only = os.environ.get("CONTRACT_ONLY")  # while working on some: CONTRACT_ONLY=name,name
     if only:
         scenarios = {name: s for name, s in scenarios.items() if name in only.split(",")}

@@ -22,7 +22,8 @@ task the way its agent does: the connection says in_cluster (the DAG, like the g
 set it), the Kubernetes client reads a service-account token and CA from files, and no plugin or
 gcloud is involved. `--hint-labels` puts the hint's labels on the pod (Kueue's queue label, as
 `gpu_task` does); `--kueue-hold S` fills the Kueue cohort first and frees the task's queue once
-its pod has waited S seconds gated (kube_kueue.py; the session must run Kueue).
+its pod has waited S seconds gated; `--kueue-borrow` fills only the task's own queue, so the task
+runs on GPUs the cohort lends (kube_kueue.py; the session must run Kueue).
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ def main() -> None:
         type=float,
         metavar="SECONDS",
         help="the Kueue cohort's GPUs all taken; the task's queue freed once its pod waited this",
+    )
+    parser.add_argument(
+        "--kueue-borrow",
+        action="store_true",
+        help="only the task's own Kueue queue full: the task runs on GPUs the cohort lends",
     )
     parser.add_argument(
         "--no-callbacks", action="store_true", help="a DAG without include/gke_gpu.py's callbacks"
@@ -377,6 +383,8 @@ def main() -> None:
         drain = Drainer(real, data["outputs"]["gpu_scheduling"][pool])
     if args.kueue_hold:
         real.kueue_hold(data, data["outputs"]["gpu_scheduling"][pool], args.kueue_hold)
+    elif args.kueue_borrow:
+        real.kueue_hold(data, data["outputs"]["gpu_scheduling"][pool], 0.0, borrow=True)
     run = dag.test()
     if drain:
         drain.join()

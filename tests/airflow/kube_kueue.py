@@ -131,21 +131,36 @@ def placeholders(data: dict[str, Any], hint: dict[str, Any]) -> list[dict[str, A
 
 class KueueHold(threading.Thread):
     """Fill the cohort (`fill`), then free the task's queue once its pod has waited `seconds`
-    gated (`start`); `stop` ends it early, `result` says what happened and when."""
+    gated (`start`); `stop` ends it early, `result` says what happened and when.
+
+    With `borrow`, only the task's own ClusterQueue is filled, and nothing is freed: the other
+    queues' nominal GPUs are idle, and Kueue admits the task on GPUs it borrows from them. The
+    ClusterQueue's usage as Kueue admitted the task is `result()["usage"]`."""
 
     def __init__(
         self, kube: Any, pods: Any, data: dict[str, Any], namespace: str, hint: dict[str, Any],
-        seconds: float,
+        seconds: float, borrow: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(daemon=True)
         self.kube, self.pods, self.namespace, self.seconds = kube, pods, namespace, seconds
+        self.borrow = borrow
         self.flavor = flavor_of(data, hint)
-        self.held = placeholders(data, hint)
+        self.held = [
+            p
+            for p in placeholders(data, hint)
+            if not borrow or p["metadata"]["namespace"] == namespace
+        ]
         self.local_queues = {
             o["metadata"]["namespace"]: o["metadata"]["name"]
             for o in data["manifests"]
             if o["kind"] == "LocalQueue"
         }
+        self.cluster_queue = next(
+            o["spec"]["clusterQueue"]
+            for o in data["manifests"]
+            if o["kind"] == "LocalQueue" and o["metadata"]["namespace"] == namespace
+        )
+        self.usage: dict[str, Any] | None = None
         self.halt = threading.Event()
         self.gated_at: float | None = None
         self.released_at: float | None = None
@@ -194,6 +209,9 @@ class KueueHold(threading.Thread):
         while (name := self._task_pod()) is None:
             if self.halt.wait(0.05):
                 return
+        if self.borrow:
+            self._admitted_usage(name)
+            return
         self.gated_at = time.time()
         # The queue frees a GPU only for a pod still waiting: one KPO gave up on stays deleted.
         while time.time() < self.gated_at + self.seconds:
@@ -217,6 +235,35 @@ class KueueHold(threading.Thread):
         )  # fmt: skip
         self.released_at = time.time()
 
+    def _admitted_usage(self, name: str) -> None:
+        """Once Kueue has lifted the task's gate, until the pod is gone: its ClusterQueue's GPU
+        reservation on the flavor, borrowing included, each time it changed ({total, borrowed})."""
+        self.usage = {"samples": []}
+        while not self.halt.wait(0.2):
+            pod = self.pods.last.get(name)
+            if pod is None or GATE in [g["name"] for g in pod["spec"].get("schedulingGates", [])]:
+                continue
+            if name in self.pods.deleted:
+                return
+            queue = json.loads(
+                self.kube.kubectl(
+                    "get", "clusterqueues.kueue.x-k8s.io", self.cluster_queue, "-o", "json"
+                )
+            )
+            sample = next(
+                (
+                    {"total": r.get("total"), "borrowed": r.get("borrowed", "0")}
+                    for f in queue.get("status", {}).get("flavorsReservation", [])
+                    if f["name"] == self.flavor
+                    for r in f["resources"]
+                    if r["name"] == GPU
+                ),
+                None,
+            )
+            samples = self.usage["samples"]
+            if sample and (not samples or samples[-1] != sample):
+                samples.append(sample)
+
     def stop(self) -> None:
         self.halt.set()
         self.join(60)
@@ -230,4 +277,7 @@ class KueueHold(threading.Thread):
             "gated_at": self.gated_at,
             "released_at": self.released_at,
             "workload": self.workload,
+            "borrow": self.borrow,
+            "cluster_queue": self.cluster_queue,
+            "usage": self.usage,
         }

@@ -646,12 +646,17 @@ class RealRun:
             for key, value in limit.get("default", {}).items()
         }
 
-    def kueue_hold(self, data: dict[str, Any], hint: dict[str, Any], seconds: float) -> None:
+    def kueue_hold(
+        self, data: dict[str, Any], hint: dict[str, Any], seconds: float, borrow: bool = False
+    ) -> None:
         """The cohort's GPUs all admitted to other workloads; the task's queue freed once its
-        pod has waited `seconds` in Kueue (kube_kueue.KueueHold)."""
+        pod has waited `seconds` in Kueue. `borrow`: only the task's own queue full, so Kueue
+        admits it on GPUs the others lend (kube_kueue.KueueHold)."""
         from kube_kueue import KueueHold
 
-        self.hold = KueueHold(self.kube, self.pods, data, self.pods.namespace, hint, seconds)
+        self.hold = KueueHold(
+            self.kube, self.pods, data, self.pods.namespace, hint, seconds, borrow
+        )
         self.hold.fill()
         self.hold.start()
 

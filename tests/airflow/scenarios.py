@@ -230,6 +230,19 @@ KUEUE: dict[str, Scenario] = {
     ),
 }  # fmt: skip
 
+# Borrowing: ml-training's own l4 quota (8) is all admitted to a placeholder, and the other
+# queues' l4 GPUs are idle. Its task is admitted on a GPU the cohort lends (ml-training may
+# borrow 4), and succeeds, with the hint's waits.
+KUEUE_BORROW: dict[str, Scenario] = {
+    "kueue-borrow": (
+        "prod", "ml-training", False, False, "delete_pod",
+        [
+            *("--dns", "--pool", "l4", "--hint-labels", "--time-scale", str(SCALE)),
+            *("--timeouts", "hints", "--kueue-borrow", "--run-seconds", "3"),
+        ],
+    ),
+}  # fmt: skip
+
 # Remote Execution: prod's batch-remote agent runs in the cluster; its task runs in-cluster.
 REMOTE: dict[str, Scenario] = {
     "remote": (

@@ -4,8 +4,9 @@
 What is applied is what prod's stack registers under mocks (offline/manifests.py): the deployment
 namespaces with their ResourceQuota and LimitRange, and the Kueue objects (ResourceFlavors,
 ClusterQueues, LocalQueues); Kueue runs the Configuration the stack gives its chart. The pods
-are what KubernetesPodOperator creates from the `l4` hint of prod's `gpu_scheduling` output (its
-labels, node selector, tolerations, one `nvidia.com/gpu`).
+are built as KubernetesPodOperator builds them from the `l4` hint of prod's `gpu_scheduling`
+output (its labels, node selector, tolerations, one `nvidia.com/gpu`), and run until deleted; a
+real KubernetesPodOperator task on borrowed GPUs is tests/airflow/test_kueue_borrow.py.
 
 Prod, on the `l4` flavor (a pool of 4 nodes per zone x 2 zones x 2 GPUs = 16 GPUs): ml-training
 has a nominal quota of 8 and may borrow 4 (its namespace quota is 12), reporting 1 (lends at most
