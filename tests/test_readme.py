@@ -55,10 +55,18 @@ def section(text: str, heading: str) -> str:
 def test_quick_start_runs_in_an_order_that_works_from_an_empty_project() -> None:
     quick = section(README, "Quick start")
     steps = re.findall(r"^(\d)\. \*\*([^*]+)\*\*", quick, flags=re.M)
-    assert [n for n, _ in steps] == ["1", "2", "3", "4", "5", "6"]
+    assert [n for n, _ in steps] == ["1", "2", "3", "4", "5", "6", "7"]
     titles = [t.lower() for _, t in steps]
     for i, word in enumerate(
-        ["describe", "bootstrap", "repository variables", "deploy", "astro", "gpu dag"]
+        [
+            "describe",
+            "bootstrap",
+            "repository variables",
+            "`production` environment",
+            "deploy",
+            "astro",
+            "gpu dag",
+        ]
     ):
         assert word in titles[i], (i, titles[i])
     # The bootstrap's backend is named once, in its project file, so every re-run finds it.
@@ -66,6 +74,13 @@ def test_quick_start_runs_in_an_order_that_works_from_an_empty_project() -> None
     assert project["backend"]["url"] == "file://~/.pulumi-bootstrap"
     assert f"backend.url: {project['backend']['url']}" in quick
     assert "gh variable set" in quick
+    # Application default credentials before the bootstrap's `pulumi up`, and the stacks are
+    # created from the repository root, not in bootstrap/ (whose project file pins its backend).
+    assert quick.index("gcloud auth application-default login") < quick.index("pulumi up\n")
+    assert quick.index("gh variable set") < quick.index("cd ..") < quick.index("stack-init.sh &&")
+    # The prod job's environment exists, with required reviewers, before the first deploy.
+    assert quick.index("environments/production") < quick.index("**Deploy from CI.**")
+    assert '"reviewers"' in quick
 
 
 def test_the_quick_start_names_only_outputs_the_bootstrap_exports() -> None:
@@ -90,6 +105,8 @@ def test_prerequisites_and_pre_existing_objects_are_named() -> None:
         "CMEK key",
         "Artifact Registry repository",
         "notification channel",
+        "`jq`",
+        "owner of every one",
     ):
         assert word in pre, word
     prod = yaml.safe_load((runner.ROOT / "Pulumi.prod.yaml").read_text())
