@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import preflight
+from components.config import bootstrap, preflight
 from offline import runner
 
 ROOT = runner.ROOT
@@ -96,6 +96,14 @@ def test_bootstrap_preview_refuses_its_example_and_the_stacks_it_grants_in() -> 
     ]
     assert "stacks[0] (Pulumi.dev.yaml) project_id" in paths
     assert "stacks[1] (Pulumi.prod.yaml) project_id" in paths
+    # The id's hint gives the command that prints the numeric id the config model wants
+    # (`gh repo view --json id` prints GraphQL's node id, R_kgDO…, which it refuses).
+    assert problems(result.stderr)[1:3] == [
+        "github.repository: is the shipped example; set your repository (`<owner>/<name>`)",
+        "github.repository_id: is the shipped example; set your repository's numeric id "
+        "(`gh api repos/<owner>/<name> --jq .id`)",
+    ]
+    assert "`gh api repos/<owner>/<name> --jq .id`" in bootstrap.REPOSITORY_ID_RULE
 
 
 def test_the_repositorys_own_runs_preview_the_example_and_say_so() -> None:

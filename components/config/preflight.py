@@ -38,8 +38,11 @@ REFERENCE_RULE = (
     "`pulumi up` "
     f"(to preview the example itself: {ALLOW_ENV}=1)"
 )
-REPOSITORY_RULE = (
-    "is the shipped example; set your repository (`gh repo view --json nameWithOwner,id`)"
+REPOSITORY_RULE = "is the shipped example; set your repository (`<owner>/<name>`)"
+# The numeric id bootstrap.REPOSITORY_ID wants (the REST API's `id`, not GraphQL's node id).
+REPOSITORY_ID_RULE = (
+    "is the shipped example; set your repository's numeric id "
+    "(`gh api repos/<owner>/<name> --jq .id`)"
 )
 BUCKET_RULE = "is the shipped example bucket name; bucket names are global, choose your own"
 
@@ -75,11 +78,10 @@ def example_problems(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str
         named = _IN_PATH.search(value) or _IN_EMAIL.search(value)
         if named and named.group(1) in EXAMPLE_PROJECTS:
             problems.append((path, REFERENCE_RULE.format(project=named.group(1))))
-        elif (path, value) in (
-            ("github.repository", EXAMPLE_REPOSITORY),
-            ("github.repository_id", EXAMPLE_REPOSITORY_ID),
-        ):
+        elif (path, value) == ("github.repository", EXAMPLE_REPOSITORY):
             problems.append((path, REPOSITORY_RULE))
+        elif (path, value) == ("github.repository_id", EXAMPLE_REPOSITORY_ID):
+            problems.append((path, REPOSITORY_ID_RULE))
         elif path == "state_bucket.name" and value == EXAMPLE_BUCKET:
             problems.append((path, BUCKET_RULE))
     return problems
