@@ -130,6 +130,10 @@ def test_deploy_workflow_staging_on_main_then_protected_production() -> None:
         assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
         assert pulumi["with"]["policyPacks"] == "policies"
     assert doc["concurrency"]["cancel-in-progress"] is False
+    # Before the bootstrap (no repository variables), both deploying jobs skip, as pr.yml's
+    # cloud preview does.
+    for name in ("staging", "production"):
+        assert "vars.GCP_WORKLOAD_IDENTITY_PROVIDER != '' && " in doc["jobs"][name]["if"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
