@@ -148,7 +148,8 @@ stacks: venv ## the main stacks, one a line: the bootstrap's `stacks:` (bootstra
 	@$(PY) -m tools.stacks
 
 # Both previews refuse the shipped example values (components/config/preflight.py) unless
-# PREVIEW_EXAMPLES=1 says the run previews the example on purpose, as .ci/run and pr.yml do.
+# PREVIEW_EXAMPLES=1 says the run previews the example on purpose, as .ci/run, tests/conftest.py
+# and `make bench` do. pr.yml does not set it: its offline preview refuses the shipped examples.
 preview: venv ## run STACK (default dev) offline under Pulumi mocks and print the plan [BASE=<git ref>: what changes against it; ALLOW_REPLACE=<urn,...>]
 	@$(PY) -m offline.preview --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base $(BASE)) $(if $(value ALLOW_REPLACE),--allow-replace '$(value ALLOW_REPLACE)') $(ARGS)
 
