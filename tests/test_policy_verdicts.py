@@ -131,6 +131,16 @@ def test_the_golden_comes_from_the_pack_before_the_change(golden: policy_golden.
     assert len(golden.stacks["dev-50"]) > 650
 
 
+def test_the_benchmarks_page_counts_the_recorded_policies(golden: policy_golden.Golden) -> None:
+    # docs/benchmarks.md says how many policies the corpus makes speak: the recording's, which the
+    # pack has outgrown (policies added since are not compared).
+    text = (runner.ROOT / "docs" / "benchmarks.md").read_text()
+    counts = re.findall(r"the recorded pack's (\d+) policies", text)
+    assert counts == [str(len(golden.policies))]
+    assert len(pack_module.all_policies()) > len(golden.policies)
+    assert set(golden.policies) <= {p.name for p in pack_module.all_policies()}
+
+
 # The replay in shards (every SHARDS-th case), so that pytest-xdist runs them on all cores.
 SHARDS = 4
 
