@@ -221,3 +221,18 @@ def test_no_page_states_an_ungenerated_contract_suite_timing() -> None:
         for line in page.read_text().splitlines():
             if "contract" in line or "tests/airflow" in line:
                 assert not re.search(r"\babout \d+ minutes\b|\b\d+m\d+s\b", line), (page.name, line)
+
+
+def test_the_architecture_layout_names_every_module() -> None:
+    text = (runner.ROOT / "docs" / "architecture.md").read_text()
+    layout = section(text, "Layout")
+    named = set(re.findall(r"\b([a-z_]+\.(?:py|sh))\b", layout))
+    modules = {
+        p.name
+        for folder in ("components", "tools")
+        for p in (runner.ROOT / folder).rglob("*")
+        if p.suffix in (".py", ".sh") and p.name != "__init__.py"
+    }
+    assert modules <= named, sorted(modules - named)
+    for package in ("config", "gke", "airflow", "observability", "day0"):
+        assert f"  {package}/ " in layout, package
