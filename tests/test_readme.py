@@ -13,6 +13,8 @@ from offline import readme, runner
 from tests import prose
 
 DOC_PAGES = sorted([runner.ROOT / "README.md", *(runner.ROOT / "docs").glob("*.md")])
+# Every page of the site: the docs, plus the pages tools/mkdocs_hooks.py serves from outside docs/.
+SITE_PAGES = [*DOC_PAGES, runner.ROOT / "astro" / "DAG_AUTHORS.md"]
 
 
 @pytest.mark.parametrize("name", sorted(readme.BLOCKS))
@@ -129,7 +131,7 @@ def test_status_is_short_sentences() -> None:
     assert prose.too_long(status) == []
 
 
-@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", SITE_PAGES, ids=lambda p: p.name)
 def test_every_page_has_short_sentences(page: Path) -> None:
     """At most 40 words a sentence on every page (tests/prose.py says what counts as prose:
     code blocks and tables are left out, each list item and heading is its own unit)."""
@@ -236,3 +238,12 @@ def test_the_architecture_layout_names_every_module() -> None:
     assert modules <= named, sorted(modules - named)
     for package in ("config", "gke", "airflow", "observability", "day0"):
         assert f"  {package}/ " in layout, package
+
+
+def test_the_site_pages_are_the_ones_the_docs_hook_serves() -> None:
+    hooks = (runner.ROOT / "tools" / "mkdocs_hooks.py").read_text()
+    outside = re.search(r"^OUTSIDE = \{(.*)\}$", hooks, flags=re.M)
+    assert outside
+    served = set(re.findall(r'"([^"]+\.md)": "[^"]+\.md"', outside.group(1)))
+    assert served == {"README.md", "astro/DAG_AUTHORS.md"}
+    assert {p.relative_to(runner.ROOT).as_posix() for p in SITE_PAGES} >= served
