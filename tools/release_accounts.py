@@ -1,5 +1,5 @@
 """Move a main stack's Google service accounts and custom roles out of its Pulumi state, for the
-bootstrap to adopt (docs/day0.md, "Migrating a main stack deployed before this change"):
+bootstrap to adopt (docs/day0.md, "Migrating a main stack that created its own accounts and roles"):
 
     pulumi stack export --file before.json
     python -m tools.release_accounts before.json after.json --adopt adopt.json --stack <stack>
