@@ -165,7 +165,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with _base_context(args.base) as (base_root, commit):
-            base_run = start_base_run(base_root, args.stack) if base_root else None
+            # A first PR after copying the examples: the stack file at BASE is still the shipped
+            # example, so BASE has no stack of the user's to compare with.
+            example_base = (
+                base_root is not None
+                and args.program == "main"
+                and not example
+                and example_at_base(base_root, args.stack)
+            )
+            base_run = (
+                start_base_run(base_root, args.stack) if base_root and not example_base else None
+            )
             # The pack starts in its own process while this one runs the program.
             with PolicyPackServer() as pack:
                 try:
@@ -183,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                         base_run.communicate()
                     return 2
                 verdicts = pack.collect(run.registrations)
-                production = prod_stacks(pack) if base_run is not None else []
+                production = prod_stacks(pack) if base_root is not None else []
             base = finish_base_run(base_run, args.base) if base_run is not None else None
+            if example_base:
+                base = ([], EXAMPLE_BASE, None)
     except BaseError as exc:
         print(f"error: BASE {args.base}: {exc}", file=sys.stderr)
         return BASE_FAILED
@@ -225,6 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     if checked is not None and checked.refused:
         return REFUSED
     return plan.exit_status(result)
+
+
+EXAMPLE_BASE = (
+    "the stack file at BASE holds the shipped example values (components/config/preflight.py): "
+    "every resource is new"
+)
+
+
+def example_at_base(base_root: Path, stack: str) -> bool:
+    """True when BASE's Pulumi.<stack>.yaml still holds the shipped example values."""
+    if not (base_root / f"Pulumi.{stack}.yaml").exists():
+        return False  # no stack at BASE: the base run says so itself
+    raw = runner.stack_config(stack, None, root=base_root).get(f"{runner.PROJECT}:platform")
+    return isinstance(raw, dict) and bool(preflight.example_problems(raw))
 
 
 def _preflight(program: str, stack: str, config_file: Path | None, root: Path) -> bool:

@@ -255,6 +255,50 @@ def test_prod_refuses_a_gpu_pool_replacement_unless_allowed(snapshot: str, tmp_p
     assert "!!   replace GPU node pool astro-gpu-prod-l4  [allowed]" in allowed.stdout.splitlines()
 
 
+# The user's own projects in place of every shipped example (components/config/preflight.py).
+OWN_PROJECTS = {
+    "acme-ml-prod": "own-ml-prod",
+    "acme-ml-dev": "own-ml-dev",
+    "acme-ml-ci": "own-ml-ci",
+    "astro-tenant-4821": "own-astro-tenant",
+}
+
+
+def own_projects(value: Any) -> Any:
+    if isinstance(value, str):
+        for example, own in OWN_PROJECTS.items():
+            value = value.replace(example, own)
+        return value
+    if isinstance(value, dict):
+        return {k: own_projects(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [own_projects(v) for v in value]
+    return value
+
+
+def test_a_first_pr_against_the_shipped_example_creates_everything(
+    snapshot: str, tmp_path: Path
+) -> None:
+    """The user's prod stack file against BASE, where it is still the shipped example: every
+    resource is new (BASE has no stack of theirs), not 15 replacements refused (exit 3)."""
+    from components.config import preflight
+
+    doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    platform = own_projects(doc["config"]["astro-gke-gpu:platform"])
+    assert preflight.example_problems(platform) == []
+    doc["config"]["astro-gke-gpu:platform"] = platform
+    config = tmp_path / "Pulumi.prod.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    result = preview("--stack", "prod", "--base", snapshot, "--config-file", str(config))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    lines = result.stdout.splitlines()
+    section = result.stdout.split("\nChanges against ", 1)[1].splitlines()
+    assert section[0].endswith(" to create, 0 to update, 0 to replace, 0 to delete"), section[0]
+    assert any(
+        "the stack file at BASE holds the shipped example values" in line for line in lines
+    ), lines
+
+
 def test_make_passes_base_and_allow_replace(snapshot: str, tmp_path: Path) -> None:
     # URNs hold `$`: the Makefile passes ALLOW_REPLACE unexpanded and quoted.
     def latest(p: dict[str, Any]) -> None:
