@@ -78,7 +78,9 @@ def test_quick_start_runs_in_an_order_that_works_from_an_empty_project() -> None
     assert "gh variable set" in quick
     # Application default credentials before the bootstrap's `pulumi up`, and the stacks are
     # created from the repository root, not in bootstrap/ (whose project file pins its backend).
-    assert quick.index("gcloud auth application-default login") < quick.index("pulumi up\n")
+    assert quick.index("gcloud auth application-default login") < quick.index(
+        "pulumi up --policy-pack ../policies"
+    )
     assert quick.index("gh variable set") < quick.index("cd ..") < quick.index("stack-init.sh &&")
     # The prod job's environment exists, with required reviewers, before the first deploy.
     assert quick.index("environments/production") < quick.index("**Deploy from CI.**")
