@@ -41,7 +41,7 @@ def permission_table() -> str:
 
 def config_reference() -> str:
     head = [
-        f"One key, `astro-gke-bootstrap:{BOOTSTRAP_KEY}`, in `bootstrap/Pulumi.<stack>.yaml`.",
+        f"One key, `astro-gke-bootstrap:{BOOTSTRAP_KEY}`, in `bootstrap/Pulumi.ci.yaml`.",
         "",
         "| key | type | default | meaning |",
         "| --- | --- | --- | --- |",
