@@ -101,7 +101,14 @@ COLD_START = 600 * SCALE  # a GPU node from zero until allocatable: up to 10 min
 IMAGE_PULL = (
     141 * SCALE
 )  # a 6 GB image pulled in 2m21s (confidential-containers/cloud-api-adaptor#1112)
-TOKEN_LIFETIME = 3.0  # seconds: the fake IAM's tokens expire well inside one task
+# Seconds: the fake IAM's tokens expire well inside one task (LONG_RUN). The Kubernetes clients
+# refresh 5 minutes early (EXPIRY_SKEW_PREVENTION_DELAY in kubernetes' and kubernetes_asyncio's
+# kube_config.py), so here on every call, and a request reaches the API server the plugin's run
+# plus the request's own time after its token was minted: over 3 s at times on a loaded 2-core
+# machine (a 401 in the audit log). A real token's 5 minutes of margin is what this leaves room
+# for.
+TOKEN_LIFETIME = 6.0
+LONG_RUN = "14"  # seconds: more than 2 x TOKEN_LIFETIME
 COLD = [
     "--time-scale",
     str(SCALE),
@@ -163,7 +170,7 @@ LIFECYCLE: dict[str, Scenario] = {
         False,
         False,
         "delete_pod",
-        [*SYNC, "--run-seconds", "8", "--token-lifetime", str(TOKEN_LIFETIME)],
+        [*SYNC, "--run-seconds", LONG_RUN, "--token-lifetime", str(TOKEN_LIFETIME)],
     ),
     "long-deferrable": (
         "dev",
@@ -175,7 +182,7 @@ LIFECYCLE: dict[str, Scenario] = {
             "--tune",
             "analytics:xcom=false,deferrable=true",
             "--run-seconds",
-            "8",
+            LONG_RUN,
             "--token-lifetime",
             str(TOKEN_LIFETIME),
         ],
