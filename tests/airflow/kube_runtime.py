@@ -130,7 +130,7 @@ class Pod:
 
 class PodRuntime:
     """Watches every pod (as cluster admin); runs the containers of each sidecar pod kwok has
-    started. `record()`: each pod's containers and how they exited, for the tests."""
+    started. How each container ended goes to EXITS in its directory (`exits()` reads it)."""
 
     def __init__(self, api_url: str, context: ssl.SSLContext, prefix: list[str]) -> None:
         self.api_url, self.context = api_url, context
@@ -140,7 +140,6 @@ class PodRuntime:
         self.workdir.chmod(0o711)
         self.root = as_root()
         self.pods: dict[str, Pod] = {}
-        self.exited: dict[str, dict[str, int]] = {}  # "ns/name" -> container -> exit code
         self._next_uid = FIRST_UID
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -293,7 +292,6 @@ class PodRuntime:
         if all(code is not None for code in codes):
             status["phase"] = "Succeeded" if not any(codes) else "Failed"
             pod.done = True
-            self.exited[key] = {c.name: c.exit_code or 0 for c in pod.containers.values()}
         with contextlib.suppress(urllib.error.HTTPError):
             self._request(
                 "PATCH",
