@@ -3,9 +3,11 @@ comes from the program's registrations, exactly."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
@@ -122,6 +124,38 @@ def test_cli_prints_the_same_json() -> None:
         check=True,
     )
     assert json.loads(done.stdout) == export("dev", PLACEHOLDER_CA_PEM, None, False)
+
+
+def _stack_data() -> ModuleType:
+    """tests/airflow/stack_data.py (the contract suite's, plain Python), loaded by path."""
+    path = runner.ROOT / "tests" / "airflow" / "stack_data.py"
+    spec = importlib.util.spec_from_file_location("contract_stack_data", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("stack", "ip_endpoint"), [("dev", False), ("prod", True)])
+def test_an_export_for_the_endpoint_stand_in_is_the_export_for_any_endpoint(
+    stack: str, ip_endpoint: bool
+) -> None:
+    """The contract suite exports each stack configuration once, for a stand-in endpoint, and puts
+    each run's own address in its place (stack_data.export_for): the same as the program's own
+    export for that address, in both endpoint modes."""
+    stack_data = _stack_data()
+    address = "127.0.0.1:43210"
+    made = json.dumps(export(stack, PLACEHOLDER_CA_PEM, stack_data.ENDPOINT_STANDIN, ip_endpoint))
+    direct = export(stack, PLACEHOLDER_CA_PEM, address, ip_endpoint)
+    assert stack_data.ENDPOINT_STANDIN in made and address not in made
+    assert stack_data.for_endpoint(made, address) == direct
+    # The address reached the hosted connections' kubeconfigs (an in-cluster agent's has none).
+    servers = {
+        cluster["cluster"]["server"]
+        for secret in direct["secrets"].values()
+        for cluster in json.loads(secret)["extra"].get("kube_config", {}).get("clusters", [])
+    }
+    assert servers == {f"https://{address}"}
 
 
 def test_node_pools_budgets_and_classes_for_the_fake_scheduler() -> None:
