@@ -18,7 +18,7 @@ import pytest
 from fake_secret_manager import made_up_adc
 from kube_real import start_control_plane
 from scenarios import FAILURES, KUEUE, KUEUE_BORROW, LIFECYCLE, MODES, REMOTE, run_all
-from stack_data import run_stack_python
+from stack_data import EXPORTS_ENV, run_stack_python
 
 # Before any test module imports Airflow (it reads AIRFLOW_HOME once, at import): never ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
@@ -96,17 +96,23 @@ def kpo(
     if only:
         scenarios = {name: s for name, s in scenarios.items() if name in only.split(",")}
     ready = {name: kueue.result for name in scenarios}
+    # Runs of one stack configuration share its export (stack_data.export_for).
+    os.environ[EXPORTS_ENV] = str(tmp_path_factory.mktemp("exports"))
     runs = run_all(scenarios, tmp_path_factory.mktemp("kpo"), ready)
     SECONDS.update((name, r["seconds"]) for name, r in runs.items())
+    WAITED.update((name, r["lock_waited"]) for name, r in runs.items())
     return runs
 
 
 SECONDS: dict[str, float] = {}  # each run's wall time, for the summary below
+WAITED: dict[str, float] = {}  # of which it waited for its stack (stack_lock.py)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Each KubernetesPodOperator run's wall time (a run that waits for a lock counts it)."""
+    """Each KubernetesPodOperator run's wall time, and how long of it it waited for its stack."""
     if SECONDS:
-        terminalreporter.write_sep("-", "KubernetesPodOperator runs (s)")
+        terminalreporter.write_sep(
+            "-", "KubernetesPodOperator runs (s): wall, waited for the stack"
+        )
         for name, seconds in sorted(SECONDS.items(), key=lambda item: -item[1]):
-            terminalreporter.write_line(f"{seconds:7.1f}  {name}")
+            terminalreporter.write_line(f"{seconds:7.1f} {WAITED.get(name, 0):7.1f}  {name}")

@@ -45,8 +45,8 @@ sys.path.insert(0, str(HERE.parents[1] / "astro"))
 from drainer import Drainer  # noqa: E402
 from kpo_env import external_agent_stack, in_cluster_env, migrate_db, path_without  # noqa: E402
 from kube_gke import COMPLETE, PULL, stage_delay  # noqa: E402
-from kube_real import RealRun  # noqa: E402
-from stack_data import agent_env_values, astro_env_values, run_stack_python  # noqa: E402
+from kube_real import RUN_LABEL, RealRun  # noqa: E402
+from stack_data import agent_env_values, astro_env_values, export_for  # noqa: E402
 
 PLUGIN = "gke-gcloud-auth-plugin"
 XCOM_VALUE = {"answer": 42}  # what an XCom run's task returns
@@ -198,16 +198,7 @@ def main() -> None:
     address = real.endpoint(args.dns)
 
     # The stack, run under mocks, reports this CA and address for the cluster.
-    export_args = [
-        "-m",
-        "offline.export",
-        "--stack",
-        args.stack,
-        "--ca-pem-file",
-        str(ca_file),
-        "--endpoint",
-        address,
-    ]
+    export_args = ["-m", "offline.export", "--stack", args.stack, "--ca-pem-file", str(ca_file)]
     if not args.dns:
         export_args.append("--ip-endpoint")
     for item in args.tune:
@@ -216,7 +207,7 @@ def main() -> None:
         export_args += ["--time-scale", str(args.time_scale)]
     if args.external_agent:
         export_args += ["--config-file", str(external_agent_stack(args, work))]
-    data = json.loads(run_stack_python(*export_args))
+    data = export_for(export_args, address)
     deployment = data["outputs"]["airflow"][args.deployment]
     namespace = deployment["namespace"]
     target_namespace = (
@@ -230,7 +221,9 @@ def main() -> None:
         "preempt_first": args.preempt,
         "run_seconds": args.run_seconds,
     }
-    real.setup(data, target_namespace or namespace, gke if from_zero else None)
+    # A drain or a filled Kueue cohort changes what other runs of the stack would see.
+    alone = bool(args.drain or args.kueue_hold or args.kueue_borrow)
+    real.setup(data, target_namespace or namespace, gke if from_zero else None, alone)
     if args.in_cluster:
         agent = deployment["agent"]
         # The agent's worker: its Kubernetes service account, and through Workload Identity the
@@ -331,8 +324,11 @@ def main() -> None:
         annotations[PULL] = stage_delay(args.pull_seconds)
     if annotations:
         extra += f"\n        annotations={annotations!r},"
+    # The run's own label (kube_real.RUN_LABEL): runs sharing the stack tell their pods apart.
+    labels = f"{{{RUN_LABEL!r}: {work.name!r}}}"
     if args.hint_labels:  # the queue label, when Kueue is on (include/gke_gpu.py from_hint)
-        extra += '\n        labels=pool.get("labels", {}),'
+        labels = f'{{**pool.get("labels", {{}}), **{labels}}}'
+    extra += f"\n        labels={labels},"
     # The task's command; with XCom, it writes the value where the sidecar reads it (the
     # provider's documented pattern; kube_runtime.py runs it).
     command = "echo hi"
@@ -452,6 +448,7 @@ def main() -> None:
             for m in registry.all()
         },
         "lifetime": args.token_lifetime,
+        "lock_waited": real.kube.lock_waited,
         "subject": subject,
         # What the API server saw: its audit log and pods.
         **real.result(registry),

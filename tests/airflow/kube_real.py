@@ -5,8 +5,8 @@ session (`start_control_plane`, conftest.py), and each KubernetesPodOperator run
 A run applies the stack's own Kubernetes objects server-side (`offline.export`'s `manifests`),
 creates kwok nodes for the stack's GPU pools, and reads back what the real API server saw: its
 audit log (user, verb, resource, subresource, namespace, status, RBAC decision) and its pods (a
-watch). Runs of one stack share its namespaces, so they take the stack's lock for their whole run
-and delete their pods at the end.
+watch). Runs of one stack share its namespaces and nodes: alone, or with runs that apply the same
+objects (stack_lock.py); each deletes its own pods at the end.
 
 What stays fake is Google's: the DNS-based endpoint's IAM gate (`container.clusters.connect`) is
 Google's front end, before the API server. `FrontProxy` is that front end on loopback: it checks
@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "kube"))
 import controlplane  # noqa: E402
 import kube_runtime  # noqa: E402
+import stack_lock  # noqa: E402
 from kube_kubelet import KubeletFront, pipe  # noqa: E402
 
 CONNECT = "container.clusters.connect"
@@ -61,6 +62,11 @@ BUILT_IN = ("v1", "rbac.authorization.k8s.io/v1", "policy/v1", "networking.k8s.i
 # Kueue's objects, once the session runs Kueue (kube_kueue.py sets KUEUE_ENV).
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 KUEUE_ENV = "CONTRACT_KUEUE"
+# Runs that share a stack (stack_lock.py): at most this many at once, each with room for its GPU pod
+# on every pool (dev's namespace quota holds 2 GPUs, and prod's batch namespace's).
+SHARE = 2
+# The label the contract DAG puts on its pod (kpo_run.py): the run's name.
+RUN_LABEL = "contract-run"
 # Every KubernetesPodOperator container's log, in the CRI format the kubelet (here kwok) reads.
 TASK_LOG = ("hello from the GPU pod", "done")
 ENV = {
@@ -228,6 +234,7 @@ class RunKube:
         self.user_agent = f"contract-run/{run}"
         self.audit_offset = self.audit.stat().st_size if self.audit.exists() else 0
         self.watches: list[Pods] = []
+        self.lock_waited = 0.0  # seconds the run waited for its stack (stack_lock.py)
 
     def context(self) -> ssl.SSLContext:
         config = json.loads(self.admin.read_text())["users"][0]["user"]
@@ -245,24 +252,29 @@ class RunKube:
         return done.stdout
 
     @contextlib.contextmanager
-    def stack_lock(self, stack: str) -> Iterator[None]:
-        """Runs of one stack share its namespaces: one at a time."""
-        with (self.locks / f"{stack}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def stack_lock(self, stack: str, share: str | None = None, capacity: int = 1) -> Iterator[None]:
+        """The stack's namespaces and nodes: alone, or shared with runs applying the same objects
+        (stack_lock.py)."""
+        with stack_lock.stack_lock(self.locks / f"{stack}.lock", share, capacity) as waited:
+            self.lock_waited = round(waited, 2)
+            yield
+
+    def stack_objects(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The stack's built-in objects (and Kueue's, when the session runs it), as applied."""
+        served = (*BUILT_IN, KUEUE_API) if os.environ.get(KUEUE_ENV) else BUILT_IN
+        return [_integral(o) for o in data["manifests"] if o["apiVersion"] in served]
 
     def apply_stack(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        """The stack's built-in objects, server-side, as pulumi-kubernetes applies them."""
-        served = (*BUILT_IN, KUEUE_API) if os.environ.get(KUEUE_ENV) else BUILT_IN
-        objects = [_integral(o) for o in data["manifests"] if o["apiVersion"] in served]
+        """The stack's built-in objects, server-side, as pulumi-kubernetes applies them (one
+        apply at a time: runs sharing the stack apply the same objects)."""
+        objects = self.stack_objects(data)
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-        self.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=pulumi-kubernetes",
-            "-f", "-", input=doc,
-        )  # fmt: skip
+        with (self.locks / f"{data['stack']}.apply").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.kubectl(
+                "apply", "--server-side", "--force-conflicts", "--field-manager=pulumi-kubernetes",
+                "-f", "-", input=doc,
+            )  # fmt: skip
         return objects
 
     @staticmethod
@@ -312,13 +324,14 @@ class RunKube:
             raise RuntimeError(f"node {name}: {done.stderr}")
         return {name: labels}
 
-    def gpu_nodes(self, data: dict[str, Any], per_pool: int = 1) -> list[str]:
-        """`per_pool` kwok nodes for each GPU pool the stack registered, once Ready."""
+    def gpu_nodes(self, data: dict[str, Any], per_pool: int = 1, room: int = 0) -> list[str]:
+        """`per_pool` kwok nodes for each GPU pool the stack registered (or as many as hold `room`
+        GPUs at once), once Ready."""
         names = [
             name
             for pool in data["node_pools"]
             if pool["gpus"]
-            for index in range(per_pool)
+            for index in range(max(per_pool, -(-room // pool["gpus"])))
             for name in self.pool_node(data, pool, index)
         ]
         deadline = time.time() + 60
@@ -343,10 +356,13 @@ class RunKube:
         self.watches.append(pods)
         return pods
 
-    def cleanup(self, namespaces: set[str]) -> None:
+    def cleanup(self, namespaces: set[str], selector: str | None = None) -> None:
+        """Delete the namespaces' pods: all of them, or those `selector` selects (a run sharing
+        the stack deletes only its own)."""
+        which = ["-l", selector] if selector else ["--all"]
         for namespace in sorted(namespaces):
             self.kubectl(
-                "delete", "pods", "--all", "-n", namespace, "--grace-period=0", "--force",
+                "delete", "pods", *which, "-n", namespace, "--grace-period=0", "--force",
                 "--wait=true", "--timeout=60s",
             )  # fmt: skip
 
@@ -586,6 +602,8 @@ class RealRun:
 
     def __init__(self, name: str, trust: Any) -> None:
         self.kube = RunKube(name)
+        self.name = name
+        self.selector: str | None = None  # its own pods', when it shares the stack
         self.proxy: FrontProxy | None = None
         self.trust = trust  # the "public" CA of the DNS endpoint's certificate (trustme)
         self.stack = contextlib.ExitStack()
@@ -620,16 +638,27 @@ class RealRun:
             self.proxy.gate(data)
 
     def setup(
-        self, data: dict[str, Any], namespace: str, gke: dict[str, Any] | None = None
+        self,
+        data: dict[str, Any],
+        namespace: str,
+        gke: dict[str, Any] | None = None,
+        alone: bool = False,
     ) -> None:
         """`gke`: the GPU pools start at zero, and kube_gke.GkeNodes (given these arguments)
-        scales them up; else one node per GPU pool."""
-        self.stack.enter_context(self.kube.stack_lock(data["stack"]))
+        scales them up; else nodes for SHARE pods on each GPU pool. The run holds the stack
+        alone when it changes its nodes or quota (`gke`, `alone`); else it shares it with runs
+        that apply the same objects (stack_lock.py)."""
+        share = None
+        if gke is None and not alone:
+            objects = json.dumps(self.kube.stack_objects(data), sort_keys=True)
+            share = hashlib.sha256(objects.encode()).hexdigest()
+        self.stack.enter_context(self.kube.stack_lock(data["stack"], share, SHARE))
+        self.selector = f"{RUN_LABEL}={self.name}" if share else None
         self.kube.apply_stack(data)
         self.namespaces = {d["namespace"] for d in data["outputs"]["airflow"].values()}
         self.pods = self.kube.watch(namespace)
         if gke is None:
-            self.kube.gpu_nodes(data)
+            self.kube.gpu_nodes(data, room=SHARE)
         else:
             from kube_gke import GkeNodes
 
@@ -689,6 +718,8 @@ class RealRun:
             }
             for name, pod in self.pods.last.items()
             if not name.startswith(HOLD_PREFIX)
+            # a run sharing the stack sees the others' pods in the namespace too
+            and pod["metadata"].get("labels", {}).get(RUN_LABEL) == self.name
         ]
         names = {p["manifest"]["metadata"]["name"] for p in pods}
         # How the containers that kube_runtime.py ran (those of XCom pods) ended.
@@ -744,7 +775,7 @@ class RealRun:
     def finish(self) -> None:
         try:
             if self.namespaces:
-                self.kube.cleanup(self.namespaces)
+                self.kube.cleanup(self.namespaces, self.selector)
         finally:
             self.stack.close()
             if self.proxy is not None:
