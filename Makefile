@@ -12,7 +12,7 @@ FORMAT ?= text
 # A uv on PATH, else the one pip installs (run as a module: no PATH or pyenv rehash needed).
 UV     := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 
-.PHONY: help venv kube-bin bwrap stacks lock lint typecheck unit test-fast contract workflows docs docs-build test checks preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
+.PHONY: help venv kube-bin bwrap stacks lock lint typecheck unit test-fast contract workflows docs docs-build test preview bootstrap-preview snapshots bench apis astro-env agent-values airflow-pool promtool clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -122,13 +122,7 @@ docs: venv ## serve the docs site locally (MkDocs, http://127.0.0.1:8000), rebui
 docs-build: venv ## build the docs site into site/; --strict: a missing page, broken link or dead anchor fails
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-# The contract suite beside the rest, on two job slots: on 2 cores, mypy's one core and the suite's
-# waits (stack locks, scaled sleeps) leave room for each other. The venvs and binaries come first, one
-# at a time; --output-sync prints each target's output whole, once it ends.
-test: venv $(AF)/.synced $(CK)/.synced kube-bin bwrap promtool ## everything CI runs
-	$(MAKE) --no-print-directory -j2 --output-sync=target contract checks
-
-checks: lint typecheck unit workflows docs-build ## everything but the contract suite (part of make test)
+test: lint typecheck unit contract workflows docs-build ## everything CI runs
 
 snapshots: venv ## re-record the infrastructure snapshots after an intended change (review the diff)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update

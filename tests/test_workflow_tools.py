@@ -65,9 +65,6 @@ def closure(target: str) -> set[str]:
             resolved = resolved.replace("$(KUBE_BIN)", ".kube-bin")
             if resolved == t:
                 todo += prereqs
-                # A recipe's sub-make: `$(MAKE) [flags] target…`
-                for call in re.findall(r"\$\(MAKE\)([^\n]*)", table[name][1]):
-                    todo += [w for w in call.split() if not w.startswith("-")]
     return seen
 
 
