@@ -144,11 +144,15 @@ def export(
         r.inputs["metadata"]["namespace"]: r.inputs["rules"]
         for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
     }
-    readers = {
-        r.inputs["secretId"]: r.inputs["member"]
-        for r in run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
-        if r.inputs["role"] == "roles/secretmanager.secretAccessor"
-    }
+    # One reader per secret, the first member in sorted order: an in-cluster secret has several
+    # (one per agent service account), registered in no fixed order.
+    readers: dict[str, str] = {}
+    for r in sorted(
+        run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember"),
+        key=lambda r: r.inputs["member"],
+    ):
+        if r.inputs["role"] == "roles/secretmanager.secretAccessor":
+            readers.setdefault(r.inputs["secretId"], r.inputs["member"])
     cluster = run.one("gcp:container/cluster:Cluster")
     # Kueue's Configuration, as the stack gives it to Kueue's chart (None: Kueue off).
     kueue_config = next(
